@@ -1,0 +1,3 @@
+//! End-to-end tests of the real `sbc` binary.
+
+mod sip_check;
