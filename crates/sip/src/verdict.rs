@@ -73,7 +73,7 @@ pub fn inspect(buf: Bytes, policy: &Policy) -> Verdict {
         Err(e) => {
             // Never answer an ACK (RFC 3261 §17.2.1: there is no response to ACK).
             let is_ack = peek(&raw).method.as_deref() == Some("ACK");
-            if e.response().is_some() && !is_ack && has_via_line(&raw) {
+            if e.response().is_some() && !is_ack && answerable(&raw) {
                 Verdict::Reply(e)
             } else {
                 Verdict::Drop(e)
@@ -82,8 +82,24 @@ pub fn inspect(buf: Bytes, policy: &Policy) -> Verdict {
     }
 }
 
-fn has_via_line(raw: &[u8]) -> bool {
-    header_lines(raw).any(|(n, _)| HeaderName::from_bytes(n) == HeaderName::Via)
+/// Largest error response the SBC sends; one that would be larger (because
+/// the request's Via/From/To/Call-ID/CSeq are huge) is not sent.
+const MAX_ERROR_RESPONSE: usize = 16 * 1024;
+
+/// A request can be answered when it has a Via and the copied headers fit in
+/// a reasonable response.
+fn answerable(raw: &[u8]) -> bool {
+    let mut via = false;
+    let mut size = 0;
+    for (n, v) in header_lines(raw) {
+        match HeaderName::from_bytes(n) {
+            HeaderName::Via => via = true,
+            HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq => {}
+            _ => continue,
+        }
+        size += v.len() + 24;
+    }
+    via && size < MAX_ERROR_RESPONSE - 512
 }
 
 pub(crate) fn validate(m: &Message, policy: &Policy) -> Result<(), Error> {
@@ -97,15 +113,20 @@ pub(crate) fn validate(m: &Message, policy: &Policy) -> Result<(), Error> {
         HeaderName::MaxForwards,
         HeaderName::ContentLength,
         HeaderName::ContentType,
+        HeaderName::Replaces,
+        HeaderName::ReferTo,
+        HeaderName::RSeq,
+        HeaderName::RAck,
+        HeaderName::SessionExpires,
     ] {
         let n = m.count(name);
         if n > 1 {
             return Err(Error::new(ErrorKind::Multiple(name), Some(kind)));
         }
         if n == 0
-            && !matches!(
+            && matches!(
                 name,
-                HeaderName::MaxForwards | HeaderName::ContentLength | HeaderName::ContentType
+                HeaderName::CallId | HeaderName::CSeq | HeaderName::From | HeaderName::To
             )
         {
             return Err(Error::new(ErrorKind::Missing(name), Some(kind)));
@@ -282,7 +303,8 @@ fn header_lines(raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 /// has none), Call-ID and CSeq are copied as received (RFC 3261 §8.2.6.2), a
 /// 420 gets its `Unsupported` header, and `server` (if any) is added.
 ///
-/// Returns `None` when the request has no Via (it cannot be answered).
+/// Returns `None` when the request has no Via or the response would be
+/// larger than 16 KiB (it cannot be answered).
 pub fn error_response(
     raw: &[u8],
     err: &Error,
@@ -321,7 +343,7 @@ pub fn error_response(
             out.extend_from_slice(b"\r\n");
         }
     }
-    if !have_via {
+    if !have_via || out.len() > MAX_ERROR_RESPONSE - 512 {
         return None;
     }
     if let Some(tags) = err.unsupported() {
