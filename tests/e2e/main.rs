@@ -1,3 +1,5 @@
-//! End-to-end tests of the real `sbc` binary.
+//! End-to-end tests: the real `sbc` binary, driven with inputs and peers
+//! nobody here wrote. One test binary with modules keeps link time down.
 
+mod common;
 mod sip_check;

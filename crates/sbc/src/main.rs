@@ -4,6 +4,8 @@
 //! (`sbc run`), `sbc check`, `sbc demo` and `sbc media` come with the
 //! transaction, transport, media and B2BUA layers.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -447,7 +447,7 @@ fn render_pjsip_sendto(script: &str) -> Option<String> {
     }
     let sdp = script
         .find("sdp = \\")
-        .and_then(|p| triple(p))
+        .and_then(triple)
         .map(|(_, s)| s.to_owned())
         .unwrap_or_default();
     let mut extra = String::new();
