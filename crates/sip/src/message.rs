@@ -269,7 +269,8 @@ impl Message {
         } else {
             Kind::Request
         };
-        if b.len() > opts.max_message_size {
+        // Offsets are stored as u32: no message can be larger than that.
+        if b.len() > opts.max_message_size.min(u32::MAX as usize) {
             return Err(Error::new(ErrorKind::TooLarge, Some(kind_hint)));
         }
         let raw_start = pos;
@@ -695,8 +696,9 @@ impl Message {
 
     /// Option tags or methods of a token-list header (Require, Proxy-Require,
     /// Supported, Unsupported, Allow, …).
+    /// Empty elements (`Supported:` with no value, `a,,b`) are skipped.
     pub fn tokens(&self, name: HeaderName) -> impl Iterator<Item = Result<&str, ValueError>> + '_ {
-        self.values(name).map(parse_token)
+        self.values(name).filter(|v| !v.is_empty()).map(parse_token)
     }
 
     /// The body.
