@@ -902,7 +902,7 @@ impl Message {
             return true;
         }
         let joined = rest.join(&b", "[..]);
-        let v = self.push_edit(&joined);
+        let v = self.push_edit(trim_lws(&joined));
         let e = &mut self.headers[idx];
         e.value = v;
         e.line = None;

@@ -413,3 +413,15 @@ fn responses_build_and_edit() {
         Err(sip::EditError::WrongKind)
     );
 }
+
+#[test]
+fn removing_the_first_of_empty_values_leaves_no_trailing_blank() {
+    // Found by fuzz target sip_message (RFC 4475 badinv01's Via).
+    let raw = Bytes::from_static(
+        b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.15;;,;,,\r\nCall-ID: x\r\n\r\n",
+    );
+    let mut m = Message::parse(raw).unwrap();
+    assert!(m.remove_first_value(HeaderName::Via));
+    let v = m.header(HeaderName::Via).unwrap();
+    assert_eq!(v, b";, ,");
+}
