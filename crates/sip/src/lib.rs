@@ -48,5 +48,6 @@ pub use name::HeaderName;
 pub use text::{percent_decode, CommaSplit, Param, Params};
 pub use uri::{Host, Scheme, SipUri, TelUri, Uri, UriError};
 pub use verdict::{
-    error_response, inspect, peek, split_list, Peek, Policy, Verdict, DEFAULT_SUPPORTED,
+    error_response, inspect, peek, response_from_raw, split_list, Peek, Policy, Verdict,
+    DEFAULT_SUPPORTED,
 };

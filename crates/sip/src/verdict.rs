@@ -305,13 +305,25 @@ fn header_lines(raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 ///
 /// Returns `None` when the request has no Via or the response would be
 /// larger than 16 KiB (it cannot be answered).
-pub fn error_response(
+pub fn error_response(raw: &[u8], err: &Error, to_tag: &str, server: Option<&str>) -> Option<Bytes> {
+    let (status, reason) = err.response()?;
+    response_from_raw(raw, status, &reason, err.unsupported(), to_tag, server)
+}
+
+/// Builds a response with `status` and `reason` to the request in `raw`, as
+/// [`error_response`] does, for callers that decided the status themselves
+/// (e.g. a stream framing error: 400 or 413, then close).
+pub fn response_from_raw(
     raw: &[u8],
-    err: &Error,
+    status: u16,
+    reason: &str,
+    unsupported: Option<&str>,
     to_tag: &str,
     server: Option<&str>,
 ) -> Option<Bytes> {
-    let (status, reason) = err.response()?;
+    if !(100..=699).contains(&status) || reason.bytes().any(|c| c < 0x20) {
+        return None;
+    }
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(format!("SIP/2.0 {status} {reason}\r\n").as_bytes());
     let mut have_via = false;
@@ -346,7 +358,7 @@ pub fn error_response(
     if !have_via || out.len() > MAX_ERROR_RESPONSE - 512 {
         return None;
     }
-    if let Some(tags) = err.unsupported() {
+    if let Some(tags) = unsupported {
         out.extend_from_slice(format!("Unsupported: {tags}\r\n").as_bytes());
     }
     if status == 406 {

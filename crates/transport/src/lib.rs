@@ -1,0 +1,12 @@
+//! # transport — SIP over UDP, TCP and TLS for sbc
+//!
+//! Owns the sockets: UDP, TCP and TLS listeners on configured addresses,
+//! outbound connections reused per (remote address, transport, TLS identity),
+//! stream framing with the `sip` crate's framer, RFC 5626 CRLF keepalives,
+//! idle and assembly timeouts so that slow or stalled peers cannot hold
+//! resources, and the TLS profile (`tls`). This crate does I/O (tokio); it
+//! does not interpret SIP beyond framing.
+
+#![forbid(unsafe_code)]
+
+pub mod tls;
