@@ -9,4 +9,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod devpki;
+mod net;
 pub mod tls;
+
+pub use net::{Inbound, Limits, ListenerSpec, Peer, SendError, Stats, Transport, Transports};
+pub use tls::{IdentityFiles, TlsContext, TlsError, TlsProfile};

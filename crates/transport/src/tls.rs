@@ -86,7 +86,9 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 fn read_roots(path: &Path) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     for c in read_certs(path)? {
-        roots.add(c).map_err(|e| err(format!("{}: bad CA certificate: {e}", path.display())))?;
+        roots
+            .add(c)
+            .map_err(|e| err(format!("{}: bad CA certificate: {e}", path.display())))?;
     }
     Ok(roots)
 }
@@ -135,7 +137,9 @@ fn versions(p: &TlsProfile) -> Result<Vec<&'static SupportedProtocolVersion>, Tl
         .map(|v| match v.as_str() {
             "1.2" => Ok(&rustls::version::TLS12),
             "1.3" => Ok(&rustls::version::TLS13),
-            other => Err(err(format!("versions: unsupported TLS version {other:?} (use \"1.2\" or \"1.3\")"))),
+            other => Err(err(format!(
+                "versions: unsupported TLS version {other:?} (use \"1.2\" or \"1.3\")"
+            ))),
         })
         .collect()
 }
@@ -149,7 +153,9 @@ struct Identity {
 
 /// DNS names (SAN) of a certificate, falling back to nothing when it has none.
 pub fn cert_dns_names(der: &CertificateDer<'_>) -> Vec<String> {
-    let Ok(cert) = webpki::EndEntityCert::try_from(der) else { return Vec::new() };
+    let Ok(cert) = webpki::EndEntityCert::try_from(der) else {
+        return Vec::new();
+    };
     cert.valid_dns_names().map(str::to_owned).collect()
 }
 
@@ -167,7 +173,9 @@ fn name_matches(pattern: &str, name: &str) -> bool {
 
 /// True when the certificate is valid for one of `names` (SAN DNS names, RFC 2818 wildcards).
 pub fn cert_matches_any(der: &CertificateDer<'_>, names: &[String]) -> bool {
-    let Ok(cert) = webpki::EndEntityCert::try_from(der) else { return false };
+    let Ok(cert) = webpki::EndEntityCert::try_from(der) else {
+        return false;
+    };
     names.iter().any(|n| {
         ServerName::try_from(n.as_str())
             .ok()
@@ -185,15 +193,21 @@ struct SniResolver {
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let chosen = hello.server_name().and_then(|sni| {
-            self.identities.iter().find(|id| id.names.iter().any(|n| name_matches(n, sni)))
+            self.identities
+                .iter()
+                .find(|id| id.names.iter().any(|n| name_matches(n, sni)))
         });
-        chosen.or_else(|| self.identities.first()).map(|id| id.key.clone())
+        chosen
+            .or_else(|| self.identities.first())
+            .map(|id| id.key.clone())
     }
 }
 
 fn load_identities(p: &TlsProfile, prov: &CryptoProvider) -> Result<Vec<Identity>, TlsError> {
     if p.identities.is_empty() {
-        return Err(err("identities: at least one certificate/key pair is required"));
+        return Err(err(
+            "identities: at least one certificate/key pair is required",
+        ));
     }
     p.identities
         .iter()
@@ -207,9 +221,16 @@ fn load_identities(p: &TlsProfile, prov: &CryptoProvider) -> Result<Vec<Identity
             let names = cert_dns_names(&certs[0]);
             let ck = CertifiedKey::new(certs, signing);
             ck.keys_match().map_err(|e| {
-                err(format!("{} and {}: key does not match certificate: {e}", f.cert.display(), f.key.display()))
+                err(format!(
+                    "{} and {}: key does not match certificate: {e}",
+                    f.cert.display(),
+                    f.key.display()
+                ))
             })?;
-            Ok(Identity { key: Arc::new(ck), names })
+            Ok(Identity {
+                key: Arc::new(ck),
+                names,
+            })
         })
         .collect()
 }
@@ -220,12 +241,22 @@ pub fn server_config(p: &TlsProfile) -> Result<ServerConfig, TlsError> {
     let identities = load_identities(p, &prov)?;
     let verifier = match &p.ca {
         Some(ca) => {
-            let b = WebPkiClientVerifier::builder_with_provider(Arc::new(read_roots(ca)?), prov.clone());
-            let b = if p.require_client_cert { b } else { b.allow_unauthenticated() };
-            b.build().map_err(|e| err(format!("{}: {e}", ca.display())))?
+            let b = WebPkiClientVerifier::builder_with_provider(
+                Arc::new(read_roots(ca)?),
+                prov.clone(),
+            );
+            let b = if p.require_client_cert {
+                b
+            } else {
+                b.allow_unauthenticated()
+            };
+            b.build()
+                .map_err(|e| err(format!("{}: {e}", ca.display())))?
         }
         None if p.require_client_cert => {
-            return Err(err("require_client_cert needs a ca bundle to verify client certificates"));
+            return Err(err(
+                "require_client_cert needs a ca bundle to verify client certificates",
+            ));
         }
         None => WebPkiClientVerifier::no_client_auth(),
     };
@@ -243,7 +274,9 @@ pub fn server_config(p: &TlsProfile) -> Result<ServerConfig, TlsError> {
 /// the CA bundle (required outbound).
 pub fn client_config(p: &TlsProfile) -> Result<ClientConfig, TlsError> {
     let prov = Arc::new(provider(p)?);
-    let ca = p.ca.as_ref().ok_or_else(|| err("ca: outbound TLS needs a CA bundle to verify peers"))?;
+    let ca =
+        p.ca.as_ref()
+            .ok_or_else(|| err("ca: outbound TLS needs a CA bundle to verify peers"))?;
     let roots = read_roots(ca)?;
     let builder = ClientConfig::builder_with_provider(prov)
         .with_protocol_versions(&versions(p)?)
@@ -275,7 +308,11 @@ impl TlsContext {
             Some(_) => Some(ArcSwap::from_pointee(client_config(&profile)?)),
             None => None,
         };
-        Ok(TlsContext { profile, server, client })
+        Ok(TlsContext {
+            profile,
+            server,
+            client,
+        })
     }
 
     /// Re-reads certificates, keys and the CA bundle. On error the old
@@ -318,6 +355,9 @@ mod tests {
         assert!(name_matches("*.contoso.com", "sbc.contoso.com"));
         assert!(!name_matches("*.contoso.com", "sbc.test.contoso.com"));
         assert!(!name_matches("*.contoso.com", "contoso.com"));
-        assert!(name_matches("SIP.pstnhub.microsoft.com", "sip.pstnhub.microsoft.com"));
+        assert!(name_matches(
+            "SIP.pstnhub.microsoft.com",
+            "sip.pstnhub.microsoft.com"
+        ));
     }
 }

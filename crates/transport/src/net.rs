@@ -1,0 +1,724 @@
+//! Sockets: UDP, TCP and TLS listeners, outbound connections, the
+//! connection table, keepalives and timeouts.
+//!
+//! Everything received goes to one channel as [`Inbound`] (a datagram, or a
+//! message framed from a stream); everything sent goes through
+//! [`Transports::send`] to a [`Peer`]. For UDP a peer's `conn` is the index
+//! of the local socket the datagram arrived on (answers leave from the same
+//! socket); for TCP/TLS it is the connection id.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rustls_pki_types::ServerName;
+use sip::{Frame, FramingAction, StreamFramer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, Notify};
+
+use crate::tls::{cert_matches_any, TlsContext};
+
+/// A SIP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// UDP.
+    Udp,
+    /// TCP.
+    Tcp,
+    /// TLS over TCP.
+    Tls,
+}
+
+impl Transport {
+    /// TCP and TLS are reliable (no SIP retransmissions).
+    pub fn is_reliable(self) -> bool {
+        self != Transport::Udp
+    }
+
+    /// The Via transport token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The other end of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Peer {
+    /// Remote address and port.
+    pub addr: SocketAddr,
+    /// Transport.
+    pub transport: Transport,
+    /// UDP: index of the local socket; TCP/TLS: connection id.
+    pub conn: Option<u64>,
+}
+
+/// One message received.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// The datagram or framed message.
+    pub bytes: Bytes,
+    /// Who sent it and how.
+    pub peer: Peer,
+    /// The local address it arrived on.
+    pub local: SocketAddr,
+}
+
+/// What to listen on.
+#[derive(Debug, Clone)]
+pub struct ListenerSpec {
+    /// Transport.
+    pub transport: Transport,
+    /// Address (port 0 picks a free port).
+    pub addr: SocketAddr,
+    /// The TLS profile of a TLS listener.
+    pub tls: Option<Arc<TlsContext>>,
+}
+
+/// Limits that keep slow, stalled or hostile peers from holding resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest SIP message accepted.
+    pub max_message_size: usize,
+    /// Close a stream connection after this long without a byte received.
+    pub idle_timeout: Duration,
+    /// Close a stream connection whose TLS handshake takes longer.
+    pub handshake_timeout: Duration,
+    /// Close a stream connection on which a started message is not complete after this long.
+    pub assembly_timeout: Duration,
+    /// Most simultaneous stream connections; more are refused.
+    pub max_connections: usize,
+    /// Send a CRLFCRLF ping on an idle outbound connection after this long (RFC 5626).
+    pub keepalive_interval: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: 65_535,
+            idle_timeout: Duration::from_secs(600),
+            handshake_timeout: Duration::from_secs(10),
+            assembly_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+            keepalive_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Counters, read with [`Transports::stats`].
+#[derive(Debug, Default)]
+struct Counters {
+    udp_in: AtomicU64,
+    stream_in: AtomicU64,
+    sent: AtomicU64,
+    send_errors: AtomicU64,
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    tls_failures: AtomicU64,
+    framing_errors: AtomicU64,
+    timeouts: AtomicU64,
+    pings: AtomicU64,
+}
+
+/// A snapshot of the transport counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams received.
+    pub udp_in: u64,
+    /// Messages framed from streams.
+    pub stream_in: u64,
+    /// Messages sent.
+    pub sent: u64,
+    /// Sends that failed (no such connection, socket error, queue full).
+    pub send_errors: u64,
+    /// Stream connections accepted (after the TLS handshake for TLS).
+    pub accepted: u64,
+    /// Stream connections refused (limit reached).
+    pub refused: u64,
+    /// TLS handshakes that failed (bad or missing client certificate, wrong name, …).
+    pub tls_failures: u64,
+    /// Streams closed for a framing error.
+    pub framing_errors: u64,
+    /// Streams closed for idleness, slow assembly or a slow handshake.
+    pub timeouts: u64,
+    /// RFC 5626 pings answered.
+    pub pings: u64,
+    /// Stream connections open now.
+    pub open_connections: u64,
+}
+
+/// Why a send failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// No open connection with that id (closed meanwhile).
+    NoConnection,
+    /// The connection's queue is full (the peer does not read).
+    QueueFull,
+    /// The UDP socket refused the datagram.
+    Socket(String),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::NoConnection => f.write_str("no such connection"),
+            SendError::QueueFull => f.write_str("connection send queue full"),
+            SendError::Socket(e) => write!(f, "socket error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+enum WriteCmd {
+    Data(Bytes),
+    Close,
+}
+
+#[derive(Debug)]
+struct Conn {
+    tx: mpsc::Sender<WriteCmd>,
+    peer: Peer,
+    tls: bool,
+}
+
+impl fmt::Debug for WriteCmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WriteCmd::Data(b) => write!(f, "Data({} bytes)", b.len()),
+            WriteCmd::Close => f.write_str("Close"),
+        }
+    }
+}
+
+/// Outbound connections are reused per (remote, transport, TLS identity).
+type ReuseKey = (SocketAddr, Transport, String);
+
+#[derive(Debug)]
+struct Inner {
+    udp: Vec<Arc<UdpSocket>>,
+    conns: Mutex<HashMap<u64, Conn>>,
+    outbound: Mutex<HashMap<ReuseKey, u64>>,
+    next_id: AtomicU64,
+    limits: Limits,
+    counters: Counters,
+    inbound: mpsc::Sender<Inbound>,
+    accepting: AtomicBool,
+    stop: Notify,
+}
+
+/// Handle to the running transports; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Transports {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding this lock would be a bug elsewhere; the table stays usable.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Transports {
+    /// Binds every listener and starts receiving; returns the handle and the
+    /// bound addresses (in the order of `specs`). Must run inside a tokio runtime.
+    pub async fn bind(
+        specs: &[ListenerSpec],
+        limits: Limits,
+        inbound: mpsc::Sender<Inbound>,
+    ) -> io::Result<(Transports, Vec<SocketAddr>)> {
+        let mut udp = Vec::new();
+        let mut tcp = Vec::new();
+        let mut bound = Vec::new();
+        for spec in specs {
+            match spec.transport {
+                Transport::Udp => {
+                    let sock = udp_socket(spec.addr)?;
+                    bound.push(sock.local_addr()?);
+                    udp.push(Arc::new(sock));
+                }
+                Transport::Tcp | Transport::Tls => {
+                    if spec.transport == Transport::Tls && spec.tls.is_none() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            "TLS listener without a TLS profile",
+                        ));
+                    }
+                    let l = TcpListener::bind(spec.addr).await?;
+                    bound.push(l.local_addr()?);
+                    tcp.push((l, spec.clone()));
+                }
+            }
+        }
+        let inner = Arc::new(Inner {
+            udp,
+            conns: Mutex::new(HashMap::new()),
+            outbound: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            limits,
+            counters: Counters::default(),
+            inbound,
+            accepting: AtomicBool::new(true),
+            stop: Notify::new(),
+        });
+        let t = Transports { inner };
+        for (i, sock) in t.inner.udp.iter().enumerate() {
+            tokio::spawn(udp_loop(t.clone(), sock.clone(), i as u64));
+        }
+        for (l, spec) in tcp {
+            tokio::spawn(accept_loop(t.clone(), l, spec));
+        }
+        Ok((t, bound))
+    }
+
+    /// Sends `bytes` to `peer` without waiting: a UDP datagram from the local
+    /// socket the peer used, or a write queued on its connection.
+    pub fn send(&self, peer: &Peer, bytes: Bytes) -> Result<(), SendError> {
+        let c = &self.inner.counters;
+        let r = match peer.transport {
+            Transport::Udp => {
+                let idx = peer.conn.unwrap_or(0) as usize;
+                match self.inner.udp.get(idx).or_else(|| self.inner.udp.first()) {
+                    Some(sock) => sock
+                        .try_send_to(&bytes, peer.addr)
+                        .map(|_| ())
+                        .map_err(|e| SendError::Socket(e.to_string())),
+                    None => Err(SendError::Socket("no UDP socket".into())),
+                }
+            }
+            Transport::Tcp | Transport::Tls => {
+                let conns = lock(&self.inner.conns);
+                match peer.conn.and_then(|id| conns.get(&id)) {
+                    Some(conn) => conn
+                        .tx
+                        .try_send(WriteCmd::Data(bytes))
+                        .map_err(|e| match e {
+                            mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
+                            mpsc::error::TrySendError::Closed(_) => SendError::NoConnection,
+                        }),
+                    None => Err(SendError::NoConnection),
+                }
+            }
+        };
+        match &r {
+            Ok(()) => c.sent.fetch_add(1, Ordering::Relaxed),
+            Err(_) => c.send_errors.fetch_add(1, Ordering::Relaxed),
+        };
+        r
+    }
+
+    /// Opens (or reuses) an outbound stream connection to `addr`. For TLS,
+    /// `tls` gives the profile (its default identity is the client
+    /// certificate) and the name the server certificate must carry.
+    pub async fn connect(
+        &self,
+        addr: SocketAddr,
+        transport: Transport,
+        tls: Option<(Arc<TlsContext>, String)>,
+    ) -> io::Result<Peer> {
+        let identity = tls
+            .as_ref()
+            .map(|(ctx, name)| format!("{:p}/{name}", Arc::as_ptr(ctx)))
+            .unwrap_or_default();
+        let key = (addr, transport, identity);
+        if let Some(id) = lock(&self.inner.outbound).get(&key).copied() {
+            if let Some(c) = lock(&self.inner.conns).get(&id) {
+                if !c.tx.is_closed() {
+                    return Ok(c.peer);
+                }
+            }
+        }
+        let tcp = tokio::time::timeout(
+            self.inner.limits.handshake_timeout,
+            TcpStream::connect(addr),
+        )
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+        tcp.set_nodelay(true).ok();
+        let local = tcp.local_addr()?;
+        let peer = match transport {
+            Transport::Tcp => self.register(tcp, addr, local, Transport::Tcp, true),
+            Transport::Tls => {
+                let (ctx, name) = tls.ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "TLS without profile")
+                })?;
+                let cfg = ctx.client().ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "TLS profile has no CA bundle for outbound connections",
+                    )
+                })?;
+                let server_name = ServerName::try_from(name.clone()).map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("bad peer name {name:?}: {e}"),
+                    )
+                })?;
+                let connector = tokio_rustls::TlsConnector::from(cfg);
+                let s = tokio::time::timeout(
+                    self.inner.limits.handshake_timeout,
+                    connector.connect(server_name, tcp),
+                )
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+                .inspect_err(|_| {
+                    self.inner
+                        .counters
+                        .tls_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                })?;
+                self.register(s, addr, local, Transport::Tls, true)
+            }
+            Transport::Udp => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "UDP needs no connection",
+                ))
+            }
+        };
+        let id = peer.conn.unwrap_or_default();
+        lock(&self.inner.outbound).insert(key, id);
+        Ok(peer)
+    }
+
+    fn register<S>(
+        &self,
+        stream: S,
+        addr: SocketAddr,
+        local: SocketAddr,
+        transport: Transport,
+        outbound: bool,
+    ) -> Peer
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let peer = Peer {
+            addr,
+            transport,
+            conn: Some(id),
+        };
+        let (tx, rx) = mpsc::channel(256);
+        lock(&self.inner.conns).insert(
+            id,
+            Conn {
+                tx: tx.clone(),
+                peer,
+                tls: transport == Transport::Tls,
+            },
+        );
+        tokio::spawn(connection(
+            self.clone(),
+            stream,
+            peer,
+            local,
+            tx,
+            rx,
+            outbound,
+        ));
+        peer
+    }
+
+    /// Stops accepting new stream connections (drain); UDP keeps receiving.
+    pub fn stop_accepting(&self) {
+        self.inner.accepting.store(false, Ordering::Relaxed);
+        self.inner.stop.notify_waiters();
+    }
+
+    /// Closes every TLS connection gracefully (close_notify after queued
+    /// writes): after a certificate reload, peers reconnect and see the new one.
+    pub fn close_tls_connections(&self) -> usize {
+        let conns = lock(&self.inner.conns);
+        let mut n = 0;
+        for c in conns.values().filter(|c| c.tls) {
+            if c.tx.try_send(WriteCmd::Close).is_ok() {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.counters;
+        Stats {
+            udp_in: c.udp_in.load(Ordering::Relaxed),
+            stream_in: c.stream_in.load(Ordering::Relaxed),
+            sent: c.sent.load(Ordering::Relaxed),
+            send_errors: c.send_errors.load(Ordering::Relaxed),
+            accepted: c.accepted.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            tls_failures: c.tls_failures.load(Ordering::Relaxed),
+            framing_errors: c.framing_errors.load(Ordering::Relaxed),
+            timeouts: c.timeouts.load(Ordering::Relaxed),
+            pings: c.pings.load(Ordering::Relaxed),
+            open_connections: lock(&self.inner.conns).len() as u64,
+        }
+    }
+}
+
+fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let domain = if addr.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    // Bursts of signalling (a failover moves many calls at once) must not be dropped by the kernel.
+    s.set_recv_buffer_size(4 << 20).ok();
+    s.set_send_buffer_size(4 << 20).ok();
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+async fn udp_loop(t: Transports, sock: Arc<UdpSocket>, index: u64) {
+    let local = sock
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let (n, from) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                // ICMP errors surface here on Linux; they concern one peer, not the socket.
+                tracing::debug!(%e, "UDP receive error");
+                continue;
+            }
+        };
+        let data = &buf[..n];
+        // Keepalives over UDP (CRLF or CRLFCRLF) carry no message.
+        if data.iter().all(|&b| b == b'\r' || b == b'\n') {
+            continue;
+        }
+        t.inner.counters.udp_in.fetch_add(1, Ordering::Relaxed);
+        let msg = Inbound {
+            bytes: Bytes::copy_from_slice(data),
+            peer: Peer {
+                addr: from,
+                transport: Transport::Udp,
+                conn: Some(index),
+            },
+            local,
+        };
+        if t.inner.inbound.send(msg).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn accept_loop(t: Transports, listener: TcpListener, spec: ListenerSpec) {
+    let local = listener.local_addr().unwrap_or(spec.addr);
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = t.inner.stop.notified() => return,
+        };
+        if !t.inner.accepting.load(Ordering::Relaxed) {
+            return;
+        }
+        let (tcp, addr) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(%e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if lock(&t.inner.conns).len() >= t.inner.limits.max_connections {
+            t.inner.counters.refused.fetch_add(1, Ordering::Relaxed);
+            drop(tcp);
+            continue;
+        }
+        tcp.set_nodelay(true).ok();
+        match (&spec.tls, spec.transport) {
+            (Some(ctx), Transport::Tls) => {
+                let t = t.clone();
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(ctx.server());
+                    let hs = tokio::time::timeout(
+                        t.inner.limits.handshake_timeout,
+                        acceptor.accept(tcp),
+                    )
+                    .await;
+                    let stream = match hs {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            t.inner
+                                .counters
+                                .tls_failures
+                                .fetch_add(1, Ordering::Relaxed);
+                            tracing::info!(%addr, %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            t.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                            t.inner
+                                .counters
+                                .tls_failures
+                                .fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                    };
+                    let names = &ctx.profile().peer_names;
+                    if !names.is_empty() {
+                        let ok = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .is_some_and(|leaf| cert_matches_any(leaf, names));
+                        if !ok {
+                            t.inner
+                                .counters
+                                .tls_failures
+                                .fetch_add(1, Ordering::Relaxed);
+                            tracing::info!(%addr, "TLS client certificate does not carry an expected name");
+                            return;
+                        }
+                    }
+                    t.inner.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                    t.register(stream, addr, local, Transport::Tls, false);
+                });
+            }
+            _ => {
+                t.inner.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                t.register(tcp, addr, local, Transport::Tcp, false);
+            }
+        }
+    }
+}
+
+/// One stream connection: a reader that frames messages and a writer fed by
+/// a queue. Closed on EOF, error, framing error, idleness or a slow message.
+async fn connection<S>(
+    t: Transports,
+    stream: S,
+    peer: Peer,
+    local: SocketAddr,
+    tx: mpsc::Sender<WriteCmd>,
+    mut rx: mpsc::Receiver<WriteCmd>,
+    outbound: bool,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let limits = t.inner.limits;
+    let writer_task = tokio::spawn(async move {
+        while let Some(cmd) = rx.recv().await {
+            match cmd {
+                WriteCmd::Data(b) => {
+                    if writer.write_all(&b).await.is_err() {
+                        break;
+                    }
+                }
+                WriteCmd::Close => break,
+            }
+        }
+        // TLS: sends close_notify; TCP: FIN.
+        let _ = writer.shutdown().await;
+    });
+    let mut framer = StreamFramer::new(limits.max_message_size);
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut partial_since: Option<tokio::time::Instant> = None;
+    'read: loop {
+        let wait = match partial_since {
+            Some(since) => limits.assembly_timeout.saturating_sub(since.elapsed()),
+            None if outbound => limits.keepalive_interval.min(limits.idle_timeout),
+            None => limits.idle_timeout,
+        };
+        let n = match tokio::time::timeout(wait, reader.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => n,
+            Err(_) if outbound && partial_since.is_none() => {
+                // Idle outbound connection: RFC 5626 ping; a dead peer fails the write.
+                framer.ping_sent();
+                if tx
+                    .send(WriteCmd::Data(Bytes::from_static(b"\r\n\r\n")))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                continue;
+            }
+            Err(_) => {
+                t.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+        };
+        framer.push(&buf[..n]);
+        loop {
+            match framer.next_frame() {
+                Ok(Some(Frame::Message(bytes))) => {
+                    t.inner.counters.stream_in.fetch_add(1, Ordering::Relaxed);
+                    if t.inner
+                        .inbound
+                        .send(Inbound { bytes, peer, local })
+                        .await
+                        .is_err()
+                    {
+                        break 'read;
+                    }
+                }
+                Ok(Some(Frame::Ping)) => {
+                    t.inner.counters.pings.fetch_add(1, Ordering::Relaxed);
+                    let _ = tx.try_send(WriteCmd::Data(Bytes::from_static(b"\r\n")));
+                }
+                Ok(Some(Frame::Pong)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    t.inner
+                        .counters
+                        .framing_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(addr = %peer.addr, kind = ?e.kind, "stream framing error; closing");
+                    if let FramingAction::RespondAndClose { status, reason } = e.action {
+                        let is_request = sip::peek(&e.head).kind == Some(sip::Kind::Request);
+                        if let Some(resp) = sip::response_from_raw(
+                            &e.head,
+                            status,
+                            reason,
+                            None,
+                            "sbc-framing",
+                            None,
+                        )
+                        .filter(|_| is_request)
+                        {
+                            let _ = tx.try_send(WriteCmd::Data(resp));
+                        }
+                    }
+                    break 'read;
+                }
+            }
+        }
+        partial_since = if framer.buffered() > 0 {
+            partial_since.or_else(|| Some(tokio::time::Instant::now()))
+        } else {
+            None
+        };
+    }
+    let _ = tx.try_send(WriteCmd::Close);
+    drop(tx);
+    if let Some(id) = peer.conn {
+        lock(&t.inner.conns).remove(&id);
+    }
+    let _ = writer_task.await;
+}

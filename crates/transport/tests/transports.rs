@@ -1,0 +1,395 @@
+//! The transports on loopback: UDP, TCP framing and keepalives, mutual TLS
+//! (accepted, refused without or with a foreign client certificate), SNI,
+//! expected peer names, connection reuse, reload, limits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use transport::devpki::DevCa;
+use transport::{
+    IdentityFiles, Inbound, Limits, ListenerSpec, TlsContext, TlsProfile, Transport, Transports,
+};
+
+const OPTIONS: &[u8] = b"OPTIONS sip:sbc.example.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bK1\r\n\
+From: <sip:a@example.com>;tag=1\r\nTo: <sip:sbc.example.com>\r\nCall-ID: t1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+
+struct Pki {
+    dir: PathBuf,
+    ca: DevCa,
+    teams: IdentityFiles,
+    acs: IdentityFiles,
+    ms: IdentityFiles,
+    rogue: IdentityFiles,
+}
+
+fn pki(tag: &str) -> Pki {
+    let dir = std::env::temp_dir().join(format!("sbc-transport-{tag}-{}", std::process::id()));
+    let ca = DevCa::create(&dir, "ca").unwrap();
+    let teams = ca.issue(&dir, "teams-sbc", &["sbc.contoso.com"]).unwrap();
+    let acs = ca.issue(&dir, "acs-sbc", &["acs-sbc.contoso.com"]).unwrap();
+    let ms = ca
+        .issue(&dir, "microsoft", &["sip.pstnhub.microsoft.com"])
+        .unwrap();
+    let rogue_ca = DevCa::create(&dir, "rogue-ca").unwrap();
+    let rogue = rogue_ca
+        .issue(&dir, "rogue", &["sip.pstnhub.microsoft.com"])
+        .unwrap();
+    Pki {
+        dir,
+        ca,
+        teams,
+        acs,
+        ms,
+        rogue,
+    }
+}
+
+fn server_profile(p: &Pki, mutual: bool, peer_names: &[&str]) -> TlsProfile {
+    TlsProfile {
+        identities: vec![p.teams.clone(), p.acs.clone()],
+        ca: Some(p.ca.cert.clone()),
+        require_client_cert: mutual,
+        peer_names: peer_names.iter().map(|s| (*s).to_owned()).collect(),
+        versions: vec![],
+        cipher_suites: vec![],
+        kx_groups: vec![],
+    }
+}
+
+async fn start(
+    specs: Vec<ListenerSpec>,
+    limits: Limits,
+) -> (Transports, Vec<SocketAddr>, mpsc::Receiver<Inbound>) {
+    let (tx, rx) = mpsc::channel(64);
+    let (t, addrs) = Transports::bind(&specs, limits, tx).await.unwrap();
+    (t, addrs, rx)
+}
+
+fn any(transport: Transport, tls: Option<Arc<TlsContext>>) -> ListenerSpec {
+    ListenerSpec {
+        transport,
+        addr: "127.0.0.1:0".parse().unwrap(),
+        tls,
+    }
+}
+
+async fn recv(rx: &mut mpsc::Receiver<Inbound>) -> Inbound {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("timed out")
+        .expect("channel open")
+}
+
+#[tokio::test]
+async fn udp_datagram_in_and_answer_out_of_the_same_socket() {
+    let (t, addrs, mut rx) = start(
+        vec![any(Transport::Udp, None), any(Transport::Udp, None)],
+        Limits::default(),
+    )
+    .await;
+    let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.send_to(OPTIONS, addrs[1]).await.unwrap();
+    // A CRLF keepalive is not a message.
+    client.send_to(b"\r\n\r\n", addrs[1]).await.unwrap();
+    let m = recv(&mut rx).await;
+    assert_eq!(&m.bytes[..], OPTIONS);
+    assert_eq!(m.peer.transport, Transport::Udp);
+    assert_eq!(m.local, addrs[1]);
+    t.send(&m.peer, Bytes::from_static(b"SIP/2.0 200 OK\r\n\r\n"))
+        .unwrap();
+    let mut buf = [0u8; 100];
+    let (n, from) = client.recv_from(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"SIP/2.0 200 OK\r\n\r\n");
+    assert_eq!(
+        from, addrs[1],
+        "answered from the socket the request arrived on"
+    );
+    assert!(rx.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn tcp_frames_messages_and_answers_pings() {
+    let (t, addrs, mut rx) = start(vec![any(Transport::Tcp, None)], Limits::default()).await;
+    let mut c = TcpStream::connect(addrs[0]).await.unwrap();
+    let mut stream = Vec::new();
+    stream.extend_from_slice(OPTIONS);
+    stream.extend_from_slice(b"\r\n\r\n");
+    stream.extend_from_slice(OPTIONS);
+    for chunk in stream.chunks(17) {
+        c.write_all(chunk).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let a = recv(&mut rx).await;
+    let b = recv(&mut rx).await;
+    assert_eq!((&a.bytes[..], &b.bytes[..]), (OPTIONS, OPTIONS));
+    assert_eq!(a.peer, b.peer);
+    let mut pong = [0u8; 2];
+    c.read_exact(&mut pong).await.unwrap();
+    assert_eq!(&pong, b"\r\n");
+    t.send(
+        &a.peer,
+        Bytes::from_static(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    )
+    .unwrap();
+    let mut resp = vec![0u8; 37];
+    c.read_exact(&mut resp).await.unwrap();
+    assert_eq!(&resp[..], b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(t.stats().pings, 1);
+}
+
+#[tokio::test]
+async fn framing_error_is_answered_then_closed() {
+    let (t, addrs, _rx) = start(vec![any(Transport::Tcp, None)], Limits::default()).await;
+    let mut c = TcpStream::connect(addrs[0]).await.unwrap();
+    c.write_all(b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK2\r\nCall-ID: x\r\nContent-Length: -5\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.starts_with("SIP/2.0 400 Bad Content-Length header\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("Call-ID: x\r\n"));
+    assert_eq!(t.stats().framing_errors, 1);
+}
+
+#[tokio::test]
+async fn stalled_and_idle_peers_are_dropped() {
+    let limits = Limits {
+        idle_timeout: Duration::from_millis(300),
+        assembly_timeout: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let (t, addrs, _rx) = start(vec![any(Transport::Tcp, None)], limits).await;
+    // Half a message, then nothing: closed after the assembly timeout.
+    let mut slow = TcpStream::connect(addrs[0]).await.unwrap();
+    slow.write_all(b"OPTIONS sip:a@b SIP/2.0\r\nVia: x\r\n")
+        .await
+        .unwrap();
+    let mut idle = TcpStream::connect(addrs[0]).await.unwrap();
+    let mut buf = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(3), slow.read_to_end(&mut buf)).await;
+    assert!(r.is_ok(), "slow peer not closed");
+    let r = tokio::time::timeout(Duration::from_secs(3), idle.read_to_end(&mut buf)).await;
+    assert!(r.is_ok(), "idle peer not closed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(t.stats().timeouts, 2);
+    assert_eq!(t.stats().open_connections, 0);
+}
+
+#[tokio::test]
+async fn connection_limit_refuses_the_excess() {
+    let limits = Limits {
+        max_connections: 2,
+        ..Limits::default()
+    };
+    let (t, addrs, _rx) = start(vec![any(Transport::Tcp, None)], limits).await;
+    let _a = TcpStream::connect(addrs[0]).await.unwrap();
+    let _b = TcpStream::connect(addrs[0]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut c = TcpStream::connect(addrs[0]).await.unwrap();
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(3), c.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(
+        matches!(n, Ok(0) | Err(_)),
+        "third connection should be closed"
+    );
+    assert_eq!(t.stats().refused, 1);
+}
+
+async fn tls_client(
+    p: &Pki,
+    client: Option<&IdentityFiles>,
+    server_name: ServerName<'static>,
+    addr: SocketAddr,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let profile = TlsProfile {
+        identities: client.into_iter().cloned().collect(),
+        ca: Some(p.ca.cert.clone()),
+        require_client_cert: false,
+        peer_names: vec![],
+        versions: vec![],
+        cipher_suites: vec![],
+        kx_groups: vec![],
+    };
+    let cfg = transport::tls::client_config(&profile).unwrap();
+    let tcp = TcpStream::connect(addr).await?;
+    let mut s = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(server_name, tcp)
+        .await?;
+    // With TLS 1.3 the server verifies the client certificate after the
+    // client has finished; a refusal shows on the first read.
+    s.write_all(OPTIONS).await?;
+    s.flush().await?;
+    Ok(s)
+}
+
+async fn refused(mut s: tokio_rustls::client::TlsStream<TcpStream>) -> bool {
+    let mut buf = [0u8; 16];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test]
+async fn mutual_tls_accepts_a_trusted_client_and_refuses_others() {
+    let p = pki("mtls");
+    let ctx = Arc::new(
+        TlsContext::new(server_profile(&p, true, &["sip.pstnhub.microsoft.com"])).unwrap(),
+    );
+    let (t, addrs, mut rx) = start(vec![any(Transport::Tls, Some(ctx))], Limits::default()).await;
+    let name = || ServerName::try_from("sbc.contoso.com").unwrap();
+
+    let _ok = tls_client(&p, Some(&p.ms), name(), addrs[0]).await.unwrap();
+    let m = recv(&mut rx).await;
+    assert_eq!(&m.bytes[..], OPTIONS);
+    assert_eq!(m.peer.transport, Transport::Tls);
+
+    // No client certificate.
+    if let Ok(s) = tls_client(&p, None, name(), addrs[0]).await {
+        assert!(refused(s).await);
+    }
+    // Signed by a CA we do not trust.
+    if let Ok(s) = tls_client(&p, Some(&p.rogue), name(), addrs[0]).await {
+        assert!(refused(s).await);
+    }
+    // Trusted CA, but not the expected peer name.
+    if let Ok(s) = tls_client(&p, Some(&p.acs), name(), addrs[0]).await {
+        assert!(refused(s).await);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(t.stats().tls_failures, 3);
+    assert_eq!(t.stats().accepted, 1);
+    assert!(rx.try_recv().is_err(), "no message from a refused client");
+    std::fs::remove_dir_all(&p.dir).ok();
+}
+
+#[tokio::test]
+async fn sni_picks_the_identity_and_no_sni_gets_the_default() {
+    let p = pki("sni");
+    let ctx = Arc::new(TlsContext::new(server_profile(&p, false, &[])).unwrap());
+    let (_t, addrs, _rx) = start(vec![any(Transport::Tls, Some(ctx))], Limits::default()).await;
+    // The client verifies the server certificate against the name it asked
+    // for: the handshake succeeds only if the right identity was chosen.
+    tls_client(
+        &p,
+        None,
+        ServerName::try_from("acs-sbc.contoso.com").unwrap(),
+        addrs[0],
+    )
+    .await
+    .unwrap();
+    tls_client(
+        &p,
+        None,
+        ServerName::try_from("sbc.contoso.com").unwrap(),
+        addrs[0],
+    )
+    .await
+    .unwrap();
+    // An IP server name sends no SNI: the default (Teams) identity answers.
+    let s = tls_client(
+        &p,
+        None,
+        ServerName::IpAddress("127.0.0.1".parse::<std::net::IpAddr>().unwrap().into()),
+        addrs[0],
+    )
+    .await
+    .unwrap();
+    let leaf = s.get_ref().1.peer_certificates().unwrap()[0].clone();
+    assert_eq!(transport::tls::cert_dns_names(&leaf), ["sbc.contoso.com"]);
+    std::fs::remove_dir_all(&p.dir).ok();
+}
+
+#[tokio::test]
+async fn outbound_tls_checks_the_peer_name_and_reuses_the_connection() {
+    let p = pki("out");
+    let server = Arc::new(TlsContext::new(server_profile(&p, true, &[])).unwrap());
+    let (_s, saddrs, mut srx) =
+        start(vec![any(Transport::Tls, Some(server))], Limits::default()).await;
+    let client_profile = TlsProfile {
+        identities: vec![p.ms.clone()],
+        ca: Some(p.ca.cert.clone()),
+        require_client_cert: false,
+        peer_names: vec![],
+        versions: vec!["1.2".into()],
+        cipher_suites: vec![],
+        kx_groups: vec![],
+    };
+    let client = Arc::new(TlsContext::new(client_profile).unwrap());
+    let (c, _caddrs, _crx) = start(vec![], Limits::default()).await;
+    let peer = c
+        .connect(
+            saddrs[0],
+            Transport::Tls,
+            Some((client.clone(), "sbc.contoso.com".into())),
+        )
+        .await
+        .unwrap();
+    let again = c
+        .connect(
+            saddrs[0],
+            Transport::Tls,
+            Some((client.clone(), "sbc.contoso.com".into())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(peer, again, "connection reused");
+    c.send(&peer, Bytes::from_static(OPTIONS)).unwrap();
+    assert_eq!(&recv(&mut srx).await.bytes[..], OPTIONS);
+    // The server does not carry the expected name.
+    let wrong = c
+        .connect(
+            saddrs[0],
+            Transport::Tls,
+            Some((client, "sip.pstnhub.microsoft.com".into())),
+        )
+        .await;
+    assert!(wrong.is_err());
+    assert_eq!(c.stats().tls_failures, 1);
+    std::fs::remove_dir_all(&p.dir).ok();
+}
+
+#[tokio::test]
+async fn reload_serves_new_certificates_and_close_drops_old_connections() {
+    let p = pki("reload");
+    let ctx = Arc::new(TlsContext::new(server_profile(&p, false, &[])).unwrap());
+    let (t, addrs, _rx) = start(
+        vec![any(Transport::Tls, Some(ctx.clone()))],
+        Limits::default(),
+    )
+    .await;
+    let name = || ServerName::try_from("sbc.contoso.com").unwrap();
+    let old = tls_client(&p, None, name(), addrs[0]).await.unwrap();
+    let old_leaf = old.get_ref().1.peer_certificates().unwrap()[0].clone();
+    // Re-issue the Teams identity in place and reload.
+    p.ca.issue(&p.dir, "teams-sbc", &["sbc.contoso.com"])
+        .unwrap();
+    ctx.reload().unwrap();
+    let new = tls_client(&p, None, name(), addrs[0]).await.unwrap();
+    let new_leaf = new.get_ref().1.peer_certificates().unwrap()[0].clone();
+    assert_ne!(old_leaf, new_leaf, "new handshakes see the new certificate");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(t.close_tls_connections(), 2);
+    assert!(refused(old).await, "old connection closed gracefully");
+    // A broken file keeps the old configuration in force.
+    std::fs::write(&p.teams.cert, "not a certificate").unwrap();
+    assert!(ctx.reload().is_err());
+    tls_client(&p, None, name(), addrs[0]).await.unwrap();
+    std::fs::remove_dir_all(&p.dir).ok();
+}
