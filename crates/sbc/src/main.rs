@@ -1,23 +1,23 @@
 //! `sbc` — the Session Border Controller program.
 //!
-//! Subcommands so far: `sbc sip check` (the verdict tool). The daemon
-//! (`sbc run`), `sbc check`, `sbc demo` and `sbc media` come with the
-//! transaction, transport, media and B2BUA layers.
+//! * `sbc run [--config FILE]` — the daemon (embedded loopback default without `--config`);
+//! * `sbc check --config FILE` — validate a configuration and exit;
+//! * `sbc dev-certs [--dir DIR]` — generate the development PKI used by the default;
+//! * `sbc sip check FILE...` — the verdict the SBC gives each message file.
 
 #![forbid(unsafe_code)]
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod config;
+mod daemon;
 mod sip_check;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "sbc",
-    version,
-    about = "Session Border Controller: carrier SIP trunks to Teams and ACS Direct Routing"
-)]
+#[command(name = "sbc", version, about = "Session Border Controller: carrier SIP trunks to Teams and ACS Direct Routing")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,6 +25,28 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the SBC. Without --config: the embedded loopback default (sbc-config/demo.toml),
+    /// generating development certificates into certs/dev/ when they are missing.
+    Run {
+        /// Configuration file (TOML).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration file (syntax, fields, certificates) and exit.
+    Check {
+        /// Configuration file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Generate a development PKI (CA, SBC certificate, client certificate). Never for production.
+    DevCerts {
+        /// Output directory.
+        #[arg(long, default_value = config::DEMO_CERT_DIR)]
+        dir: PathBuf,
+        /// DNS names of the SBC certificate.
+        #[arg(long, default_values_t = ["sbc.example.test".to_owned(), "localhost".to_owned()])]
+        sbc_name: Vec<String>,
+    },
     /// SIP message tools.
     Sip {
         #[command(subcommand)]
@@ -38,6 +60,42 @@ enum SipCommand {
     Check(sip_check::Args),
 }
 
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}
+
+fn dev_certs(dir: &std::path::Path, sbc_names: &[String]) -> Result<(), String> {
+    let ca = transport::devpki::DevCa::create(dir, "ca").map_err(|e| e.to_string())?;
+    let names: Vec<&str> = sbc_names.iter().map(String::as_str).collect();
+    ca.issue(dir, "sbc", &names).map_err(|e| e.to_string())?;
+    ca.issue(dir, "client", &["carrier.example.test"]).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn run(config: Option<PathBuf>) -> Result<(), String> {
+    let loaded = match &config {
+        Some(path) => config::load(path).map_err(|e| e.to_string())?,
+        None => {
+            let dir = std::path::Path::new(config::DEMO_CERT_DIR);
+            if !dir.join("sbc.pem").exists() {
+                eprintln!("sbc: generating development certificates into {}", dir.display());
+                dev_certs(dir, &["sbc.example.test".to_owned(), "localhost".to_owned()])?;
+            }
+            config::parse(config::DEMO, "<embedded sbc-config/demo.toml>").map_err(|e| e.to_string())?
+        }
+    };
+    init_logging(&loaded.config.log.level);
+    daemon::run(loaded)
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -47,9 +105,20 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match cli.command {
-        Command::Sip {
-            command: SipCommand::Check(args),
-        } => sip_check::run(&args),
+    let result = match cli.command {
+        Command::Sip { command: SipCommand::Check(args) } => return sip_check::run(&args),
+        Command::Run { config } => run(config),
+        Command::Check { config } => config::load(&config)
+            .and_then(|l| l.tls_contexts().map(|_| ()))
+            .map(|()| println!("{}: ok", config.display()))
+            .map_err(|e| e.to_string()),
+        Command::DevCerts { dir, sbc_name } => dev_certs(&dir, &sbc_name).map(|()| println!("{}: ca, sbc, client written", dir.display())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sbc: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -28,6 +28,20 @@ fn write(path: &Path, data: &str) -> Result<(), TlsError> {
     std::fs::write(path, data).map_err(|x| e(format!("{}: {x}", path.display())))
 }
 
+/// Writes a private key readable by its owner only.
+fn write_key(path: &Path, data: &str) -> Result<(), TlsError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|x| e(format!("{}: {x}", path.display())))?;
+    f.write_all(data.as_bytes()).map_err(|x| e(format!("{}: {x}", path.display())))
+}
+
 impl DevCa {
     /// Creates a CA called `name`, writing `<dir>/<name>.pem` and `<dir>/<name>.key`.
     pub fn create(dir: &Path, name: &str) -> Result<DevCa, TlsError> {
@@ -46,7 +60,7 @@ impl DevCa {
         let cert = params.self_signed(&key).map_err(e)?;
         let cert_path = dir.join(format!("{name}.pem"));
         write(&cert_path, &cert.pem())?;
-        write(&dir.join(format!("{name}.key")), &key.serialize_pem())?;
+        write_key(&dir.join(format!("{name}.key")), &key.serialize_pem())?;
         Ok(DevCa {
             issuer: Issuer::new(params, key),
             cert: cert_path,
@@ -92,7 +106,7 @@ impl DevCa {
             key: dir.join(format!("{label}.key")),
         };
         write(&files.cert, &cert.pem())?;
-        write(&files.key, &key.serialize_pem())?;
+        write_key(&files.key, &key.serialize_pem())?;
         Ok(files)
     }
 }
