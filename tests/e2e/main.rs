@@ -2,4 +2,6 @@
 //! nobody here wrote. One test binary with modules keeps link time down.
 
 mod common;
+mod daemon;
+mod run;
 mod sip_check;

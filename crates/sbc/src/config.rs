@@ -70,7 +70,10 @@ impl Default for SipSection {
             t2_ms: Spanned::new(0..0, 4000),
             t4_ms: Spanned::new(0..0, 5000),
             max_message_size: Spanned::new(0..0, 65_535),
-            supported: sip::DEFAULT_SUPPORTED.iter().map(|s| (*s).to_owned()).collect(),
+            supported: sip::DEFAULT_SUPPORTED
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         }
     }
 }
@@ -151,7 +154,10 @@ pub(crate) struct LogSection {
 
 impl Default for LogSection {
     fn default() -> Self {
-        LogSection { level: "info".into(), bad_input_per_second: 10 }
+        LogSection {
+            level: "info".into(),
+            bad_input_per_second: 10,
+        }
     }
 }
 
@@ -211,11 +217,21 @@ impl Ctx<'_> {
         if span.start == 0 && span.end == 0 {
             return None;
         }
-        Some(self.text[..span.start.min(self.text.len())].matches('\n').count() + 1)
+        Some(
+            self.text[..span.start.min(self.text.len())]
+                .matches('\n')
+                .count()
+                + 1,
+        )
     }
 
     fn err(&self, span: Option<&Range<usize>>, field: &str, msg: impl Into<String>) -> ConfigError {
-        ConfigError { file: self.file.to_owned(), line: span.and_then(|s| self.line(s)), field: field.to_owned(), msg: msg.into() }
+        ConfigError {
+            file: self.file.to_owned(),
+            line: span.and_then(|s| self.line(s)),
+            field: field.to_owned(),
+            msg: msg.into(),
+        }
     }
 }
 
@@ -223,8 +239,15 @@ impl Ctx<'_> {
 pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
     let ctx = Ctx { file: source, text };
     let config: Config = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        ConfigError { file: source.to_owned(), line, field: String::new(), msg: e.message().to_owned() }
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        ConfigError {
+            file: source.to_owned(),
+            line,
+            field: String::new(),
+            msg: e.message().to_owned(),
+        }
     })?;
     let fqdn = config.sbc.fqdn.get_ref();
     if fqdn.parse::<std::net::IpAddr>().is_ok() || !fqdn.contains('.') {
@@ -235,16 +258,28 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
         ));
     }
     let sip = &config.sip;
-    for (v, name) in [(&sip.t1_ms, "sip.t1_ms"), (&sip.t2_ms, "sip.t2_ms"), (&sip.t4_ms, "sip.t4_ms")] {
+    for (v, name) in [
+        (&sip.t1_ms, "sip.t1_ms"),
+        (&sip.t2_ms, "sip.t2_ms"),
+        (&sip.t4_ms, "sip.t4_ms"),
+    ] {
         if *v.get_ref() == 0 || *v.get_ref() > 600_000 {
             return Err(ctx.err(Some(&v.span()), name, "must be between 1 and 600000 ms"));
         }
     }
     if sip.t2_ms.get_ref() < sip.t1_ms.get_ref() {
-        return Err(ctx.err(Some(&sip.t2_ms.span()), "sip.t2_ms", "must not be smaller than sip.t1_ms"));
+        return Err(ctx.err(
+            Some(&sip.t2_ms.span()),
+            "sip.t2_ms",
+            "must not be smaller than sip.t1_ms",
+        ));
     }
     if !(1024..=16 * 1024 * 1024).contains(sip.max_message_size.get_ref()) {
-        return Err(ctx.err(Some(&sip.max_message_size.span()), "sip.max_message_size", "must be between 1024 and 16777216"));
+        return Err(ctx.err(
+            Some(&sip.max_message_size.span()),
+            "sip.max_message_size",
+            "must be between 1024 and 16777216",
+        ));
     }
     if config.listen.is_empty() {
         return Err(ctx.err(None, "listen", "at least one [[listen]] is required"));
@@ -252,11 +287,13 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
     let mut listeners = Vec::new();
     for (i, l) in config.listen.iter().enumerate() {
         let field = format!("listen[{i}].addr");
-        let addr: SocketAddr = l
-            .addr
-            .get_ref()
-            .parse()
-            .map_err(|e| ctx.err(Some(&l.addr.span()), &field, format!("{:?}: {e} (expected IP:port)", l.addr.get_ref())))?;
+        let addr: SocketAddr = l.addr.get_ref().parse().map_err(|e| {
+            ctx.err(
+                Some(&l.addr.span()),
+                &field,
+                format!("{:?}: {e} (expected IP:port)", l.addr.get_ref()),
+            )
+        })?;
         let transport = match l.transport {
             TransportName::Udp => transport::Transport::Udp,
             TransportName::Tcp => transport::Transport::Tcp,
@@ -274,27 +311,51 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
                 Some(name.get_ref().clone())
             }
             (None, transport::Transport::Tls) => {
-                return Err(ctx.err(Some(&l.addr.span()), &format!("listen[{i}].tls"), "a TLS listener needs a tls profile name"));
+                return Err(ctx.err(
+                    Some(&l.addr.span()),
+                    &format!("listen[{i}].tls"),
+                    "a TLS listener needs a tls profile name",
+                ));
             }
             (Some(name), _) => {
-                return Err(ctx.err(Some(&name.span()), &format!("listen[{i}].tls"), "only TLS listeners take a tls profile"));
+                return Err(ctx.err(
+                    Some(&name.span()),
+                    &format!("listen[{i}].tls"),
+                    "only TLS listeners take a tls profile",
+                ));
             }
             (None, _) => None,
         };
-        if listeners.iter().any(|(t, a, _)| *t == transport && *a == addr) {
+        if listeners
+            .iter()
+            .any(|(t, a, _)| *t == transport && *a == addr)
+        {
             return Err(ctx.err(Some(&l.addr.span()), &field, "listed twice"));
         }
         listeners.push((transport, addr, profile));
     }
     for (name, t) in &config.tls {
         if t.identities.is_empty() {
-            return Err(ctx.err(None, &format!("tls.{name}.identities"), "at least one certificate/key pair is required"));
+            return Err(ctx.err(
+                None,
+                &format!("tls.{name}.identities"),
+                "at least one certificate/key pair is required",
+            ));
         }
         if t.require_client_cert && t.ca.is_none() {
-            return Err(ctx.err(None, &format!("tls.{name}.ca"), "require_client_cert needs a CA bundle"));
+            return Err(ctx.err(
+                None,
+                &format!("tls.{name}.ca"),
+                "require_client_cert needs a CA bundle",
+            ));
         }
     }
-    Ok(Loaded { config, source: source.to_owned(), text: text.to_owned(), listeners })
+    Ok(Loaded {
+        config,
+        source: source.to_owned(),
+        text: text.to_owned(),
+        listeners,
+    })
 }
 
 /// Reads and checks a configuration file.
@@ -312,7 +373,10 @@ impl Loaded {
     /// The TLS profile `name` as the transport crate wants it, with file
     /// errors naming the config line.
     pub(crate) fn tls_profile(&self, name: &str) -> Result<transport::TlsProfile, ConfigError> {
-        let ctx = Ctx { file: &self.source, text: &self.text };
+        let ctx = Ctx {
+            file: &self.source,
+            text: &self.text,
+        };
         let t = self
             .config
             .tls
@@ -331,14 +395,21 @@ impl Loaded {
         }
         if let Some(ca) = &t.ca {
             if !ca.get_ref().exists() {
-                return Err(ctx.err(Some(&ca.span()), &format!("tls.{name}.ca"), format!("{}: no such file", ca.get_ref().display())));
+                return Err(ctx.err(
+                    Some(&ca.span()),
+                    &format!("tls.{name}.ca"),
+                    format!("{}: no such file", ca.get_ref().display()),
+                ));
             }
         }
         Ok(transport::TlsProfile {
             identities: t
                 .identities
                 .iter()
-                .map(|i| transport::IdentityFiles { cert: i.cert.get_ref().clone(), key: i.key.get_ref().clone() })
+                .map(|i| transport::IdentityFiles {
+                    cert: i.cert.get_ref().clone(),
+                    key: i.key.get_ref().clone(),
+                })
                 .collect(),
             ca: t.ca.as_ref().map(|c| c.get_ref().clone()),
             require_client_cert: t.require_client_cert,
@@ -350,7 +421,9 @@ impl Loaded {
     }
 
     /// Loads every TLS profile a listener uses (files read, keys checked).
-    pub(crate) fn tls_contexts(&self) -> Result<BTreeMap<String, std::sync::Arc<transport::TlsContext>>, ConfigError> {
+    pub(crate) fn tls_contexts(
+        &self,
+    ) -> Result<BTreeMap<String, std::sync::Arc<transport::TlsContext>>, ConfigError> {
         let mut out = BTreeMap::new();
         for (_, _, name) in &self.listeners {
             let Some(name) = name else { continue };
@@ -398,15 +471,22 @@ mod tests {
         let e = parse(text, "x.toml").unwrap_err().to_string();
         assert!(e.starts_with("x.toml:6: listen[0].addr: "), "{e}");
 
-        let e = parse("[sbc]\nfqdn = \"sbc.example.com\"\ncolour = 1\n", "y.toml").unwrap_err().to_string();
+        let e = parse("[sbc]\nfqdn = \"sbc.example.com\"\ncolour = 1\n", "y.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("y.toml:3: "), "{e}");
         assert!(e.contains("unknown field `colour`"), "{e}");
 
-        let e = parse("[sbc]\nfqdn = \"10.0.0.1\"\n", "z.toml").unwrap_err().to_string();
+        let e = parse("[sbc]\nfqdn = \"10.0.0.1\"\n", "z.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("z.toml:2: sbc.fqdn: "), "{e}");
 
         let text = "[sbc]\nfqdn = \"s.example.com\"\n[[listen]]\ntransport = \"tls\"\naddr = \"127.0.0.1:5061\"\ntls = \"nope\"\n";
         let e = parse(text, "w.toml").unwrap_err().to_string();
-        assert!(e.starts_with("w.toml:6: listen[0].tls: no [tls.nope] profile"), "{e}");
+        assert!(
+            e.starts_with("w.toml:6: listen[0].tls: no [tls.nope] profile"),
+            "{e}"
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! the transports; the endpoint's next timeout is the loop's sleep.
 
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,7 +53,10 @@ impl RateLimit {
     fn allow(&mut self, now: Instant) -> bool {
         if now.duration_since(self.window) >= Duration::from_secs(1) {
             if self.suppressed > 0 {
-                tracing::warn!(suppressed = self.suppressed, "bad-input log lines suppressed");
+                tracing::warn!(
+                    suppressed = self.suppressed,
+                    "bad-input log lines suppressed"
+                );
             }
             self.window = now;
             self.used = 0;
@@ -75,7 +78,11 @@ fn to_tx_peer(p: transport::Peer) -> transaction::Peer {
         Transport::Tcp => transaction::Transport::Tcp,
         Transport::Tls => transaction::Transport::Tls,
     };
-    transaction::Peer { addr: p.addr, transport: t, conn: p.conn }
+    transaction::Peer {
+        addr: p.addr,
+        transport: t,
+        conn: p.conn,
+    }
 }
 
 fn to_net_peer(p: transaction::Peer) -> transport::Peer {
@@ -84,7 +91,11 @@ fn to_net_peer(p: transaction::Peer) -> transport::Peer {
         transaction::Transport::Tcp => Transport::Tcp,
         transaction::Transport::Tls => Transport::Tls,
     };
-    transport::Peer { addr: p.addr, transport: t, conn: p.conn }
+    transport::Peer {
+        addr: p.addr,
+        transport: t,
+        conn: p.conn,
+    }
 }
 
 struct Core {
@@ -98,13 +109,15 @@ struct Core {
     counters: Counters,
     log: RateLimit,
     draining: bool,
+    /// INVITE server transactions not yet terminated: what a drain waits for
+    /// (non-INVITE transactions are answered at once and only linger to
+    /// absorb retransmissions).
+    invites: std::collections::HashSet<transaction::ServerKey>,
 }
 
 impl Core {
     fn tag(&self, parts: &[&[u8]]) -> String {
-        let mut h = self.tags.build_hasher();
-        parts.hash(&mut h);
-        format!("{:016x}", h.finish())
+        format!("{:016x}", self.tags.hash_one(parts))
     }
 
     fn send(&mut self, to: transport::Peer, bytes: Bytes) {
@@ -113,7 +126,8 @@ impl Core {
             tracing::debug!(peer = %to.addr, %e, "send failed");
             if to.transport.is_reliable() {
                 let now = Instant::now();
-                self.ep.handle(now, Input::TransportError { to: to_tx_peer(to) });
+                self.ep
+                    .handle(now, Input::TransportError { to: to_tx_peer(to) });
             }
         }
     }
@@ -139,7 +153,13 @@ impl Core {
                 if msg.is_request() {
                     received_and_rport(&mut msg, inb.peer.addr);
                 }
-                self.ep.handle(now, Input::Receive { msg, from: to_tx_peer(inb.peer) });
+                self.ep.handle(
+                    now,
+                    Input::Receive {
+                        msg,
+                        from: to_tx_peer(inb.peer),
+                    },
+                );
             }
             Verdict::Reply(err) => {
                 self.counters.replied_bad += 1;
@@ -170,7 +190,11 @@ impl Core {
             "TCP" => (Transport::Tcp, "tcp"),
             _ => (Transport::Udp, "udp"),
         };
-        let port = self.listeners.iter().find(|(lt, _)| *lt == t).map_or(5060, |(_, a)| a.port());
+        let port = self
+            .listeners
+            .iter()
+            .find(|(lt, _)| *lt == t)
+            .map_or(5060, |(_, a)| a.port());
         format!("<sip:{}:{port};transport={scheme_param}>", self.fqdn)
     }
 
@@ -180,6 +204,9 @@ impl Core {
             Event::Request { key, msg, .. } => {
                 self.counters.requests += 1;
                 let method = msg.method().unwrap_or(Method::Other);
+                if method == Method::Invite {
+                    self.invites.insert(key);
+                }
                 let call_id = msg.call_id().unwrap_or("");
                 let from_tag = msg.from().ok().and_then(|f| f.tag()).unwrap_or(&[]);
                 let branch = msg.top_via().ok().and_then(|v| v.branch()).unwrap_or(&[]);
@@ -203,8 +230,12 @@ impl Core {
                     200 => {
                         let _ = r.push_header("Allow", ALLOW.as_bytes());
                         let _ = r.push_header("Accept", b"application/sdp");
-                        let _ = r.push_header("Supported", self.policy.supported.join(", ").as_bytes());
-                        let t = msg.top_via().map(|v| v.transport.to_owned()).unwrap_or_default();
+                        let _ =
+                            r.push_header("Supported", self.policy.supported.join(", ").as_bytes());
+                        let t = msg
+                            .top_via()
+                            .map(|v| v.transport.to_owned())
+                            .unwrap_or_default();
                         let _ = r.push_header("Contact", self.contact(&t).as_bytes());
                     }
                     503 => {
@@ -227,6 +258,11 @@ impl Core {
                 tracing::debug!(?invite, "CANCEL matched a pending INVITE");
             }
             Event::StrayResponse { .. } => self.counters.stray += 1,
+            Event::Terminated {
+                key: transaction::TxKey::Server(k),
+            } => {
+                self.invites.remove(&k);
+            }
             other => tracing::debug!(event = ?other, "transaction event"),
         }
     }
@@ -235,8 +271,12 @@ impl Core {
 /// RFC 3261 §18.2.1 and RFC 3581: note where a request really came from in
 /// its top Via, so that responses find their way back through NAT.
 fn received_and_rport(msg: &mut Message, src: SocketAddr) {
-    let Some(top) = msg.values(HeaderName::Via).next() else { return };
-    let Ok(via) = sip::Via::parse(top) else { return };
+    let Some(top) = msg.values(HeaderName::Via).next() else {
+        return;
+    };
+    let Ok(via) = sip::Via::parse(top) else {
+        return;
+    };
     let ip = src.ip();
     let host_is_src = match via.host {
         sip::Host::Ipv4(a) => std::net::IpAddr::V4(a) == ip,
@@ -296,7 +336,11 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
     let (transports, bound) = Transports::bind(&specs, cfg.limits(), tx)
         .await
         .map_err(|e| format!("{}: cannot listen: {e}", cfg.source))?;
-    let listeners: Vec<(Transport, SocketAddr)> = specs.iter().map(|s| s.transport).zip(bound.iter().copied()).collect();
+    let listeners: Vec<(Transport, SocketAddr)> = specs
+        .iter()
+        .map(|s| s.transport)
+        .zip(bound.iter().copied())
+        .collect();
     for (t, a) in &listeners {
         // One machine-readable line per listener on stdout (port 0 → the port chosen).
         println!("listening {} {a}", t.as_str().to_ascii_lowercase());
@@ -314,7 +358,10 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
     policy.supported = c.sip.supported.clone();
     let now = Instant::now();
     let mut core = Core {
-        ep: Endpoint::new(transaction::Config { timers, ..transaction::Config::default() }),
+        ep: Endpoint::new(transaction::Config {
+            timers,
+            ..transaction::Config::default()
+        }),
         transports: transports.clone(),
         policy,
         fqdn: c.sbc.fqdn.get_ref().clone(),
@@ -322,8 +369,14 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
         listeners,
         tags: RandomState::new(),
         counters: Counters::default(),
-        log: RateLimit { per_second: c.log.bad_input_per_second, window: now, used: 0, suppressed: 0 },
+        log: RateLimit {
+            per_second: c.log.bad_input_per_second,
+            window: now,
+            used: 0,
+            suppressed: 0,
+        },
         draining: false,
+        invites: std::collections::HashSet::new(),
     };
     let max_drain = Duration::from_secs(c.drain.max_wait_s);
     let tls_list: Vec<Arc<TlsContext>> = tls.values().cloned().collect();
@@ -340,6 +393,11 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
     let mut last_logged = Counters::default();
     loop {
         let wake = core.ep.poll_timeout();
+        // Wake for the endpoint's next timer, or the drain deadline if sooner.
+        let wake = match (wake, drain_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let sleep = async {
             match wake {
                 Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
@@ -366,9 +424,13 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
             }
         }
         if let Some(deadline) = drain_deadline {
-            if core.ep.len() == 0 || Instant::now() >= deadline {
+            if core.invites.is_empty() || Instant::now() >= deadline {
                 log_stats(&core, &transports);
-                tracing::info!(open = core.ep.len(), "drained; exiting");
+                tracing::info!(
+                    pending_invites = core.invites.len(),
+                    transactions = core.ep.len(),
+                    "drained; exiting"
+                );
                 return Ok(());
             }
         }
@@ -377,7 +439,9 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
 
 fn start_drain(core: &mut Core, max: Duration) -> Instant {
     if !core.draining {
-        tracing::info!("draining: no new connections, new requests get 503; waiting for transactions");
+        tracing::info!(
+            "draining: no new connections, new requests get 503; waiting for transactions"
+        );
         core.draining = true;
         core.transports.stop_accepting();
     }
@@ -388,12 +452,17 @@ fn reload(tls: &[Arc<TlsContext>], transports: &Transports, close: bool) {
     for ctx in tls {
         match ctx.reload() {
             Ok(()) => tracing::info!("TLS certificates and trust store reloaded"),
-            Err(e) => tracing::error!(%e, "TLS reload failed; the previous certificates stay in use"),
+            Err(e) => {
+                tracing::error!(%e, "TLS reload failed; the previous certificates stay in use")
+            }
         }
     }
     if close {
         let n = transports.close_tls_connections();
-        tracing::info!(connections = n, "closing TLS connections gracefully so peers reconnect");
+        tracing::info!(
+            connections = n,
+            "closing TLS connections gracefully so peers reconnect"
+        );
     }
 }
 
@@ -435,7 +504,9 @@ mod tests {
         assert_eq!(v.branch(), Some(&b"z9hG4bK1"[..]));
         assert_eq!(m.via().count(), 2);
         // Nothing to note: untouched.
-        let raw = Bytes::from_static(b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK1\r\n\r\n");
+        let raw = Bytes::from_static(
+            b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK1\r\n\r\n",
+        );
         let mut m = Message::parse(raw).unwrap();
         received_and_rport(&mut m, "192.0.2.9:5060".parse().unwrap());
         assert!(!m.is_modified());

@@ -17,7 +17,11 @@ mod daemon;
 mod sip_check;
 
 #[derive(Debug, Parser)]
-#[command(name = "sbc", version, about = "Session Border Controller: carrier SIP trunks to Teams and ACS Direct Routing")]
+#[command(
+    name = "sbc",
+    version,
+    about = "Session Border Controller: carrier SIP trunks to Teams and ACS Direct Routing"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -76,7 +80,8 @@ fn dev_certs(dir: &std::path::Path, sbc_names: &[String]) -> Result<(), String> 
     let ca = transport::devpki::DevCa::create(dir, "ca").map_err(|e| e.to_string())?;
     let names: Vec<&str> = sbc_names.iter().map(String::as_str).collect();
     ca.issue(dir, "sbc", &names).map_err(|e| e.to_string())?;
-    ca.issue(dir, "client", &["carrier.example.test"]).map_err(|e| e.to_string())?;
+    ca.issue(dir, "client", &["carrier.example.test"])
+        .map_err(|e| e.to_string())?;
     Ok(())
 }
 
@@ -86,10 +91,17 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
         None => {
             let dir = std::path::Path::new(config::DEMO_CERT_DIR);
             if !dir.join("sbc.pem").exists() {
-                eprintln!("sbc: generating development certificates into {}", dir.display());
-                dev_certs(dir, &["sbc.example.test".to_owned(), "localhost".to_owned()])?;
+                eprintln!(
+                    "sbc: generating development certificates into {}",
+                    dir.display()
+                );
+                dev_certs(
+                    dir,
+                    &["sbc.example.test".to_owned(), "localhost".to_owned()],
+                )?;
             }
-            config::parse(config::DEMO, "<embedded sbc-config/demo.toml>").map_err(|e| e.to_string())?
+            config::parse(config::DEMO, "<embedded sbc-config/demo.toml>")
+                .map_err(|e| e.to_string())?
         }
     };
     init_logging(&loaded.config.log.level);
@@ -106,13 +118,16 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Sip { command: SipCommand::Check(args) } => return sip_check::run(&args),
+        Command::Sip {
+            command: SipCommand::Check(args),
+        } => return sip_check::run(&args),
         Command::Run { config } => run(config),
         Command::Check { config } => config::load(&config)
             .and_then(|l| l.tls_contexts().map(|_| ()))
             .map(|()| println!("{}: ok", config.display()))
             .map_err(|e| e.to_string()),
-        Command::DevCerts { dir, sbc_name } => dev_certs(&dir, &sbc_name).map(|()| println!("{}: ca, sbc, client written", dir.display())),
+        Command::DevCerts { dir, sbc_name } => dev_certs(&dir, &sbc_name)
+            .map(|()| println!("{}: ca, sbc, client written", dir.display())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

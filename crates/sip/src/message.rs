@@ -178,7 +178,7 @@ pub struct Message {
 pub enum EditError {
     /// The header name is not a token.
     BadName,
-    /// The value contains CR, LF or NUL (header injection) or is otherwise unusable.
+    /// The value contains CR or LF (header injection) or is otherwise unusable.
     BadValue,
     /// The URI does not parse.
     BadUri,
@@ -192,7 +192,7 @@ impl fmt::Display for EditError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             EditError::BadName => "header name is not a token",
-            EditError::BadValue => "value contains CR, LF or NUL",
+            EditError::BadValue => "value contains CR or LF",
             EditError::BadUri => "URI does not parse",
             EditError::NoSuchHeader => "no such header",
             EditError::WrongKind => "wrong message kind",
@@ -773,7 +773,7 @@ impl Message {
         if !is_token_str(name.as_bytes()) {
             return Err(EditError::BadName);
         }
-        if value.iter().any(|&c| matches!(c, b'\r' | b'\n' | 0)) {
+        if value.iter().any(|&c| matches!(c, b'\r' | b'\n')) {
             return Err(EditError::BadValue);
         }
         let known = HeaderName::from_bytes(name.as_bytes());

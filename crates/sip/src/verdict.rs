@@ -305,7 +305,12 @@ fn header_lines(raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 ///
 /// Returns `None` when the request has no Via or the response would be
 /// larger than 16 KiB (it cannot be answered).
-pub fn error_response(raw: &[u8], err: &Error, to_tag: &str, server: Option<&str>) -> Option<Bytes> {
+pub fn error_response(
+    raw: &[u8],
+    err: &Error,
+    to_tag: &str,
+    server: Option<&str>,
+) -> Option<Bytes> {
     let (status, reason) = err.response()?;
     response_from_raw(raw, status, &reason, err.unsupported(), to_tag, server)
 }
