@@ -1002,7 +1002,14 @@ impl Message {
             return;
         }
         match (self.start_raw, self.start) {
-            (Some((s, e)), _) => out.extend_from_slice(&self.buf[s as usize..e as usize]),
+            (Some((s, e)), _) => {
+                let line = &self.buf[s as usize..e as usize];
+                out.extend_from_slice(line);
+                if !line.ends_with(b"\n") {
+                    // A datagram holding only a start line, without its CRLF.
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
             (None, StartLine::Request { method, uri }) => {
                 out.extend_from_slice(self.get(method));
                 out.push(b' ');
