@@ -39,7 +39,8 @@ fn write_key(path: &Path, data: &str) -> Result<(), TlsError> {
         .mode(0o600)
         .open(path)
         .map_err(|x| e(format!("{}: {x}", path.display())))?;
-    f.write_all(data.as_bytes()).map_err(|x| e(format!("{}: {x}", path.display())))
+    f.write_all(data.as_bytes())
+        .map_err(|x| e(format!("{}: {x}", path.display())))
 }
 
 impl DevCa {

@@ -10,8 +10,10 @@
 #![forbid(unsafe_code)]
 
 pub mod devpki;
+mod dns;
 mod net;
 pub mod tls;
 
+pub use dns::{DnsConfig, DnsError, Resolver, Target};
 pub use net::{Inbound, Limits, ListenerSpec, Peer, SendError, Stats, Transport, Transports};
 pub use tls::{IdentityFiles, TlsContext, TlsError, TlsProfile};
