@@ -430,7 +430,8 @@ fn removing_the_first_of_empty_values_leaves_no_trailing_blank() {
 fn a_start_line_without_crlf_gets_one_when_headers_are_added() {
     // Found by fuzz target sip_message: a datagram that is only a status line.
     let mut m = Message::parse(Bytes::from_static(b"SIP/2.0 183 Session Progress")).unwrap();
-    m.push_header("Via", b"SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKx").unwrap();
+    m.push_header("Via", b"SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKx")
+        .unwrap();
     let p = Message::parse(m.to_bytes()).unwrap();
     assert_eq!(p.reason(), Some(&b"Session Progress"[..]));
     assert_eq!(p.via().count(), 1);
