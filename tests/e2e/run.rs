@@ -312,20 +312,50 @@ fn options_answered(udp: SocketAddr, n: u32) -> bool {
     drain(&s).iter().any(|r| status(r) == 200)
 }
 
-fn send_protos(udp: SocketAddr, files: &[PathBuf]) {
+/// Sends every file as a datagram. Every 100 datagrams an OPTIONS probe must
+/// be answered before sending on: the daemon handles datagrams in order, so
+/// its backlog (and the memory it holds) stays bounded and comparable
+/// between rounds.
+fn send_protos(udp: SocketAddr, files: &[PathBuf], round: u32) {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_nonblocking(true).unwrap();
     let mut buf = vec![0u8; 65_536];
     for (i, f) in files.iter().enumerate() {
         let data = std::fs::read(f).unwrap();
         // Datagrams over 64 KiB cannot be sent at all; the daemon never sees them.
         let _ = s.send_to(&data, udp);
-        if i % 50 == 0 {
-            std::thread::sleep(Duration::from_millis(2));
-            while s.recv(&mut buf).is_ok() {}
+        // Answers (and their Timer G retransmissions) are read as they come,
+        // so that the probe's answer is not lost to a full receive buffer.
+        s.set_nonblocking(true).unwrap();
+        while s.recv(&mut buf).is_ok() {}
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        if i % 100 == 99 {
+            let probe = format!(
+                "OPTIONS sip:sbc.example.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKprobe{round}x{i}\r\n\
+                 From: <sip:o@example.test>;tag=1\r\nTo: <sip:sbc.example.test>\r\nCall-ID: probe{round}x{i}@127.0.0.1\r\n\
+                 CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            );
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let marker = format!("probe{round}x{i}@");
+            let mut next_send = Instant::now();
+            loop {
+                assert!(
+                    Instant::now() < deadline,
+                    "probe {i} of round {round} not answered"
+                );
+                if Instant::now() >= next_send {
+                    // Retransmitted like a UAC would: same branch, same transaction.
+                    s.send_to(probe.as_bytes(), udp).unwrap();
+                    next_send = Instant::now() + Duration::from_millis(500);
+                }
+                match s.recv(&mut buf) {
+                    Ok(n) if String::from_utf8_lossy(&buf[..n]).contains(&marker) => break,
+                    _ => {}
+                }
+            }
         }
     }
-    std::thread::sleep(Duration::from_millis(200));
+    s.set_nonblocking(true).unwrap();
     while s.recv(&mut buf).is_ok() {}
 }
 
@@ -344,7 +374,7 @@ fn protos_c07_sip_flood_leaves_the_daemon_answering_and_leak_free() {
     assert!(options_answered(udp, 0));
     // Rounds 1 and 2 warm up allocator pools and tables; round 3 must not grow them.
     for round in 1..=2 {
-        send_protos(udp, &files);
+        send_protos(udp, &files, round);
         std::thread::sleep(Duration::from_secs(3));
         assert!(
             options_answered(udp, round),
@@ -352,7 +382,7 @@ fn protos_c07_sip_flood_leaves_the_daemon_answering_and_leak_free() {
         );
     }
     let (rss1, fds1) = proc_usage(d.pid());
-    send_protos(udp, &files);
+    send_protos(udp, &files, 3);
     std::thread::sleep(Duration::from_secs(3));
     assert!(options_answered(udp, 3), "still answering after round 3");
     let (rss2, fds2) = proc_usage(d.pid());

@@ -332,7 +332,9 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
             tls: profile.as_ref().and_then(|p| tls.get(p).cloned()),
         })
         .collect();
-    let (tx, mut rx) = mpsc::channel::<Inbound>(4096);
+    // Bounded: at most 1,024 messages (each at most max_message_size) wait for the core;
+    // beyond that the UDP socket buffer fills and the kernel drops (counted by the OS).
+    let (tx, mut rx) = mpsc::channel::<Inbound>(1024);
     let (transports, bound) = Transports::bind(&specs, cfg.limits(), tx)
         .await
         .map_err(|e| format!("{}: cannot listen: {e}", cfg.source))?;
