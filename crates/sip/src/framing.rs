@@ -193,14 +193,19 @@ impl StreamFramer {
     }
 }
 
-/// Length of the header section including the empty line, if complete.
+/// Length of the header section including the empty line, if complete. Lines
+/// end in LF or CRLF, and the empty line is LF or CRLF, exactly as
+/// `Message::parse` reads them (so framer and parser agree on mixed endings).
 fn head_end(b: &[u8]) -> Option<usize> {
-    let crlf = memchr::memmem::find(b, b"\r\n\r\n").map(|p| p + 4);
-    let lf = memchr::memmem::find(b, b"\n\n").map(|p| p + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+    let mut line_start = 0;
+    for nl in memchr::memchr_iter(b'\n', b) {
+        let line = &b[line_start..nl];
+        if line_start > 0 && (line.is_empty() || line == b"\r") {
+            return Some(nl + 1);
+        }
+        line_start = nl + 1;
     }
+    None
 }
 
 /// Finds Content-Length (long or compact form) in a header section.
@@ -261,6 +266,18 @@ mod tests {
             assert_eq!(out[3], Frame::Pong);
             assert_eq!(f.buffered(), 0);
         }
+    }
+
+    #[test]
+    fn header_end_with_mixed_line_endings_matches_the_parser() {
+        // Found by fuzz target sip_stream_framing: LF-terminated headers, then a CRLF empty line.
+        let mut f = StreamFramer::new(4096);
+        f.push(b"SIP/2.0 200\nContent-Length:5\n\r\nhello");
+        let Some(Frame::Message(m)) = f.next_frame().unwrap() else {
+            panic!()
+        };
+        assert_eq!(&m[..], b"SIP/2.0 200\nContent-Length:5\n\r\nhello");
+        assert_eq!(crate::Message::parse(m).unwrap().body(), b"hello");
     }
 
     #[test]

@@ -86,9 +86,9 @@ pub fn inspect(buf: Bytes, policy: &Policy) -> Verdict {
 /// the request's Via/From/To/Call-ID/CSeq are huge) is not sent.
 const MAX_ERROR_RESPONSE: usize = 16 * 1024;
 
-/// A request can be answered when it has a Via and the copied headers fit in
-/// a reasonable response.
-fn answerable(raw: &[u8]) -> bool {
+/// The size of the lines an error response copies from the request (Via,
+/// From, To, Call-ID, CSeq), and whether there is a Via to answer to.
+fn copied_size(raw: &[u8]) -> (bool, usize) {
     let mut via = false;
     let mut size = 0;
     for (n, v) in header_lines(raw) {
@@ -99,8 +99,19 @@ fn answerable(raw: &[u8]) -> bool {
         }
         size += v.len() + 24;
     }
-    via && size < MAX_ERROR_RESPONSE - 512
+    (via, size)
 }
+
+/// A request can be answered when it has a Via and the copied headers fit in
+/// a reasonable response. `response_from_raw` applies the same rule, so a
+/// `Reply` verdict always has a response.
+fn answerable(raw: &[u8]) -> bool {
+    let (via, size) = copied_size(raw);
+    via && size < MAX_ERROR_RESPONSE
+}
+
+/// At most this much of the `Unsupported` list is echoed in a 420.
+const MAX_UNSUPPORTED: usize = 1024;
 
 pub(crate) fn validate(m: &Message, policy: &Policy) -> Result<(), Error> {
     let kind = m.kind();
@@ -303,8 +314,8 @@ fn header_lines(raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 /// has none), Call-ID and CSeq are copied as received (RFC 3261 §8.2.6.2), a
 /// 420 gets its `Unsupported` header, and `server` (if any) is added.
 ///
-/// Returns `None` when the request has no Via or the response would be
-/// larger than 16 KiB (it cannot be answered).
+/// Returns `None` when the request has no Via, or the lines to copy exceed
+/// 16 KiB (it cannot be answered) — exactly when [`inspect`] says `Drop`.
 pub fn error_response(
     raw: &[u8],
     err: &Error,
@@ -326,7 +337,7 @@ pub fn response_from_raw(
     to_tag: &str,
     server: Option<&str>,
 ) -> Option<Bytes> {
-    if !(100..=699).contains(&status) || reason.bytes().any(|c| c < 0x20) {
+    if !(100..=699).contains(&status) || reason.bytes().any(|c| c < 0x20) || !answerable(raw) {
         return None;
     }
     let mut out = Vec::with_capacity(512);
@@ -360,11 +371,18 @@ pub fn response_from_raw(
             out.extend_from_slice(b"\r\n");
         }
     }
-    if !have_via || out.len() > MAX_ERROR_RESPONSE - 512 {
+    if !have_via {
         return None;
     }
     if let Some(tags) = unsupported {
-        out.extend_from_slice(format!("Unsupported: {tags}\r\n").as_bytes());
+        // Echo the unsupported tags, cut at a tag boundary when the list is huge.
+        let cut = if tags.len() <= MAX_UNSUPPORTED {
+            tags
+        } else {
+            let head = &tags[..tags.floor_char_boundary(MAX_UNSUPPORTED)];
+            head.rfind(',').map_or(head, |c| &head[..c])
+        };
+        out.extend_from_slice(format!("Unsupported: {cut}\r\n").as_bytes());
     }
     if status == 406 {
         out.extend_from_slice(b"Accept: application/sdp\r\n");
