@@ -379,8 +379,9 @@ pub fn response_from_raw(
         let cut = if tags.len() <= MAX_UNSUPPORTED {
             tags
         } else {
-            let head = &tags[..tags.floor_char_boundary(MAX_UNSUPPORTED)];
-            head.rfind(',').map_or(head, |c| &head[..c])
+            // A ',' is ASCII, so slicing just before it stays on a char boundary.
+            let comma = tags.as_bytes()[..MAX_UNSUPPORTED].iter().rposition(|&b| b == b',');
+            &tags[..comma.unwrap_or(0)]
         };
         out.extend_from_slice(format!("Unsupported: {cut}\r\n").as_bytes());
     }
