@@ -360,9 +360,10 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
     policy.supported = c.sip.supported.clone();
     let now = Instant::now();
     let mut core = Core {
+        // Tags the endpoint writes itself (100 Trying, 481) must not repeat across restarts.
         ep: Endpoint::new(transaction::Config {
             timers,
-            ..transaction::Config::default()
+            seed: RandomState::new().hash_one(std::process::id()),
         }),
         transports: transports.clone(),
         policy,
