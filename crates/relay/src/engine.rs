@@ -1,0 +1,846 @@
+//! The relay: worker threads on epoll (mio), each owning the sockets and the
+//! forwarding state of the sessions assigned to it. The control side (the ng
+//! server, later the B2BUA) installs, updates and removes sessions through
+//! commands; the fast path only applies what is installed.
+//!
+//! Per packet: read into a reused buffer → the session's leg by socket token
+//! → latch or check the source → unprotect in place if the leg is SRTP →
+//! protect in place if the other leg is SRTP → send from the other leg's
+//! socket. No allocation, no lock shared between workers.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::crypto::{Crypto, CryptoError, CryptoSpec};
+use crate::pool::PortPool;
+use crate::stats::{LegStats, StreamState};
+
+/// A local media address: where sockets are bound and what SDP advertises
+/// (rtpengine's `NAME/IP!ADVERTISED`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// Name used to pick the interface (e.g. `carrier`, `teams`).
+    pub name: String,
+    /// Address the sockets are bound to.
+    pub local: IpAddr,
+    /// Address written into SDP (NAT: the public address).
+    pub advertised: IpAddr,
+}
+
+impl Interface {
+    /// Parses `[NAME/]IP[!ADVERTISED-IP]`.
+    pub fn parse(s: &str) -> Result<Interface, String> {
+        let (name, rest) = match s.split_once('/') {
+            Some((n, r)) => (n.to_owned(), r),
+            None => ("default".to_owned(), s),
+        };
+        let (local, adv) = match rest.split_once('!') {
+            Some((l, a)) => (l, Some(a)),
+            None => (rest, None),
+        };
+        let local: IpAddr = local
+            .parse()
+            .map_err(|e| format!("{s:?}: bad address {local:?}: {e}"))?;
+        let advertised = match adv {
+            Some(a) => a
+                .parse()
+                .map_err(|e| format!("{s:?}: bad advertised address {a:?}: {e}"))?,
+            None => local,
+        };
+        Ok(Interface {
+            name,
+            local,
+            advertised,
+        })
+    }
+}
+
+/// Relay configuration.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Media interfaces; the first is the default.
+    pub interfaces: Vec<Interface>,
+    /// Port range (inclusive).
+    pub port_min: u16,
+    /// Port range (inclusive).
+    pub port_max: u16,
+    /// Worker threads (0: one per core).
+    pub workers: usize,
+    /// A session with no packet for this long raises [`RelayEvent::Inactive`].
+    pub inactivity: Duration,
+    /// RTP clock rate assumed for jitter (8,000 Hz: G.711, G.729, telephone-event).
+    pub clock_rate: u32,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            interfaces: vec![Interface::parse("127.0.0.1").unwrap_or(Interface {
+                name: "default".into(),
+                local: IpAddr::from([127, 0, 0, 1]),
+                advertised: IpAddr::from([127, 0, 0, 1]),
+            })],
+            port_min: 30000,
+            port_max: 40000,
+            workers: 0,
+            inactivity: Duration::from_secs(60),
+            clock_rate: 8000,
+        }
+    }
+}
+
+/// One side of a session, as the control side describes it.
+#[derive(Debug, Clone, Default)]
+pub struct LegSpec {
+    /// Interface index (into [`RelayConfig::interfaces`]).
+    pub interface: usize,
+    /// Where the party wants to receive RTP (from its SDP), if known yet.
+    pub remote_rtp: Option<SocketAddr>,
+    /// Where it wants RTCP (`a=rtcp`, or RTP port + 1), if known.
+    pub remote_rtcp: Option<SocketAddr>,
+    /// RTCP multiplexed on the RTP port (RFC 5761) toward this party.
+    pub rtcp_mux: bool,
+    /// Accept packets only from the SDP address (no latching).
+    pub strict_source: bool,
+    /// SRTP keys: what this party sends us (we unprotect) and what we send it (we protect).
+    pub crypto: CryptoSpec,
+}
+
+/// Which leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The first leg (the offerer in rtpengine terms).
+    A,
+    /// The second leg.
+    B,
+}
+
+impl Side {
+    fn idx(self) -> usize {
+        match self {
+            Side::A => 0,
+            Side::B => 1,
+        }
+    }
+}
+
+/// The local ports of a leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegPorts {
+    /// Local RTP address (bound).
+    pub rtp: SocketAddr,
+    /// Local RTCP address (bound; unused when rtcp-mux).
+    pub rtcp: SocketAddr,
+    /// Address to write into SDP.
+    pub advertised: IpAddr,
+}
+
+/// A session as created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Session id.
+    pub id: u64,
+    /// Leg A's local ports (where party A sends).
+    pub a: LegPorts,
+    /// Leg B's local ports (where party B sends).
+    pub b: LegPorts,
+}
+
+/// Events from the workers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RelayEvent {
+    /// No packet in either direction for the configured time.
+    Inactive {
+        /// Session id.
+        id: u64,
+    },
+}
+
+/// Why a control request failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// No session with that id.
+    NoSession,
+    /// No such interface.
+    NoInterface(usize),
+    /// Port allocation or socket error.
+    Io(io::Error),
+    /// Bad SRTP parameters.
+    Crypto(CryptoError),
+    /// A worker stopped.
+    WorkerGone,
+}
+
+impl std::fmt::Display for RelayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RelayError::NoSession => f.write_str("no such session"),
+            RelayError::NoInterface(i) => write!(f, "no media interface #{i}"),
+            RelayError::Io(e) => write!(f, "{e}"),
+            RelayError::Crypto(e) => write!(f, "SRTP: {e}"),
+            RelayError::WorkerGone => f.write_str("relay worker stopped"),
+        }
+    }
+}
+
+impl std::error::Error for RelayError {}
+
+const WAKER: Token = Token(usize::MAX);
+
+enum Cmd {
+    Add(Box<NewSession>),
+    Update {
+        id: u64,
+        side: Side,
+        remote_rtp: Option<SocketAddr>,
+        remote_rtcp: Option<SocketAddr>,
+        crypto: Option<CryptoSpec>,
+        reply: mpsc::Sender<Result<(), RelayError>>,
+    },
+    Remove {
+        id: u64,
+        reply: mpsc::Sender<Option<[LegStats; 2]>>,
+    },
+    Query {
+        id: u64,
+        reply: mpsc::Sender<Option<[LegStats; 2]>>,
+    },
+    Stop,
+}
+
+struct NewSession {
+    id: u64,
+    legs: [(crate::pool::Pair, LegSpec, Crypto); 2],
+}
+
+/// Handle to the relay; cheap to share between control tasks.
+#[derive(Debug)]
+pub struct Relay {
+    cfg: RelayConfig,
+    workers: Vec<WorkerHandle>,
+    pool: Mutex<PortPool>,
+    next_id: AtomicU64,
+    /// Which worker and which local ports each session has.
+    sessions: Mutex<HashMap<u64, (usize, SessionInfo)>>,
+    events: Mutex<mpsc::Receiver<RelayEvent>>,
+}
+
+struct WorkerHandle {
+    tx: mpsc::Sender<Cmd>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for WorkerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WorkerHandle")
+    }
+}
+
+impl WorkerHandle {
+    fn send(&self, cmd: Cmd) -> Result<(), RelayError> {
+        self.tx.send(cmd).map_err(|_| RelayError::WorkerGone)?;
+        self.waker.wake().map_err(RelayError::Io)
+    }
+}
+
+impl Relay {
+    /// Starts the worker threads.
+    pub fn start(cfg: RelayConfig) -> io::Result<Relay> {
+        let n = if cfg.workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            cfg.workers
+        };
+        let (ev_tx, ev_rx) = mpsc::channel();
+        let mut workers = Vec::with_capacity(n);
+        for i in 0..n {
+            let poll = Poll::new()?;
+            let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+            let (tx, rx) = mpsc::channel();
+            let worker = Worker::new(poll, rx, ev_tx.clone(), cfg.inactivity, cfg.clock_rate);
+            let thread = std::thread::Builder::new()
+                .name(format!("relay-{i}"))
+                .spawn(move || worker.run())?;
+            workers.push(WorkerHandle {
+                tx,
+                waker,
+                thread: Some(thread),
+            });
+        }
+        Ok(Relay {
+            pool: Mutex::new(PortPool::new(cfg.port_min, cfg.port_max)),
+            cfg,
+            workers,
+            next_id: AtomicU64::new(1),
+            sessions: Mutex::new(HashMap::new()),
+            events: Mutex::new(ev_rx),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RelayConfig {
+        &self.cfg
+    }
+
+    /// Creates a session: binds a port pair for each leg on its interface
+    /// and installs the forwarding entries in one worker.
+    pub fn create(&self, a: LegSpec, b: LegSpec) -> Result<SessionInfo, RelayError> {
+        let ifa = self
+            .cfg
+            .interfaces
+            .get(a.interface)
+            .ok_or(RelayError::NoInterface(a.interface))?
+            .clone();
+        let ifb = self
+            .cfg
+            .interfaces
+            .get(b.interface)
+            .ok_or(RelayError::NoInterface(b.interface))?
+            .clone();
+        let ca = Crypto::new(&a.crypto).map_err(RelayError::Crypto)?;
+        let cb = Crypto::new(&b.crypto).map_err(RelayError::Crypto)?;
+        let (pa, pb) = {
+            let mut pool = lock(&self.pool);
+            let pa = pool.allocate(ifa.local).map_err(RelayError::Io)?;
+            let pb = match pool.allocate(ifb.local) {
+                Ok(p) => p,
+                Err(e) => {
+                    if let Ok(addr) = pa.rtp.local_addr() {
+                        pool.release(addr.ip(), addr.port());
+                    }
+                    return Err(RelayError::Io(e));
+                }
+            };
+            (pa, pb)
+        };
+        let ports = |p: &crate::pool::Pair, adv: IpAddr| -> Result<LegPorts, RelayError> {
+            Ok(LegPorts {
+                rtp: p.rtp.local_addr().map_err(RelayError::Io)?,
+                rtcp: p.rtcp.local_addr().map_err(RelayError::Io)?,
+                advertised: adv,
+            })
+        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let info = SessionInfo {
+            id,
+            a: ports(&pa, ifa.advertised)?,
+            b: ports(&pb, ifb.advertised)?,
+        };
+        let w = (id as usize) % self.workers.len();
+        self.workers[w].send(Cmd::Add(Box::new(NewSession {
+            id,
+            legs: [(pa, a, ca), (pb, b, cb)],
+        })))?;
+        lock(&self.sessions).insert(id, (w, info));
+        Ok(info)
+    }
+
+    fn worker_of(&self, id: u64) -> Result<usize, RelayError> {
+        lock(&self.sessions)
+            .get(&id)
+            .map(|(w, _)| *w)
+            .ok_or(RelayError::NoSession)
+    }
+
+    /// The local ports of a session.
+    pub fn info(&self, id: u64) -> Option<SessionInfo> {
+        lock(&self.sessions).get(&id).map(|(_, i)| *i)
+    }
+
+    /// Updates a leg: its remote addresses (a re-offer or the answer) and/or
+    /// its SRTP keys. New keys start fresh contexts (ROC 0), as a re-key must.
+    pub fn update(
+        &self,
+        id: u64,
+        side: Side,
+        remote_rtp: Option<SocketAddr>,
+        remote_rtcp: Option<SocketAddr>,
+        crypto: Option<CryptoSpec>,
+    ) -> Result<(), RelayError> {
+        let w = self.worker_of(id)?;
+        let (reply, rx) = mpsc::channel();
+        self.workers[w].send(Cmd::Update {
+            id,
+            side,
+            remote_rtp,
+            remote_rtcp,
+            crypto,
+            reply,
+        })?;
+        rx.recv().map_err(|_| RelayError::WorkerGone)?
+    }
+
+    /// Statistics of both legs.
+    pub fn query(&self, id: u64) -> Result<[LegStats; 2], RelayError> {
+        let w = self.worker_of(id)?;
+        let (reply, rx) = mpsc::channel();
+        self.workers[w].send(Cmd::Query { id, reply })?;
+        rx.recv()
+            .map_err(|_| RelayError::WorkerGone)?
+            .ok_or(RelayError::NoSession)
+    }
+
+    /// Removes a session, closes its sockets, returns its final statistics.
+    pub fn delete(&self, id: u64) -> Result<[LegStats; 2], RelayError> {
+        let (w, info) = lock(&self.sessions)
+            .remove(&id)
+            .ok_or(RelayError::NoSession)?;
+        let (reply, rx) = mpsc::channel();
+        self.workers[w].send(Cmd::Remove { id, reply })?;
+        let stats = rx
+            .recv()
+            .map_err(|_| RelayError::WorkerGone)?
+            .ok_or(RelayError::NoSession)?;
+        let mut pool = lock(&self.pool);
+        pool.release(info.a.rtp.ip(), info.a.rtp.port());
+        pool.release(info.b.rtp.ip(), info.b.rtp.port());
+        Ok(stats)
+    }
+
+    /// Port pairs in use.
+    pub fn ports_in_use(&self) -> usize {
+        lock(&self.pool).in_use()
+    }
+
+    /// Session ids.
+    pub fn sessions(&self) -> Vec<u64> {
+        let mut v: Vec<u64> = lock(&self.sessions).keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The next event, if any (non-blocking).
+    pub fn poll_event(&self) -> Option<RelayEvent> {
+        lock(&self.events).try_recv().ok()
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            let _ = w.send(Cmd::Stop);
+            if let Some(t) = w.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock would be a bug elsewhere; the data stays usable.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+// ----- the worker ------------------------------------------------------------
+
+struct Slot {
+    socket: UdpSocket,
+    session: u64,
+    side: Side,
+    rtcp: bool,
+}
+
+struct Leg {
+    rtp_slot: usize,
+    rtcp_slot: usize,
+    remote_rtp: Option<SocketAddr>,
+    remote_rtcp: Option<SocketAddr>,
+    latched_rtp: bool,
+    latched_rtcp: bool,
+    rtcp_mux: bool,
+    strict: bool,
+    crypto: Crypto,
+    stats: LegStats,
+    stream: StreamState,
+}
+
+struct Session {
+    legs: [Leg; 2],
+    created: Instant,
+    inactive_reported: bool,
+}
+
+struct Worker {
+    poll: Poll,
+    rx: mpsc::Receiver<Cmd>,
+    events: mpsc::Sender<RelayEvent>,
+    slots: Vec<Option<Slot>>,
+    free_slots: Vec<usize>,
+    sessions: HashMap<u64, Session>,
+    inactivity: Duration,
+    clock_rate: u32,
+    epoch: Instant,
+}
+
+/// Buffer size: the largest RTP packet we relay plus SRTP tag room.
+const BUF: usize = 2048;
+/// Tailroom kept for the SRTP tag (and MKI) when protecting in place.
+const TAILROOM: usize = 32;
+
+impl Worker {
+    fn new(
+        poll: Poll,
+        rx: mpsc::Receiver<Cmd>,
+        events: mpsc::Sender<RelayEvent>,
+        inactivity: Duration,
+        clock_rate: u32,
+    ) -> Worker {
+        Worker {
+            poll,
+            rx,
+            events,
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            sessions: HashMap::new(),
+            inactivity,
+            clock_rate,
+            epoch: Instant::now(),
+        }
+    }
+
+    fn add_slot(
+        &mut self,
+        socket: std::net::UdpSocket,
+        session: u64,
+        side: Side,
+        rtcp: bool,
+    ) -> io::Result<usize> {
+        let mut socket = UdpSocket::from_std(socket);
+        let idx = match self.free_slots.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        self.poll
+            .registry()
+            .register(&mut socket, Token(idx), Interest::READABLE)?;
+        self.slots[idx] = Some(Slot {
+            socket,
+            session,
+            side,
+            rtcp,
+        });
+        Ok(idx)
+    }
+
+    fn remove_slot(&mut self, idx: usize) {
+        if let Some(mut slot) = self.slots.get_mut(idx).and_then(Option::take) {
+            let _ = self.poll.registry().deregister(&mut slot.socket);
+            self.free_slots.push(idx);
+        }
+    }
+
+    fn run(mut self) {
+        let mut events = Events::with_capacity(256);
+        let mut buf = [0u8; BUF];
+        let mut last_sweep = Instant::now();
+        loop {
+            if let Err(e) = self
+                .poll
+                .poll(&mut events, Some(Duration::from_millis(500)))
+            {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!(%e, "relay worker poll failed");
+                    return;
+                }
+            }
+            for ev in &events {
+                if ev.token() == WAKER {
+                    continue;
+                }
+                self.drain_socket(ev.token().0, &mut buf);
+            }
+            if !self.commands() {
+                return;
+            }
+            let now = Instant::now();
+            if now.duration_since(last_sweep) >= Duration::from_millis(500) {
+                last_sweep = now;
+                self.sweep(now);
+            }
+        }
+    }
+
+    /// Applies control commands; false when told to stop.
+    fn commands(&mut self) -> bool {
+        loop {
+            match self.rx.try_recv() {
+                Ok(Cmd::Add(s)) => self.add(*s),
+                Ok(Cmd::Update {
+                    id,
+                    side,
+                    remote_rtp,
+                    remote_rtcp,
+                    crypto,
+                    reply,
+                }) => {
+                    let r = self.update(id, side, remote_rtp, remote_rtcp, crypto);
+                    let _ = reply.send(r);
+                }
+                Ok(Cmd::Query { id, reply }) => {
+                    let now = Instant::now();
+                    let s = self.sessions.get(&id).map(|s| {
+                        [
+                            s.legs[0].stream.snapshot(&s.legs[0].stats, now),
+                            s.legs[1].stream.snapshot(&s.legs[1].stats, now),
+                        ]
+                    });
+                    let _ = reply.send(s);
+                }
+                Ok(Cmd::Remove { id, reply }) => {
+                    let now = Instant::now();
+                    let s = self.sessions.remove(&id).map(|s| {
+                        for leg in &s.legs {
+                            self.remove_slot(leg.rtp_slot);
+                            self.remove_slot(leg.rtcp_slot);
+                        }
+                        [
+                            s.legs[0].stream.snapshot(&s.legs[0].stats, now),
+                            s.legs[1].stream.snapshot(&s.legs[1].stats, now),
+                        ]
+                    });
+                    let _ = reply.send(s);
+                }
+                Ok(Cmd::Stop) | Err(mpsc::TryRecvError::Disconnected) => return false,
+                Err(mpsc::TryRecvError::Empty) => return true,
+            }
+        }
+    }
+
+    fn add(&mut self, s: NewSession) {
+        let NewSession {
+            id,
+            legs: [(pa, sa, ca), (pb, sb, cb)],
+        } = s;
+        let make = |w: &mut Worker,
+                    pair: crate::pool::Pair,
+                    spec: LegSpec,
+                    crypto: Crypto,
+                    side: Side|
+         -> io::Result<Leg> {
+            let rtp_slot = w.add_slot(pair.rtp, id, side, false)?;
+            let rtcp_slot = w.add_slot(pair.rtcp, id, side, true)?;
+            Ok(Leg {
+                rtp_slot,
+                rtcp_slot,
+                remote_rtp: spec.remote_rtp,
+                remote_rtcp: spec.remote_rtcp.or(spec
+                    .remote_rtp
+                    .map(|a| SocketAddr::new(a.ip(), a.port().wrapping_add(1)))),
+                latched_rtp: false,
+                latched_rtcp: false,
+                rtcp_mux: spec.rtcp_mux,
+                strict: spec.strict_source,
+                crypto,
+                stats: LegStats::default(),
+                stream: StreamState::default(),
+            })
+        };
+        let a = make(self, pa, sa, ca, Side::A);
+        let b = make(self, pb, sb, cb, Side::B);
+        match (a, b) {
+            (Ok(a), Ok(b)) => {
+                self.sessions.insert(
+                    id,
+                    Session {
+                        legs: [a, b],
+                        created: Instant::now(),
+                        inactive_reported: false,
+                    },
+                );
+            }
+            (a, b) => {
+                tracing::error!(id, "cannot register relay sockets");
+                for leg in [a, b].into_iter().flatten() {
+                    self.remove_slot(leg.rtp_slot);
+                    self.remove_slot(leg.rtcp_slot);
+                }
+            }
+        }
+    }
+
+    fn update(
+        &mut self,
+        id: u64,
+        side: Side,
+        remote_rtp: Option<SocketAddr>,
+        remote_rtcp: Option<SocketAddr>,
+        crypto: Option<CryptoSpec>,
+    ) -> Result<(), RelayError> {
+        let s = self.sessions.get_mut(&id).ok_or(RelayError::NoSession)?;
+        let leg = &mut s.legs[side.idx()];
+        if let Some(c) = crypto {
+            leg.crypto.update(&c).map_err(RelayError::Crypto)?;
+        }
+        if let Some(r) = remote_rtp {
+            if leg.remote_rtp != Some(r) {
+                leg.remote_rtp = Some(r);
+                leg.latched_rtp = false;
+            }
+            if remote_rtcp.is_none() && !leg.latched_rtcp {
+                leg.remote_rtcp = Some(SocketAddr::new(r.ip(), r.port().wrapping_add(1)));
+            }
+        }
+        if let Some(r) = remote_rtcp {
+            leg.remote_rtcp = Some(r);
+            leg.latched_rtcp = false;
+        }
+        Ok(())
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        for (id, s) in &mut self.sessions {
+            let last = s
+                .legs
+                .iter()
+                .filter_map(|l| l.stream.last_packet)
+                .max()
+                .unwrap_or(s.created);
+            let idle = now.duration_since(last) >= self.inactivity;
+            if idle && !s.inactive_reported {
+                s.inactive_reported = true;
+                let _ = self.events.send(RelayEvent::Inactive { id: *id });
+            } else if !idle {
+                s.inactive_reported = false;
+            }
+        }
+    }
+
+    /// Reads every pending datagram of one socket (edge-triggered epoll).
+    fn drain_socket(&mut self, idx: usize, buf: &mut [u8; BUF]) {
+        loop {
+            let Some(slot) = self.slots.get(idx).and_then(Option::as_ref) else {
+                return;
+            };
+            let (len, src) = match slot.socket.recv_from(&mut buf[..BUF - TAILROOM]) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // ICMP port unreachable from an earlier send surfaces here; it concerns that peer only.
+                Err(_) => continue,
+            };
+            let (session, side, on_rtcp_port) = (slot.session, slot.side, slot.rtcp);
+            self.forward(session, side, on_rtcp_port, src, buf, len);
+        }
+    }
+
+    fn forward(
+        &mut self,
+        id: u64,
+        side: Side,
+        on_rtcp_port: bool,
+        src: SocketAddr,
+        buf: &mut [u8; BUF],
+        len: usize,
+    ) {
+        let now = Instant::now();
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let (first, second) = s.legs.split_at_mut(1);
+        let (from, to) = match side {
+            Side::A => (&mut first[0], &mut second[0]),
+            Side::B => (&mut second[0], &mut first[0]),
+        };
+        // RFC 5761 / 7983: on a muxed port, RTCP has packet types 192..=223 in byte 1.
+        let is_rtcp =
+            on_rtcp_port || (len >= 2 && (192..=223).contains(&buf[1]) && (buf[0] >> 6) == 2);
+        if len < if is_rtcp { 8 } else { 12 } || (buf[0] >> 6) != 2 {
+            from.stats.dropped += 1;
+            return;
+        }
+        // Source: latch to the first packet, or check it in strict mode.
+        let (remote, latched) = if is_rtcp && !from.rtcp_mux {
+            (&mut from.remote_rtcp, &mut from.latched_rtcp)
+        } else {
+            (&mut from.remote_rtp, &mut from.latched_rtp)
+        };
+        if from.strict {
+            if *remote != Some(src) {
+                from.stats.wrong_source += 1;
+                return;
+            }
+        } else if !*latched || *remote != Some(src) {
+            if *latched && remote.is_some() {
+                // A latched source changing mid-call: follow it (NAT rebinding),
+                // as rtpengine does without strict-source.
+                tracing::debug!(id, %src, "media source changed");
+            }
+            *remote = Some(src);
+            *latched = true;
+        }
+        // Decrypt what the party sent (if it speaks SRTP).
+        let plain_len = if is_rtcp {
+            from.crypto.unprotect_rtcp(&mut buf[..], len)
+        } else {
+            from.crypto.unprotect_rtp(&mut buf[..], len)
+        };
+        let plain_len = match plain_len {
+            Ok(n) => n,
+            Err(e) => {
+                match e {
+                    CryptoError::Auth => from.stats.auth_failures += 1,
+                    CryptoError::Replay => from.stats.replays += 1,
+                    _ => from.stats.dropped += 1,
+                }
+                return;
+            }
+        };
+        if is_rtcp {
+            from.stats.rtcp_packets += 1;
+        } else {
+            from.stats.packets += 1;
+            let seq = u16::from_be_bytes([buf[2], buf[3]]);
+            let ts = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+            let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
+            from.stream.on_rtp(
+                &mut from.stats,
+                seq,
+                ts,
+                ssrc,
+                now,
+                self.epoch,
+                self.clock_rate,
+            );
+        }
+        from.stats.bytes += len as u64;
+        // Encrypt for the other party (if it speaks SRTP) and send.
+        let out_len = if is_rtcp {
+            to.crypto.protect_rtcp(&mut buf[..], plain_len)
+        } else {
+            to.crypto.protect_rtp(&mut buf[..], plain_len)
+        };
+        let Ok(out_len) = out_len else {
+            from.stats.dropped += 1;
+            return;
+        };
+        let (dest, slot) = if is_rtcp && !to.rtcp_mux {
+            (to.remote_rtcp, to.rtcp_slot)
+        } else {
+            (to.remote_rtp, to.rtp_slot)
+        };
+        let Some(dest) = dest else {
+            from.stats.dropped += 1;
+            return;
+        };
+        let Some(out) = self.slots.get(slot).and_then(Option::as_ref) else {
+            return;
+        };
+        if out.socket.send_to(&buf[..out_len], dest).is_err() {
+            from.stats.dropped += 1;
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! # relay — the media relay engine of sbc
+//!
+//! Owns the media sockets and the fast path: worker threads (one per core by
+//! default) on epoll, each owning the sockets and forwarding state of the
+//! sessions assigned to it; a port pool; symmetric latching; per-leg
+//! statistics and inactivity events. Packets are decrypted and encrypted in
+//! place with the `media` crate's SRTP contexts; nothing on the per-packet
+//! path allocates or takes a lock shared between workers. The control side
+//! (`Relay::create` / `update` / `query` / `delete`) is the slow path: it
+//! sends commands to the owning worker.
+
+#![forbid(unsafe_code)]
+
+mod crypto;
+mod engine;
+mod pool;
+mod stats;
+
+pub use crypto::{CryptoError, CryptoSpec};
+pub use engine::{
+    Interface, LegPorts, LegSpec, Relay, RelayConfig, RelayError, RelayEvent, SessionInfo, Side,
+};
+pub use stats::LegStats;

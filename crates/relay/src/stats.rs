@@ -1,0 +1,147 @@
+//! Per-leg statistics kept on the fast path: counters, last packet time,
+//! loss from sequence numbers and RFC 3550 interarrival jitter.
+
+use std::time::Instant;
+
+/// What one leg received (counted where the packet arrived).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LegStats {
+    /// RTP packets received and forwarded.
+    pub packets: u64,
+    /// Bytes received (as on the wire).
+    pub bytes: u64,
+    /// RTCP packets received and forwarded.
+    pub rtcp_packets: u64,
+    /// SRTP/SRTCP packets that failed authentication (dropped).
+    pub auth_failures: u64,
+    /// SRTP packets refused as replays (dropped).
+    pub replays: u64,
+    /// Packets from an address other than the expected one in strict mode (dropped).
+    pub wrong_source: u64,
+    /// Packets that could not be forwarded (no destination yet, send error, malformed).
+    pub dropped: u64,
+    /// Packets lost, from RTP sequence numbers (expected − received, never negative).
+    pub lost: u64,
+    /// RFC 3550 interarrival jitter, in RTP timestamp units.
+    pub jitter: f64,
+    /// SSRC changes seen.
+    pub ssrc_changes: u64,
+    /// Seconds since the last packet at the time of the query (`None`: none yet).
+    pub idle_secs: Option<f64>,
+}
+
+/// Sequence and timing state of the stream arriving on a leg.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StreamState {
+    ssrc: Option<u32>,
+    base_ext: u64,
+    max_ext: u64,
+    received: u64,
+    last_transit: Option<f64>,
+    pub(crate) last_packet: Option<Instant>,
+}
+
+impl StreamState {
+    /// Accounts one RTP packet (`seq`, `ts`, `ssrc`) that arrived at `now`;
+    /// `clock_rate` converts arrival time to timestamp units.
+    pub(crate) fn on_rtp(
+        &mut self,
+        stats: &mut LegStats,
+        seq: u16,
+        ts: u32,
+        ssrc: u32,
+        now: Instant,
+        epoch: Instant,
+        clock_rate: u32,
+    ) {
+        if self.ssrc != Some(ssrc) {
+            if self.ssrc.is_some() {
+                stats.ssrc_changes += 1;
+                // Loss so far is kept; a new source starts its own accounting.
+                stats.lost += self.lost();
+            }
+            self.ssrc = Some(ssrc);
+            self.base_ext = u64::from(seq);
+            self.max_ext = u64::from(seq);
+            self.received = 0;
+            self.last_transit = None;
+        } else {
+            // Extend the sequence number relative to the highest seen.
+            let max16 = (self.max_ext & 0xffff) as u16;
+            let delta = seq.wrapping_sub(max16) as i16;
+            let ext = (self.max_ext as i64 + i64::from(delta)).max(0) as u64;
+            if ext > self.max_ext {
+                self.max_ext = ext;
+            }
+        }
+        self.received += 1;
+        let arrival = now.duration_since(epoch).as_secs_f64() * f64::from(clock_rate);
+        let transit = arrival - f64::from(ts);
+        if let Some(prev) = self.last_transit {
+            let d = (transit - prev).abs();
+            stats.jitter += (d - stats.jitter) / 16.0;
+        }
+        self.last_transit = Some(transit);
+        self.last_packet = Some(now);
+    }
+
+    fn lost(&self) -> u64 {
+        let expected = self.max_ext.saturating_sub(self.base_ext) + 1;
+        expected.saturating_sub(self.received)
+    }
+
+    /// A snapshot of `stats` with loss and idle time filled in.
+    pub(crate) fn snapshot(&self, stats: &LegStats, now: Instant) -> LegStats {
+        let mut s = *stats;
+        if self.ssrc.is_some() {
+            s.lost += self.lost();
+        }
+        s.idle_secs = self
+            .last_packet
+            .map(|t| now.duration_since(t).as_secs_f64());
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn loss_is_counted_across_sequence_wrap() {
+        let epoch = Instant::now();
+        let mut st = StreamState::default();
+        let mut s = LegStats::default();
+        let mut t = epoch;
+        for seq in [65533u16, 65534, 65535, 1, 2, 4] {
+            t += Duration::from_millis(20);
+            st.on_rtp(&mut s, seq, u32::from(seq) * 160, 7, t, epoch, 8000);
+        }
+        // 65533..=4 is 8 packets; 0 and 3 are missing.
+        assert_eq!(st.snapshot(&s, t).lost, 2);
+    }
+
+    #[test]
+    fn steady_stream_has_no_jitter_and_ssrc_change_is_counted() {
+        let epoch = Instant::now();
+        let mut st = StreamState::default();
+        let mut s = LegStats::default();
+        for i in 0..50u32 {
+            let t = epoch + Duration::from_millis(20 * u64::from(i));
+            st.on_rtp(&mut s, i as u16, i * 160, 1, t, epoch, 8000);
+        }
+        assert!(s.jitter < 0.01, "{}", s.jitter);
+        st.on_rtp(
+            &mut s,
+            9000,
+            0,
+            2,
+            epoch + Duration::from_secs(2),
+            epoch,
+            8000,
+        );
+        assert_eq!(s.ssrc_changes, 1);
+        assert_eq!(st.snapshot(&s, epoch + Duration::from_secs(2)).lost, 0);
+    }
+}
