@@ -803,18 +803,10 @@ impl Worker {
             from.stats.rtcp_packets += 1;
         } else {
             from.stats.packets += 1;
-            let seq = u16::from_be_bytes([buf[2], buf[3]]);
-            let ts = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
-            let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
-            from.stream.on_rtp(
-                &mut from.stats,
-                seq,
-                ts,
-                ssrc,
-                now,
-                self.epoch,
-                self.clock_rate,
-            );
+            let mut header = [0u8; 12];
+            header.copy_from_slice(&buf[..12]);
+            from.stream
+                .on_rtp(&mut from.stats, &header, now, self.epoch, self.clock_rate);
         }
         from.stats.bytes += len as u64;
         // Encrypt for the other party (if it speaks SRTP) and send.

@@ -42,18 +42,19 @@ pub(crate) struct StreamState {
 }
 
 impl StreamState {
-    /// Accounts one RTP packet (`seq`, `ts`, `ssrc`) that arrived at `now`;
+    /// Accounts one RTP packet (its fixed header) that arrived at `now`;
     /// `clock_rate` converts arrival time to timestamp units.
     pub(crate) fn on_rtp(
         &mut self,
         stats: &mut LegStats,
-        seq: u16,
-        ts: u32,
-        ssrc: u32,
+        header: &[u8; 12],
         now: Instant,
         epoch: Instant,
         clock_rate: u32,
     ) {
+        let seq = u16::from_be_bytes([header[2], header[3]]);
+        let ts = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+        let ssrc = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
         if self.ssrc != Some(ssrc) {
             if self.ssrc.is_some() {
                 stats.ssrc_changes += 1;
@@ -108,6 +109,14 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn hdr(seq: u16, ts: u32, ssrc: u32) -> [u8; 12] {
+        let mut h = [0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        h[2..4].copy_from_slice(&seq.to_be_bytes());
+        h[4..8].copy_from_slice(&ts.to_be_bytes());
+        h[8..12].copy_from_slice(&ssrc.to_be_bytes());
+        h
+    }
+
     #[test]
     fn loss_is_counted_across_sequence_wrap() {
         let epoch = Instant::now();
@@ -116,7 +125,7 @@ mod tests {
         let mut t = epoch;
         for seq in [65533u16, 65534, 65535, 1, 2, 4] {
             t += Duration::from_millis(20);
-            st.on_rtp(&mut s, seq, u32::from(seq) * 160, 7, t, epoch, 8000);
+            st.on_rtp(&mut s, &hdr(seq, u32::from(seq) * 160, 7), t, epoch, 8000);
         }
         // 65533..=4 is 8 packets; 0 and 3 are missing.
         assert_eq!(st.snapshot(&s, t).lost, 2);
@@ -129,7 +138,7 @@ mod tests {
         let mut s = LegStats::default();
         for i in 0..50u32 {
             let t = epoch + Duration::from_millis(20 * u64::from(i));
-            st.on_rtp(&mut s, i as u16, i * 160, 1, t, epoch, 8000);
+            st.on_rtp(&mut s, &hdr(i as u16, i * 160, 1), t, epoch, 8000);
         }
         assert!(s.jitter < 0.01, "{}", s.jitter);
         st.on_rtp(
