@@ -143,9 +143,7 @@ mod tests {
         assert!(s.jitter < 0.01, "{}", s.jitter);
         st.on_rtp(
             &mut s,
-            9000,
-            0,
-            2,
+            &hdr(9000, 0, 2),
             epoch + Duration::from_secs(2),
             epoch,
             8000,
