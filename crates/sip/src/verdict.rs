@@ -82,8 +82,8 @@ pub fn inspect(buf: Bytes, policy: &Policy) -> Verdict {
     }
 }
 
-/// Largest error response the SBC sends; one that would be larger (because
-/// the request's Via/From/To/Call-ID/CSeq are huge) is not sent.
+/// Most bytes of request lines (Via, From, To, Call-ID, CSeq) an error
+/// response copies; a request whose lines are larger is dropped, not answered.
 const MAX_ERROR_RESPONSE: usize = 16 * 1024;
 
 /// The size of the lines an error response copies from the request (Via,
@@ -380,8 +380,12 @@ pub fn response_from_raw(
             tags
         } else {
             // A ',' is ASCII, so slicing just before it stays on a char boundary.
-            let comma = tags.as_bytes()[..MAX_UNSUPPORTED].iter().rposition(|&b| b == b',');
-            &tags[..comma.unwrap_or(0)]
+            // Without a comma inside the cap, the first tag is echoed whole: an
+            // empty Unsupported header is not allowed (RFC 3261 §20.40).
+            let bytes = tags.as_bytes();
+            let comma = bytes[..MAX_UNSUPPORTED].iter().rposition(|&b| b == b',');
+            let first = bytes.iter().position(|&b| b == b',').unwrap_or(tags.len());
+            &tags[..comma.unwrap_or(first)]
         };
         out.extend_from_slice(format!("Unsupported: {cut}\r\n").as_bytes());
     }
