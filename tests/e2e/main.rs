@@ -3,5 +3,6 @@
 
 mod common;
 mod daemon;
+mod media;
 mod run;
 mod sip_check;

@@ -1,13 +1,18 @@
-//! The SRTP side of a leg: what the party sends us (unprotected here) and
-//! what we send it (protected here).
+//! The SRTP side of a leg: the key the party encrypts with (we unprotect
+//! what arrives from it) and the key we encrypt with toward it (we protect).
+//! Contexts come from the `media` crate and work in place.
 
 use std::fmt;
 
-/// SRTP keys of a leg (none: plain RTP).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+use media::{SrtpContext, SrtpPolicy, UnprotectError};
+
+/// SRTP keys of a leg; `None` on a side means plain RTP.
+#[derive(Debug, Clone, Default)]
 pub struct CryptoSpec {
-    /// Placeholder until the media crate's SRTP lands.
-    pub srtp: bool,
+    /// What the party sends us is SRTP with this policy (from its `a=crypto`).
+    pub rx: Option<SrtpPolicy>,
+    /// What we send the party is SRTP with this policy (our `a=crypto` to it).
+    pub tx: Option<SrtpPolicy>,
 }
 
 /// Why a packet could not be protected or unprotected.
@@ -15,11 +20,11 @@ pub struct CryptoSpec {
 pub enum CryptoError {
     /// Authentication failed.
     Auth,
-    /// Replayed packet.
+    /// Replayed (or older than the replay window).
     Replay,
     /// Malformed or too short.
     Malformed,
-    /// Unsupported parameters.
+    /// Unusable SRTP parameters.
     Unsupported,
 }
 
@@ -34,51 +39,105 @@ impl fmt::Display for CryptoError {
     }
 }
 
+impl std::error::Error for CryptoError {}
+
 #[derive(Debug, Default)]
-pub(crate) struct Crypto;
+struct Side {
+    ctx: Option<SrtpContext>,
+    policy: Option<SrtpPolicy>,
+}
+
+impl Side {
+    fn new(p: Option<&SrtpPolicy>) -> Result<Side, CryptoError> {
+        Ok(match p {
+            Some(p) => Side {
+                ctx: Some(SrtpContext::new(p).map_err(|_| CryptoError::Unsupported)?),
+                policy: Some(p.clone()),
+            },
+            None => Side::default(),
+        })
+    }
+
+    /// A re-offer with the same key keeps the context (ROC, replay window);
+    /// a new key starts a fresh one with ROC 0, as Microsoft does on re-key.
+    fn update(&mut self, p: Option<&SrtpPolicy>) -> Result<(), CryptoError> {
+        let same = match (&self.policy, p) {
+            (Some(old), Some(new)) => old.same_key(new),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            *self = Side::new(p)?;
+        }
+        Ok(())
+    }
+}
+
+/// Both directions of a leg.
+#[derive(Debug, Default)]
+pub(crate) struct Crypto {
+    rx: Side,
+    tx: Side,
+}
+
+fn unprotect_err(e: UnprotectError) -> CryptoError {
+    match e {
+        UnprotectError::AuthFailed => CryptoError::Auth,
+        UnprotectError::Replay | UnprotectError::TooOld => CryptoError::Replay,
+        _ => CryptoError::Malformed,
+    }
+}
 
 impl Crypto {
     pub(crate) fn new(spec: &CryptoSpec) -> Result<Crypto, CryptoError> {
-        if spec.srtp {
-            return Err(CryptoError::Unsupported);
-        }
-        Ok(Crypto)
+        Ok(Crypto {
+            rx: Side::new(spec.rx.as_ref())?,
+            tx: Side::new(spec.tx.as_ref())?,
+        })
     }
 
     pub(crate) fn update(&mut self, spec: &CryptoSpec) -> Result<(), CryptoError> {
-        *self = Crypto::new(spec)?;
-        Ok(())
+        self.rx.update(spec.rx.as_ref())?;
+        self.tx.update(spec.tx.as_ref())
     }
 
     pub(crate) fn unprotect_rtp(
         &mut self,
-        _buf: &mut [u8],
+        buf: &mut [u8],
         len: usize,
     ) -> Result<usize, CryptoError> {
-        Ok(len)
+        match &mut self.rx.ctx {
+            Some(c) => c.unprotect_rtp(&mut buf[..len]).map_err(unprotect_err),
+            None => Ok(len),
+        }
     }
 
     pub(crate) fn unprotect_rtcp(
         &mut self,
-        _buf: &mut [u8],
+        buf: &mut [u8],
         len: usize,
     ) -> Result<usize, CryptoError> {
-        Ok(len)
+        match &mut self.rx.ctx {
+            Some(c) => c.unprotect_rtcp(&mut buf[..len]).map_err(unprotect_err),
+            None => Ok(len),
+        }
     }
 
-    pub(crate) fn protect_rtp(
-        &mut self,
-        _buf: &mut [u8],
-        len: usize,
-    ) -> Result<usize, CryptoError> {
-        Ok(len)
+    pub(crate) fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, CryptoError> {
+        match &mut self.tx.ctx {
+            Some(c) => c.protect_rtp(buf, len).map_err(|_| CryptoError::Malformed),
+            None => Ok(len),
+        }
     }
 
     pub(crate) fn protect_rtcp(
         &mut self,
-        _buf: &mut [u8],
+        buf: &mut [u8],
         len: usize,
     ) -> Result<usize, CryptoError> {
-        Ok(len)
+        match &mut self.tx.ctx {
+            Some(c) => c.protect_rtcp(buf, len).map_err(|_| CryptoError::Malformed),
+            None => Ok(len),
+        }
     }
 }

@@ -192,3 +192,137 @@ fn update_and_delete() {
     a.send_to(&rtp(4, 1, b"x"), s.a.rtp).unwrap();
     assert!(recv(&b2).is_none(), "deleted session forwards nothing");
 }
+
+mod srtp {
+    use super::*;
+    use media::{SrtpContext, SrtpPolicy, SrtpProfile};
+    use relay::CryptoSpec;
+
+    fn policy(profile: SrtpProfile, fill: u8) -> SrtpPolicy {
+        let n = match profile {
+            SrtpProfile::AeadAes128Gcm => 28,
+            _ => 30,
+        };
+        SrtpPolicy::from_key_salt(profile, &vec![fill; n]).unwrap()
+    }
+
+    fn both_ways(profile: SrtpProfile) {
+        let r = relay(60_000);
+        let (a, b) = (party(), party());
+        let key_b = policy(profile, 0x11); // what B encrypts with
+        let key_r = policy(profile, 0x22); // what the relay encrypts with toward B
+        let spec_b = LegSpec {
+            crypto: CryptoSpec {
+                rx: Some(key_b.clone()),
+                tx: Some(key_r.clone()),
+            },
+            ..leg(&b)
+        };
+        let s = r.create(leg(&a), spec_b).unwrap();
+        let mut b_tx = SrtpContext::new(&key_b).unwrap();
+        let mut b_rx = SrtpContext::new(&key_r).unwrap();
+        // Across the sequence-number wrap, so that the ROC moves on both sides.
+        for i in 0..40u16 {
+            let seq = 65520u16.wrapping_add(i);
+            // A (plain) → relay → B (SRTP).
+            let plain = rtp(seq, 0xa, &[i as u8; 160]);
+            a.send_to(&plain, s.a.rtp).unwrap();
+            let (mut got, _) = recv(&b).expect("SRTP reached B");
+            assert!(got.len() > plain.len(), "tag added");
+            let n = b_rx
+                .unprotect_rtp(&mut got)
+                .expect("B decrypts what the relay encrypted");
+            assert_eq!(&got[..n], &plain[..], "payload byte for byte");
+            // B (SRTP) → relay → A (plain).
+            let orig = rtp(seq, 0xb, &[0x55 ^ i as u8; 160]);
+            let mut pkt = orig.clone();
+            pkt.resize(orig.len() + 16, 0);
+            let n = b_tx.protect_rtp(&mut pkt, orig.len()).unwrap();
+            b.send_to(&pkt[..n], s.b.rtp).unwrap();
+            assert_eq!(recv(&a).expect("plain reached A").0, orig);
+        }
+        // A tampered packet is counted, not forwarded.
+        let mut pkt = rtp(100, 0xb, &[1; 160]);
+        pkt.resize(172 + 16, 0);
+        let n = b_tx.protect_rtp(&mut pkt, 172).unwrap();
+        pkt[20] ^= 1;
+        b.send_to(&pkt[..n], s.b.rtp).unwrap();
+        assert!(recv(&a).is_none());
+        // A replayed packet too.
+        let mut pkt = rtp(101, 0xb, &[2; 160]);
+        pkt.resize(172 + 16, 0);
+        let n = b_tx.protect_rtp(&mut pkt, 172).unwrap();
+        b.send_to(&pkt[..n], s.b.rtp).unwrap();
+        assert!(recv(&a).is_some());
+        b.send_to(&pkt[..n], s.b.rtp).unwrap();
+        assert!(recv(&a).is_none());
+        let st = r.query(s.id).unwrap()[1];
+        assert_eq!((st.auth_failures, st.replays), (1, 1));
+    }
+
+    #[test]
+    fn rtp_to_srtp_and_back_aes_cm_80() {
+        both_ways(SrtpProfile::AesCm128HmacSha1_80);
+    }
+
+    #[test]
+    fn rtp_to_srtp_and_back_aead_gcm() {
+        both_ways(SrtpProfile::AeadAes128Gcm);
+    }
+
+    #[test]
+    fn rekey_starts_fresh_and_same_key_keeps_state() {
+        let r = relay(60_000);
+        let (a, b) = (party(), party());
+        let k1 = policy(SrtpProfile::AesCm128HmacSha1_80, 0x31);
+        let k2 = policy(SrtpProfile::AesCm128HmacSha1_80, 0x32);
+        let spec_b = LegSpec {
+            crypto: CryptoSpec {
+                rx: Some(k1.clone()),
+                tx: None,
+            },
+            ..leg(&b)
+        };
+        let s = r.create(leg(&a), spec_b).unwrap();
+        let send = |ctx: &mut SrtpContext, seq: u16| {
+            let mut p = rtp(seq, 7, &[9; 160]);
+            p.resize(172 + 16, 0);
+            let n = ctx.protect_rtp(&mut p, 172).unwrap();
+            b.send_to(&p[..n], s.b.rtp).unwrap();
+        };
+        let mut c1 = SrtpContext::new(&k1).unwrap();
+        send(&mut c1, 10);
+        assert!(recv(&a).is_some());
+        // A re-offer with the same key keeps the replay state: seq 10 again is a replay.
+        r.update(
+            s.id,
+            Side::B,
+            None,
+            None,
+            Some(CryptoSpec {
+                rx: Some(k1.clone()),
+                tx: None,
+            }),
+        )
+        .unwrap();
+        send(&mut c1, 10);
+        assert!(recv(&a).is_none());
+        // A new key (Microsoft re-keys with ROC 0): a fresh context accepts seq 10 with the new key only.
+        r.update(
+            s.id,
+            Side::B,
+            None,
+            None,
+            Some(CryptoSpec {
+                rx: Some(k2.clone()),
+                tx: None,
+            }),
+        )
+        .unwrap();
+        send(&mut c1, 11);
+        assert!(recv(&a).is_none(), "old key refused after re-key");
+        let mut c2 = SrtpContext::new(&k2).unwrap();
+        send(&mut c2, 10);
+        assert!(recv(&a).is_some(), "new key, ROC 0, accepted");
+    }
+}

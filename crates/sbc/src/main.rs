@@ -3,6 +3,7 @@
 //! * `sbc run [--config FILE]` — the daemon (embedded loopback default without `--config`);
 //! * `sbc check --config FILE` — validate a configuration and exit;
 //! * `sbc dev-certs [--dir DIR]` — generate the development PKI used by the default;
+//! * `sbc media --ng ADDR` — the media relay alone, driven over the rtpengine ng protocol;
 //! * `sbc sip check FILE...` — the verdict the SBC gives each message file.
 
 #![forbid(unsafe_code)]
@@ -14,6 +15,7 @@ use clap::{Parser, Subcommand};
 
 mod config;
 mod daemon;
+mod media_cmd;
 mod sip_check;
 
 #[derive(Debug, Parser)]
@@ -51,6 +53,8 @@ enum Command {
         #[arg(long, default_values_t = ["sbc.example.test".to_owned(), "localhost".to_owned()])]
         sbc_name: Vec<String>,
     },
+    /// Run the media relay alone, controlled over the rtpengine ng protocol (UDP).
+    Media(media_cmd::Args),
     /// SIP message tools.
     Sip {
         #[command(subcommand)]
@@ -122,6 +126,10 @@ fn main() -> ExitCode {
             command: SipCommand::Check(args),
         } => return sip_check::run(&args),
         Command::Run { config } => run(config),
+        Command::Media(args) => {
+            init_logging("info");
+            media_cmd::run(&args)
+        }
         Command::Check { config } => config::load(&config)
             .and_then(|l| l.tls_contexts().map(|_| ()))
             .map(|()| println!("{}: ok", config.display()))
