@@ -110,6 +110,60 @@ fn interface_index(cfg: &RelayConfig, name: Option<&ng::BStr<'_>>) -> usize {
         .unwrap_or(0)
 }
 
+/// Points one media section at a leg of the relay: its port and address,
+/// the protocol the party expects, our SDES key toward it (or none), and
+/// RTCP muxed or on its own port.
+fn rewrite_media(
+    mm: &mut sdp::MediaDescription,
+    ports: relay::LegPorts,
+    proto: &str,
+    key: Option<&CryptoAttribute>,
+    mux: bool,
+) -> Result<(), String> {
+    mm.set_port(ports.rtp.port()).map_err(|e| e.to_string())?;
+    if mm.connection().is_some() {
+        mm.set_connection(ports.advertised);
+    }
+    mm.set_proto(proto).map_err(|e| e.to_string())?;
+    mm.remove_ice();
+    match key {
+        Some(k) => {
+            let text = k.to_string();
+            let (tag, rest) = text.split_once(' ').unwrap_or(("1", &text));
+            mm.replace_crypto([(tag.parse().unwrap_or(1), rest)])
+                .map_err(|e| e.to_string())?;
+        }
+        None => {
+            mm.remove_crypto();
+        }
+    }
+    mm.set_rtcp_mux(mux);
+    if mux {
+        mm.remove_rtcp();
+    } else {
+        mm.set_rtcp(ports.rtcp.port(), None);
+    }
+    Ok(())
+}
+
+/// Session-level rewrite after the media sections: connection, origin (when
+/// asked), no ICE.
+fn finish_sdp(mut sd: sdp::SessionDescription, addr: Option<IpAddr>, req: &Request<'_>) -> Reply {
+    if let Some(addr) = addr {
+        if sd.connection().is_some() {
+            sd.set_connection(addr);
+        }
+        if req.replace.iter().any(|r| matches!(r, ng::Replace::Origin)) {
+            let _ = sd.set_origin_address(addr);
+        }
+    }
+    sd.remove_ice_everywhere();
+    Reply::Sdp {
+        sdp: sd.to_bytes(),
+        warning: None,
+    }
+}
+
 impl Server {
     fn handle(&mut self, req: &Request<'_>, src: SocketAddr) -> Reply {
         match req.command {
@@ -289,45 +343,10 @@ impl Server {
             };
             let info = self.relay.info(session).ok_or("relay session vanished")?;
             b_addr = Some(info.b.advertised);
-            let mm = &mut sd.media_mut()[i];
-            mm.set_port(info.b.rtp.port()).map_err(|e| e.to_string())?;
-            if mm.connection().is_some() {
-                mm.set_connection(info.b.advertised);
-            }
-            mm.set_proto(&b_proto).map_err(|e| e.to_string())?;
-            mm.remove_ice();
-            match &b_tx {
-                Some(k) => {
-                    let text = k.to_string();
-                    let (tag, rest) = text.split_once(' ').unwrap_or(("1", &text));
-                    mm.replace_crypto([(tag.parse().unwrap_or(1), rest)])
-                        .map_err(|e| e.to_string())?;
-                }
-                None => {
-                    mm.remove_crypto();
-                }
-            }
             let mux = (a_mux && !demux) || offer_mux;
-            mm.set_rtcp_mux(mux);
-            if mux {
-                mm.remove_rtcp();
-            } else {
-                mm.set_rtcp(info.b.rtcp.port(), None);
-            }
+            rewrite_media(&mut sd.media_mut()[i], info.b, &b_proto, b_tx.as_ref(), mux)?;
         }
-        if let Some(addr) = b_addr {
-            if sd.connection().is_some() {
-                sd.set_connection(addr);
-            }
-            if req.replace.iter().any(|r| matches!(r, ng::Replace::Origin)) {
-                let _ = sd.set_origin_address(addr);
-            }
-        }
-        sd.remove_ice_everywhere();
-        Ok(Reply::Sdp {
-            sdp: sd.to_bytes(),
-            warning: None,
-        })
+        Ok(finish_sdp(sd, b_addr, req))
     }
 
     fn answer(&mut self, req: &Request<'_>) -> Result<Reply, String> {
@@ -406,47 +425,15 @@ impl Server {
                 .info(stream.session)
                 .ok_or("relay session vanished")?;
             a_addr = Some(info.a.advertised);
-            let a_proto = stream.a_proto.clone();
-            let a_tx = stream.a_tx.clone();
-            let a_mux = stream.a_mux;
-            let mm = &mut sd.media_mut()[i];
-            mm.set_port(info.a.rtp.port()).map_err(|e| e.to_string())?;
-            if mm.connection().is_some() {
-                mm.set_connection(info.a.advertised);
-            }
-            mm.set_proto(&a_proto).map_err(|e| e.to_string())?;
-            mm.remove_ice();
-            match &a_tx {
-                Some(k) => {
-                    let text = k.to_string();
-                    let (tag, rest) = text.split_once(' ').unwrap_or(("1", &text));
-                    mm.replace_crypto([(tag.parse().unwrap_or(1), rest)])
-                        .map_err(|e| e.to_string())?;
-                }
-                None => {
-                    mm.remove_crypto();
-                }
-            }
-            mm.set_rtcp_mux(a_mux);
-            if a_mux {
-                mm.remove_rtcp();
-            } else {
-                mm.set_rtcp(info.a.rtcp.port(), None);
-            }
+            rewrite_media(
+                &mut sd.media_mut()[i],
+                info.a,
+                &stream.a_proto,
+                stream.a_tx.as_ref(),
+                stream.a_mux,
+            )?;
         }
-        if let Some(addr) = a_addr {
-            if sd.connection().is_some() {
-                sd.set_connection(addr);
-            }
-            if req.replace.iter().any(|r| matches!(r, ng::Replace::Origin)) {
-                let _ = sd.set_origin_address(addr);
-            }
-        }
-        sd.remove_ice_everywhere();
-        Ok(Reply::Sdp {
-            sdp: sd.to_bytes(),
-            warning: None,
-        })
+        Ok(finish_sdp(sd, a_addr, req))
     }
 
     // ng's statistics structs are #[non_exhaustive]: built from Default, field by field.
