@@ -30,6 +30,9 @@ pub enum RtpError {
     BadPadding,
     /// An RFC 8285 extension element runs past the end of the extension.
     ElementOverrun,
+    /// A one-byte-form element with ID 0 and a length: ID 0 is reserved for
+    /// the padding byte `0x00` (RFC 8285 §4.2).
+    ReservedElementId,
 }
 
 impl fmt::Display for RtpError {
@@ -44,6 +47,9 @@ impl fmt::Display for RtpError {
             Self::BadPadding => f.write_str("RTP padding count is 0 or exceeds the payload"),
             Self::ElementOverrun => {
                 f.write_str("RTP header extension element runs past the extension")
+            }
+            Self::ReservedElementId => {
+                f.write_str("RTP one-byte header extension element with reserved ID 0")
             }
         }
     }
@@ -315,6 +321,11 @@ impl<'a> Iterator for ExtensionElements<'a> {
                     if b >> 4 == 15 {
                         self.pos = self.data.len();
                         return None;
+                    }
+                    if b >> 4 == 0 {
+                        // Not padding (0x00 is skipped above) but ID 0: stop here.
+                        self.pos = self.data.len();
+                        return Some(Err(RtpError::ReservedElementId));
                     }
                     (b >> 4, self.pos + 1, usize::from(b & 0x0f) + 1)
                 }

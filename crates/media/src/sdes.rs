@@ -307,12 +307,19 @@ impl CryptoAttribute {
             keys.push(parse_key_param(kp, &suite)?);
         }
         let session_params = fields.map(str::to_owned).collect();
-        Ok(Self {
+        let attr = Self {
             tag,
             suite,
             keys,
             session_params,
-        })
+        };
+        // What we print must parse again: the printed form (with the
+        // `a=crypto:` prefix and normalised base64 padding) may be longer than
+        // the input, so the limit applies to it too (fuzz M2).
+        if attr.to_sdp_line().len() > MAX_LINE {
+            return Err(SdesError::TooLong);
+        }
+        Ok(attr)
     }
 
     /// An attribute for `profile` with the key and salt the caller drew
