@@ -296,7 +296,7 @@ pub fn decode_with<'a>(input: &'a [u8], limits: &Limits) -> Result<Value<'a>, De
                 None => return Err(DecodeError::UnexpectedEnd { offset: pos }),
                 Some(b'e') => {
                     let Some(Frame::Dict(entries, _)) = stack.pop() else {
-                        unreachable!("the top frame was just matched as a dictionary")
+                        unreachable!("top frame is a dict") // cannot fire: matched above
                     };
                     check_unique(&entries, pos)?;
                     pos += 1;
@@ -351,7 +351,7 @@ pub fn decode_with<'a>(input: &'a [u8], limits: &Limits) -> Result<Value<'a>, De
             }
             b'e' if ends_list => {
                 let Some(Frame::List(list)) = stack.pop() else {
-                    unreachable!("the top frame was just matched as a list")
+                    unreachable!("top frame is a list") // cannot fire: matched above
                 };
                 pos += 1;
                 Value::List(list)

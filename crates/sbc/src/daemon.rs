@@ -72,32 +72,6 @@ impl RateLimit {
     }
 }
 
-fn to_tx_peer(p: transport::Peer) -> transaction::Peer {
-    let t = match p.transport {
-        Transport::Udp => transaction::Transport::Udp,
-        Transport::Tcp => transaction::Transport::Tcp,
-        Transport::Tls => transaction::Transport::Tls,
-    };
-    transaction::Peer {
-        addr: p.addr,
-        transport: t,
-        conn: p.conn,
-    }
-}
-
-fn to_net_peer(p: transaction::Peer) -> transport::Peer {
-    let t = match p.transport {
-        transaction::Transport::Udp => Transport::Udp,
-        transaction::Transport::Tcp => Transport::Tcp,
-        transaction::Transport::Tls => Transport::Tls,
-    };
-    transport::Peer {
-        addr: p.addr,
-        transport: t,
-        conn: p.conn,
-    }
-}
-
 struct Core {
     ep: Endpoint,
     transports: Transports,
@@ -127,20 +101,19 @@ impl Core {
             tracing::debug!(peer = %to.addr, %e, "send failed");
             if to.transport.is_reliable() {
                 let now = Instant::now();
-                self.ep
-                    .handle(now, Input::TransportError { to: to_tx_peer(to) });
+                self.ep.handle(now, Input::TransportError { to });
             }
         }
     }
 
     fn flush(&mut self) {
         while let Some(t) = self.ep.poll_transmit() {
-            self.send(to_net_peer(t.to), t.bytes);
+            self.send(t.to, t.bytes);
         }
         while let Some(ev) = self.ep.poll_event() {
             self.event(ev);
             while let Some(t) = self.ep.poll_transmit() {
-                self.send(to_net_peer(t.to), t.bytes);
+                self.send(t.to, t.bytes);
             }
         }
     }
@@ -158,7 +131,7 @@ impl Core {
                     now,
                     Input::Receive {
                         msg,
-                        from: to_tx_peer(inb.peer),
+                        from: inb.peer,
                     },
                 );
             }

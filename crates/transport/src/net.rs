@@ -24,49 +24,9 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::tls::{cert_matches_any, TlsContext};
 
-/// A SIP transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// UDP.
-    Udp,
-    /// TCP.
-    Tcp,
-    /// TLS over TCP.
-    Tls,
-}
-
-impl Transport {
-    /// TCP and TLS are reliable (no SIP retransmissions).
-    pub fn is_reliable(self) -> bool {
-        self != Transport::Udp
-    }
-
-    /// The Via transport token.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-            Transport::Tls => "TLS",
-        }
-    }
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The other end of a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Peer {
-    /// Remote address and port.
-    pub addr: SocketAddr,
-    /// Transport.
-    pub transport: Transport,
-    /// UDP: index of the local socket; TCP/TLS: connection id.
-    pub conn: Option<u64>,
-}
+// `Transport` and `Peer` are the transaction layer's: the shell hands
+// messages to it and sends what it returns without converting.
+pub use transaction::{Peer, Transport};
 
 /// One message received.
 #[derive(Debug, Clone)]
