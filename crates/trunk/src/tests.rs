@@ -1,0 +1,611 @@
+//! Behaviour tests of the trunk crate: OPTIONS as Microsoft wants them, the
+//! health machine, the peer order, inbound classification.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use transaction::Transport;
+
+use crate::*;
+
+fn teams() -> TrunkSpec {
+    let mut t = TrunkSpec::new("teams", TrunkKind::Teams, "sbc1.contoso.com");
+    t.headers.x_ms_sbc = Some("sbc/Linux/0.1.0".into());
+    t.headers.user_agent = "sbc/0.1.0".into();
+    t
+}
+
+/// Parses what the SBC would put on the wire with the receiving side's
+/// parser and policy.
+fn wire(msg: &sip::Message) -> (String, sip::Message) {
+    let bytes = msg.to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    match sip::inspect(Bytes::from(bytes.to_vec()), &sip::Policy::default()) {
+        sip::Verdict::Accept(m) => (text, m),
+        other => panic!("OPTIONS refused by the parser: {other:?}\n{text}"),
+    }
+}
+
+/// The virtual clock's origin (any instant will do; tests never sleep).
+#[allow(clippy::disallowed_methods)] // tests need some Instant to start from
+fn start() -> Instant {
+    Instant::now()
+}
+
+fn pings(h: &mut Health, now: Instant) -> Vec<Ping> {
+    std::iter::from_fn(|| h.poll_ping(now)).collect()
+}
+
+fn header(m: &sip::Message, name: &str) -> String {
+    String::from_utf8(m.header_by_name(name).unwrap_or_default().to_vec()).unwrap()
+}
+
+#[test]
+fn options_carries_fqdn_contact_and_allow_with_refer() {
+    let t0 = start();
+    let mut h = Health::new(&teams(), 7, t0);
+    let p = h.poll_ping(t0).unwrap();
+    assert_eq!(p.peer, 0);
+    let (text, m) = wire(&p.msg);
+    assert!(
+        text.starts_with("OPTIONS sip:sip.pstnhub.microsoft.com:5061;transport=tls SIP/2.0\r\n"),
+        "{text}"
+    );
+    let names: Vec<String> = m
+        .headers()
+        .map(|h| String::from_utf8(h.name_raw.to_vec()).unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Via",
+            "Max-Forwards",
+            "From",
+            "To",
+            "Call-ID",
+            "CSeq",
+            "Contact",
+            "Allow",
+            "X-MS-SBC",
+            "User-Agent",
+            "Content-Length"
+        ]
+    );
+    let via = m.top_via().unwrap();
+    assert_eq!(via.transport, "TLS");
+    assert_eq!(via.host.to_string(), "sbc1.contoso.com");
+    assert_eq!(via.port, Some(5061));
+    assert!(via.has_rfc3261_branch());
+    assert_eq!(m.max_forwards().unwrap(), Some(70));
+    let from = m.from().unwrap();
+    assert_eq!(from.uri_raw, b"sip:sbc1.contoso.com:5061");
+    assert!(from.tag().is_some_and(|t| !t.is_empty()));
+    let to = m.to().unwrap();
+    assert_eq!(to.uri_raw, b"sip:sip.pstnhub.microsoft.com:5061");
+    assert!(to.tag().is_none());
+    assert!(m.call_id().unwrap().ends_with("@sbc1.contoso.com"));
+    let cseq = m.cseq().unwrap();
+    assert_eq!((cseq.seq, cseq.method), (1, "OPTIONS"));
+    assert_eq!(
+        header(&m, "Contact"),
+        "<sip:sbc1.contoso.com:5061;transport=tls>"
+    );
+    assert_eq!(
+        header(&m, "Allow"),
+        "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER"
+    );
+    let allow: Vec<&str> = m
+        .tokens(sip::HeaderName::Allow)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(allow.contains(&"REFER"));
+    assert_eq!(header(&m, "X-MS-SBC"), "sbc/Linux/0.1.0");
+    assert_eq!(header(&m, "User-Agent"), "sbc/0.1.0");
+    assert_eq!(m.content_length().unwrap(), Some(0));
+    assert!(m.body().is_empty());
+    // No IP anywhere the peer looks for our identity.
+    for h in ["Via", "From", "Contact", "Call-ID"] {
+        assert!(
+            !header(&m, h).contains("127.0.0.1"),
+            "{h}: {}",
+            header(&m, h)
+        );
+    }
+}
+
+#[test]
+fn options_goes_to_each_of_sip_sip2_sip3() {
+    let t0 = start();
+    let mut h = Health::new(&teams(), 7, t0);
+    let ps = pings(&mut h, t0);
+    let targets: Vec<(usize, String)> = ps
+        .iter()
+        .map(|p| {
+            let (_, m) = wire(&p.msg);
+            (
+                p.peer,
+                String::from_utf8(m.request_uri_raw().unwrap().to_vec()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            (
+                0,
+                "sip:sip.pstnhub.microsoft.com:5061;transport=tls".to_owned()
+            ),
+            (
+                1,
+                "sip:sip2.pstnhub.microsoft.com:5061;transport=tls".to_owned()
+            ),
+            (
+                2,
+                "sip:sip3.pstnhub.microsoft.com:5061;transport=tls".to_owned()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn options_without_x_ms_sbc_when_policy_has_none() {
+    let mut spec = TrunkSpec::new("carrier", TrunkKind::Carrier, "sbc.example.com");
+    spec.options.enabled = true;
+    spec.peers.push(PeerSpec {
+        host: "carrier.example.net".into(),
+        port: 5060,
+        transport: Transport::Udp,
+        addr: None,
+    });
+    let t0 = start();
+    let mut h = Health::new(&spec, 1, t0);
+    let (text, m) = wire(&h.poll_ping(t0).unwrap().msg);
+    assert!(text.starts_with("OPTIONS sip:carrier.example.net:5060;transport=udp SIP/2.0\r\n"));
+    assert!(m.header_by_name("X-MS-SBC").is_none());
+    assert_eq!(m.top_via().unwrap().transport, "UDP");
+    assert_eq!(
+        header(&m, "Contact"),
+        "<sip:sbc.example.com:5060;transport=udp>"
+    );
+}
+
+#[test]
+fn options_branch_tag_call_id_unique_per_ping_and_seed() {
+    let t0 = start();
+    let mut seen = std::collections::HashSet::new();
+    let mut cseqs = Vec::new();
+    for seed in [1, 2] {
+        let mut h = Health::new(&teams(), seed, t0);
+        for round in 0..3u32 {
+            let now = t0 + Duration::from_secs(60) * round;
+            for p in pings(&mut h, now) {
+                let (_, m) = wire(&p.msg);
+                assert!(seen.insert(m.top_via().unwrap().branch().unwrap().to_vec()));
+                assert!(seen.insert(m.from().unwrap().tag().unwrap().to_vec()));
+                assert!(seen.insert(m.call_id().unwrap().as_bytes().to_vec()));
+                if seed == 1 {
+                    cseqs.push(m.cseq().unwrap().seq);
+                }
+                h.on_response(now, p.peer, 200);
+            }
+        }
+    }
+    assert_eq!(cseqs, (1..=9).collect::<Vec<u32>>());
+    // The same seed gives the same messages: runs are reproducible.
+    let a = Health::new(&teams(), 5, t0).poll_ping(t0).unwrap().msg;
+    let b = Health::new(&teams(), 5, t0).poll_ping(t0).unwrap().msg;
+    assert_eq!(a.to_bytes(), b.to_bytes());
+}
+
+#[test]
+fn ping_repeats_every_interval_and_wakeup_says_when() {
+    let t0 = start();
+    let mut h = Health::new(&teams(), 3, t0);
+    assert_eq!(h.next_wakeup(), Some(t0));
+    assert_eq!(pings(&mut h, t0).len(), 3);
+    // In flight: the next thing to happen is the 32 s deadline.
+    assert_eq!(h.next_wakeup(), Some(t0 + Duration::from_secs(32)));
+    for p in 0..3 {
+        h.on_response(t0, p, 200);
+    }
+    assert_eq!(h.next_wakeup(), Some(t0 + Duration::from_secs(60)));
+    assert!(h.poll_ping(t0 + Duration::from_secs(59)).is_none());
+    assert_eq!(pings(&mut h, t0 + Duration::from_secs(60)).len(), 3);
+}
+
+#[test]
+fn no_second_ping_while_one_is_in_flight() {
+    let mut spec = teams();
+    spec.options.interval = Duration::from_secs(10);
+    spec.options.timeout = Duration::from_secs(32);
+    let t0 = start();
+    let mut h = Health::new(&spec, 3, t0);
+    assert_eq!(pings(&mut h, t0).len(), 3);
+    assert!(h.poll_ping(t0 + Duration::from_secs(20)).is_none());
+    h.on_response(t0, 0, 200);
+    assert_eq!(h.poll_ping(t0 + Duration::from_secs(20)).unwrap().peer, 0);
+}
+
+#[test]
+fn peer_down_after_timeout_and_up_after_two_successes() {
+    let t0 = start();
+    let mut h = Health::new(&teams(), 9, t0);
+    assert_eq!(h.state(0), PeerState::Unknown);
+    pings(&mut h, t0);
+    h.on_response(t0, 1, 200);
+    h.on_response(t0, 2, 200);
+    // sip never answers: at the 32 s deadline it is down.
+    let t32 = t0 + Duration::from_secs(32);
+    assert!(h.poll_ping(t32).is_none());
+    assert_eq!(h.state(0), PeerState::Down("timeout".into()));
+    assert_eq!(
+        h.poll_change(),
+        Some(HealthChange {
+            peer: 0,
+            host: "sip.pstnhub.microsoft.com".into(),
+            up: false,
+            reason: "timeout".into()
+        })
+    );
+    assert_eq!(h.poll_change(), None);
+    // One success is not enough…
+    let t60 = t0 + Duration::from_secs(60);
+    for p in pings(&mut h, t60) {
+        h.on_response(t60, p.peer, 200);
+    }
+    assert!(h.state(0).is_down());
+    // …two in a row are; sip2 and sip3 are up by now too.
+    let t120 = t0 + Duration::from_secs(120);
+    for p in pings(&mut h, t120) {
+        h.on_response(t120, p.peer, 200);
+    }
+    assert_eq!(h.state(0), PeerState::Up);
+    let changes: Vec<HealthChange> = std::iter::from_fn(|| h.poll_change()).collect();
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| (c.peer, c.up, c.reason.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (1, true, "200 x2"),
+            (2, true, "200 x2"),
+            (0, true, "200 x2")
+        ]
+    );
+}
+
+#[test]
+fn transaction_timeout_of_ping_marks_down_once() {
+    let mut spec = teams();
+    spec.options.down_after = 2;
+    let t0 = start();
+    let mut h = Health::new(&spec, 9, t0);
+    pings(&mut h, t0);
+    // Timer F fires in the transaction layer; the health deadline passes too.
+    h.on_failure(t0 + Duration::from_secs(32), 0, Failure::Timeout);
+    assert!(h.poll_ping(t0 + Duration::from_secs(33)).is_none());
+    // Counted once: down_after = 2 is not reached.
+    assert_eq!(h.state(0), PeerState::Unknown);
+}
+
+#[test]
+fn late_response_after_timeout_is_ignored() {
+    let t0 = start();
+    let mut h = Health::new(&teams(), 9, t0);
+    pings(&mut h, t0);
+    h.poll_ping(t0 + Duration::from_secs(32));
+    assert!(h.state(0).is_down());
+    h.on_response(t0 + Duration::from_secs(33), 0, 200);
+    h.on_response(t0 + Duration::from_secs(34), 0, 200);
+    assert!(h.state(0).is_down());
+}
+
+#[test]
+fn failure_code_marks_down_other_codes_alive() {
+    let mut spec = teams();
+    spec.options.failure_codes = vec![503];
+    spec.options.up_after = 1;
+    let t0 = start();
+    let mut h = Health::new(&spec, 9, t0);
+    pings(&mut h, t0);
+    h.on_response(t0, 0, 503);
+    h.on_response(t0, 1, 404); // an answer: the proxy is alive
+    h.on_response(t0, 2, 100); // provisional: still waiting
+    assert_eq!(h.state(0), PeerState::Down("503".into()));
+    assert_eq!(h.state(1), PeerState::Up);
+    assert_eq!(h.state(2), PeerState::Unknown);
+    h.on_response(t0, 2, 200);
+    assert_eq!(h.state(2), PeerState::Up);
+}
+
+#[test]
+fn tls_failure_marks_down_even_without_ping() {
+    let mut spec = teams();
+    spec.options.enabled = false;
+    let t0 = start();
+    let mut h = Health::new(&spec, 9, t0);
+    h.on_failure(t0, 1, Failure::Tls);
+    assert_eq!(h.state(1), PeerState::Down("TLS failure".into()));
+    // A call's transaction timing out is not a health verdict.
+    h.on_failure(t0, 2, Failure::Timeout);
+    assert_eq!(h.state(2), PeerState::Unknown);
+    assert_eq!(h.order(), vec![0, 2, 1]);
+}
+
+#[test]
+fn options_disabled_sends_nothing_and_all_peers_usable() {
+    let mut spec = teams();
+    spec.options.enabled = false;
+    let t0 = start();
+    let mut h = Health::new(&spec, 9, t0);
+    assert!(h.poll_ping(t0).is_none());
+    assert_eq!(h.next_wakeup(), None);
+    assert_eq!(h.order(), vec![0, 1, 2]);
+    assert!(h.any_usable());
+}
+
+#[test]
+fn order_is_sip_sip2_sip3_with_down_peers_last() {
+    let mut spec = teams();
+    spec.options.failure_codes = vec![503];
+    let t0 = start();
+    let mut h = Health::new(&spec, 9, t0);
+    assert_eq!(h.order(), vec![0, 1, 2]);
+    pings(&mut h, t0);
+    h.on_response(t0, 0, 503);
+    h.on_response(t0, 1, 200);
+    h.on_response(t0, 2, 503);
+    assert_eq!(h.order(), vec![1, 0, 2]);
+    assert!(h.any_usable());
+    let t60 = t0 + Duration::from_secs(60);
+    pings(&mut h, t60);
+    h.on_failure(t60, 1, Failure::Transport);
+    assert_eq!(h.order(), vec![0, 1, 2]);
+    assert!(!h.any_usable());
+}
+
+#[test]
+fn peer_order_feeds_the_routing_plan() {
+    let spec = teams();
+    let t0 = start();
+    let mut h = Health::new(&spec, 9, t0);
+    pings(&mut h, t0);
+    h.on_failure(t0, 0, Failure::Tls);
+    let route = routing::Route {
+        name: "r".into(),
+        from: vec![],
+        called: None,
+        to: vec![routing::Destination {
+            trunk: "teams".into(),
+            label: None,
+        }],
+    };
+    let plan = routing::Plan::new(&route, |_| h.order());
+    let peers: Vec<usize> = plan.map(|a| a.peer).collect();
+    assert_eq!(peers, vec![1, 2, 0]);
+}
+
+// ----- classification -------------------------------------------------------
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn names(n: &[&str]) -> Vec<String> {
+    n.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn carrier() -> TrunkSpec {
+    let mut c = TrunkSpec::new("carrier", TrunkKind::Carrier, "sbc.example.com");
+    c.peers.push(PeerSpec {
+        host: "sip.carrier.example.net".into(),
+        port: 5060,
+        transport: Transport::Udp,
+        addr: Some(sa("198.51.100.10:5060")),
+    });
+    c
+}
+
+fn acs() -> TrunkSpec {
+    TrunkSpec::new("acs", TrunkKind::Acs, "sbc.acs.contoso.com")
+}
+
+const TLS_LOCAL: &str = "192.0.2.1:5061";
+const UDP_LOCAL: &str = "192.0.2.1:5060";
+
+#[test]
+fn unknown_source_is_refused() {
+    let c = Classifier::new(&[carrier(), teams()]);
+    assert_eq!(
+        c.classify(sa(UDP_LOCAL), ip("203.0.113.9"), Transport::Udp, None),
+        None
+    );
+    // A Microsoft address over UDP is not the Teams trunk either.
+    assert_eq!(
+        c.classify(sa(UDP_LOCAL), ip("52.114.75.24"), Transport::Udp, None),
+        None
+    );
+    // Nor is a TLS client in Microsoft's range without a Microsoft certificate.
+    let ms = names(&["evil.example.org"]);
+    assert_eq!(
+        c.classify(sa(TLS_LOCAL), ip("52.114.75.24"), Transport::Tls, Some(&ms)),
+        None
+    );
+    assert_eq!(
+        c.classify(sa(TLS_LOCAL), ip("52.114.75.24"), Transport::Tls, None),
+        None
+    );
+}
+
+#[test]
+fn carrier_classified_by_peer_address() {
+    let c = Classifier::new(&[carrier(), teams()]);
+    assert_eq!(
+        c.classify(sa(UDP_LOCAL), ip("198.51.100.10"), Transport::Udp, None),
+        Some(0)
+    );
+    assert_eq!(
+        c.classify(
+            sa(UDP_LOCAL),
+            ip("::ffff:198.51.100.10"),
+            Transport::Udp,
+            None
+        ),
+        Some(0)
+    );
+    assert_eq!(
+        c.classify(sa(UDP_LOCAL), ip("198.51.100.11"), Transport::Udp, None),
+        None
+    );
+}
+
+#[test]
+fn microsoft_ranges_classified_as_teams() {
+    let c = Classifier::new(&[carrier(), teams()]);
+    let ms = names(&[
+        "sip-du-a-eu.pstnhub.microsoft.com",
+        "sip.pstnhub.microsoft.com",
+    ]);
+    for src in ["52.114.75.24", "52.112.0.1", "52.123.255.254"] {
+        assert_eq!(
+            c.classify(sa(TLS_LOCAL), ip(src), Transport::Tls, Some(&ms)),
+            Some(1),
+            "{src}"
+        );
+    }
+    assert_eq!(
+        c.classify(sa(TLS_LOCAL), ip("52.124.0.1"), Transport::Tls, Some(&ms)),
+        None
+    );
+    // A wildcard certificate covers the proxies' names.
+    let wild = names(&["*.pstnhub.microsoft.com"]);
+    assert_eq!(
+        c.classify(
+            sa(TLS_LOCAL),
+            ip("52.114.75.24"),
+            Transport::Tls,
+            Some(&wild)
+        ),
+        Some(1)
+    );
+}
+
+/// The demo layout: every trunk accepts loopback, the carrier over UDP, the
+/// Microsoft trunks over TLS with the proxies' names.
+fn loopback_trunks() -> Vec<TrunkSpec> {
+    let lo = Cidr::parse("127.0.0.0/8").unwrap();
+    let mut c = carrier();
+    c.acl = vec![lo];
+    let mut t = teams();
+    t.acl = vec![lo];
+    let mut a = acs();
+    a.acl = vec![lo];
+    vec![c, t, a]
+}
+
+#[test]
+fn tls_peer_name_distinguishes_microsoft_from_carrier() {
+    let mut trunks = loopback_trunks();
+    trunks[0].peers[0].transport = Transport::Tls;
+    trunks[0].transport = Transport::Tls;
+    let c = Classifier::new(&trunks);
+    let carrier_cert = names(&["carrier.example.test"]);
+    let ms = names(&["sip.pstnhub.microsoft.com"]);
+    let lo = ip("127.0.0.1");
+    assert_eq!(
+        c.classify(sa(TLS_LOCAL), lo, Transport::Tls, Some(&carrier_cert)),
+        Some(0)
+    );
+    // Matching certificate names beat the carrier's ACL-only match.
+    assert_eq!(
+        c.classify(sa(TLS_LOCAL), lo, Transport::Tls, Some(&ms)),
+        Some(1)
+    );
+}
+
+#[test]
+fn tls_name_distinguishes_teams_from_acs() {
+    let c = Classifier::new(&loopback_trunks());
+    let ms = names(&[
+        "sip.pstnhub.microsoft.com",
+        "sip2.pstnhub.microsoft.com",
+        "sip3.pstnhub.microsoft.com",
+    ]);
+    let lo = ip("127.0.0.1");
+    let local = sa("127.0.0.1:5061");
+    // Same proxies, same certificate: the name the proxy asked for decides.
+    assert_eq!(
+        c.classify_named(
+            local,
+            lo,
+            Transport::Tls,
+            Some(&ms),
+            Some("sbc1.contoso.com")
+        ),
+        Some(1)
+    );
+    assert_eq!(
+        c.classify_named(
+            local,
+            lo,
+            Transport::Tls,
+            Some(&ms),
+            Some("SBC.ACS.contoso.com")
+        ),
+        Some(2)
+    );
+    // Different certificate names per trunk separate them without a hint.
+    let mut trunks = loopback_trunks();
+    trunks[2].peer_names = names(&["acs-proxy.example.test"]);
+    let c = Classifier::new(&trunks);
+    let acs_cert = names(&["acs-proxy.example.test"]);
+    assert_eq!(
+        c.classify(local, lo, Transport::Tls, Some(&acs_cert)),
+        Some(2)
+    );
+    assert_eq!(c.classify(local, lo, Transport::Tls, Some(&ms)), Some(1));
+    // The carrier over UDP from the same address stays the carrier.
+    assert_eq!(
+        c.classify(sa("127.0.0.1:5060"), lo, Transport::Udp, None),
+        Some(0)
+    );
+}
+
+#[test]
+fn without_a_hint_the_first_of_equal_trunks_wins() {
+    let c = Classifier::new(&loopback_trunks());
+    let ms = names(&["sip.pstnhub.microsoft.com"]);
+    assert_eq!(
+        c.classify(sa(TLS_LOCAL), ip("127.0.0.1"), Transport::Tls, Some(&ms)),
+        Some(1)
+    );
+}
+
+#[test]
+fn listener_restricts_trunk() {
+    let mut trunks = loopback_trunks();
+    trunks[2].listen = vec![sa("0.0.0.0:5062")];
+    let c = Classifier::new(&trunks);
+    let ms = names(&["sip.pstnhub.microsoft.com"]);
+    let lo = ip("127.0.0.1");
+    // On 5062 only ACS listens; its listener match makes it the most specific.
+    assert_eq!(
+        c.classify(sa("127.0.0.1:5062"), lo, Transport::Tls, Some(&ms)),
+        Some(2)
+    );
+    assert_eq!(
+        c.classify(sa("127.0.0.1:5061"), lo, Transport::Tls, Some(&ms)),
+        Some(1)
+    );
+    trunks[1].listen = vec![sa("127.0.0.1:5061")];
+    let c = Classifier::new(&trunks);
+    assert_eq!(
+        c.classify(sa("127.0.0.1:5063"), lo, Transport::Tls, Some(&ms)),
+        None
+    );
+}
