@@ -3,14 +3,17 @@
 //! server, later the B2BUA) installs, updates and removes sessions through
 //! commands; the fast path only applies what is installed.
 //!
-//! Per packet: read into a reused buffer → the session's leg by socket token
-//! → latch or check the source → unprotect in place if the leg is SRTP →
-//! protect in place if the other leg is SRTP → send from the other leg's
-//! socket. No allocation, no lock shared between workers.
+//! Per packet: read (a batch per `recvmmsg`, see `sys`) into the worker's
+//! reused buffers → the session's leg by socket token → latch or check the
+//! source → unprotect in place if the leg is SRTP → protect in place if the
+//! other leg is SRTP → send from the other leg's socket (one `sendmmsg` per
+//! outgoing socket and batch). No allocation, no lock shared between
+//! workers.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -23,6 +26,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use crate::crypto::{Crypto, CryptoError, CryptoSpec};
 use crate::pool::PortPool;
 use crate::stats::{LegStats, StreamState};
+use crate::sys::{Batch, Outgoing};
 
 /// A local media address: where sockets are bound and what SDP advertises
 /// (rtpengine's `NAME/IP!ADVERTISED`).
@@ -487,6 +491,8 @@ struct Worker {
 const BUF: usize = 2048;
 /// Tailroom kept for the SRTP tag (and MKI) when protecting in place.
 const TAILROOM: usize = 32;
+/// Datagrams per `recvmmsg`/`sendmmsg` (64 KiB of buffers per worker).
+const BATCH: usize = 32;
 
 impl Worker {
     fn new(
@@ -545,7 +551,9 @@ impl Worker {
 
     fn run(mut self) {
         let mut events = Events::with_capacity(256);
-        let mut buf = [0u8; BUF];
+        // Made here, on the worker's thread: it holds raw pointers (see sys).
+        let mut io = Batch::new(BATCH, BUF, TAILROOM);
+        let mut out = OutQueue::with_capacity(BATCH);
         let mut last_sweep = Instant::now();
         loop {
             if let Err(e) = self
@@ -561,7 +569,7 @@ impl Worker {
                 if ev.token() == WAKER {
                     continue;
                 }
-                self.drain_socket(ev.token().0, &mut buf);
+                self.drain_socket(ev.token().0, &mut io, &mut out);
             }
             if !self.commands() {
                 return;
@@ -719,120 +727,205 @@ impl Worker {
         }
     }
 
-    /// Reads every pending datagram of one socket (edge-triggered epoll).
-    fn drain_socket(&mut self, idx: usize, buf: &mut [u8; BUF]) {
+    /// Reads every pending datagram of one socket (edge-triggered epoll), a
+    /// batch per `recvmmsg`, relays each batch in place and sends it with
+    /// one `sendmmsg` per outgoing socket before reading the next.
+    fn drain_socket(&mut self, idx: usize, io: &mut Batch, out: &mut OutQueue) {
         loop {
             let Some(slot) = self.slots.get(idx).and_then(Option::as_ref) else {
                 return;
             };
-            let (len, src) = match slot.socket.recv_from(&mut buf[..BUF - TAILROOM]) {
-                Ok(x) => x,
+            let (id, side, on_rtcp_port) = (slot.session, slot.side, slot.rtcp);
+            let n = match io.recv(slot.socket.as_raw_fd()) {
+                Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // ICMP port unreachable from an earlier send surfaces here; it concerns that peer only.
+                // ICMP port unreachable from an earlier send surfaces here
+                // (and is consumed by this call); it concerns that peer only.
                 Err(_) => continue,
             };
-            let (session, side, on_rtcp_port) = (slot.session, slot.side, slot.rtcp);
-            self.forward(session, side, on_rtcp_port, src, buf, len);
+            let Some(s) = self.sessions.get_mut(&id) else {
+                return;
+            };
+            let now = Instant::now();
+            let (first, second) = s.legs.split_at_mut(1);
+            let (from, to) = match side {
+                Side::A => (&mut first[0], &mut second[0]),
+                Side::B => (&mut second[0], &mut first[0]),
+            };
+            out.clear();
+            for i in 0..n {
+                let r = io.received(i);
+                let Some(src) = r.src.filter(|_| !r.truncated) else {
+                    from.stats.dropped += 1;
+                    continue;
+                };
+                let fwd = forward(
+                    from,
+                    to,
+                    id,
+                    on_rtcp_port,
+                    src,
+                    io.buf_mut(i),
+                    r.len,
+                    now,
+                    self.epoch,
+                    self.clock_rate,
+                );
+                if let Some((out_slot, len, dest)) = fwd {
+                    out.push(out_slot, Outgoing { buf: i, len, dest });
+                }
+            }
+            // Runs of packets for the same outgoing socket, one sendmmsg each
+            // (a batch from one socket goes to one or two sockets: RTP, RTCP).
+            let mut failed = 0;
+            let mut start = 0;
+            while start < out.len() {
+                let slot_idx = out.slots[start];
+                let end = out.slots[start..]
+                    .iter()
+                    .position(|&x| x != slot_idx)
+                    .map_or(out.len(), |k| start + k);
+                match self.slots.get(slot_idx).and_then(Option::as_ref) {
+                    Some(o) => {
+                        failed += io.send(o.socket.as_raw_fd(), &out.items[start..end]).failed
+                    }
+                    None => failed += end - start,
+                }
+                start = end;
+            }
+            if failed > 0 {
+                if let Some(s) = self.sessions.get_mut(&id) {
+                    s.legs[side.idx()].stats.dropped += failed as u64;
+                }
+            }
+            if n < io.capacity() {
+                // A short count: the queue was empty; a later datagram is a
+                // new edge (no extra call that would fail with EAGAIN).
+                return;
+            }
+        }
+    }
+}
+
+/// Packets of one receive batch to send, with the worker slot of the
+/// socket each goes out from. Allocated once per worker.
+struct OutQueue {
+    slots: Vec<usize>,
+    items: Vec<Outgoing>,
+}
+
+impl OutQueue {
+    fn with_capacity(n: usize) -> OutQueue {
+        OutQueue {
+            slots: Vec::with_capacity(n),
+            items: Vec::with_capacity(n),
         }
     }
 
-    fn forward(
-        &mut self,
-        id: u64,
-        side: Side,
-        on_rtcp_port: bool,
-        src: SocketAddr,
-        buf: &mut [u8; BUF],
-        len: usize,
-    ) {
-        let now = Instant::now();
-        let Some(s) = self.sessions.get_mut(&id) else {
-            return;
-        };
-        let (first, second) = s.legs.split_at_mut(1);
-        let (from, to) = match side {
-            Side::A => (&mut first[0], &mut second[0]),
-            Side::B => (&mut second[0], &mut first[0]),
-        };
-        // RFC 5761 / 7983: on a muxed port, RTCP has packet types 192..=223 in byte 1.
-        let is_rtcp =
-            on_rtcp_port || (len >= 2 && (192..=223).contains(&buf[1]) && (buf[0] >> 6) == 2);
-        if len < if is_rtcp { 8 } else { 12 } || (buf[0] >> 6) != 2 {
-            from.stats.dropped += 1;
-            return;
-        }
-        // Source: latch to the first packet, or check it in strict mode.
-        let (remote, latched) = if is_rtcp && !from.rtcp_mux {
-            (&mut from.remote_rtcp, &mut from.latched_rtcp)
-        } else {
-            (&mut from.remote_rtp, &mut from.latched_rtp)
-        };
-        if from.strict {
-            if *remote != Some(src) {
-                from.stats.wrong_source += 1;
-                return;
-            }
-        } else if !*latched || *remote != Some(src) {
-            if *latched && remote.is_some() {
-                // A latched source changing mid-call: follow it (NAT rebinding),
-                // as rtpengine does without strict-source.
-                tracing::debug!(id, %src, "media source changed");
-            }
-            *remote = Some(src);
-            *latched = true;
-        }
-        // Decrypt what the party sent (if it speaks SRTP).
-        let plain_len = if is_rtcp {
-            from.crypto.unprotect_rtcp(&mut buf[..], len)
-        } else {
-            from.crypto.unprotect_rtp(&mut buf[..], len)
-        };
-        let plain_len = match plain_len {
-            Ok(n) => n,
-            Err(e) => {
-                match e {
-                    CryptoError::Auth => from.stats.auth_failures += 1,
-                    CryptoError::Replay => from.stats.replays += 1,
-                    _ => from.stats.dropped += 1,
-                }
-                return;
-            }
-        };
-        if is_rtcp {
-            from.stats.rtcp_packets += 1;
-        } else {
-            from.stats.packets += 1;
-            let mut header = [0u8; 12];
-            header.copy_from_slice(&buf[..12]);
-            from.stream
-                .on_rtp(&mut from.stats, &header, now, self.epoch, self.clock_rate);
-        }
-        from.stats.bytes += len as u64;
-        // Encrypt for the other party (if it speaks SRTP) and send.
-        let out_len = if is_rtcp {
-            to.crypto.protect_rtcp(&mut buf[..], plain_len)
-        } else {
-            to.crypto.protect_rtp(&mut buf[..], plain_len)
-        };
-        let Ok(out_len) = out_len else {
-            from.stats.dropped += 1;
-            return;
-        };
-        let (dest, slot) = if is_rtcp && !to.rtcp_mux {
-            (to.remote_rtcp, to.rtcp_slot)
-        } else {
-            (to.remote_rtp, to.rtp_slot)
-        };
-        let Some(dest) = dest else {
-            from.stats.dropped += 1;
-            return;
-        };
-        let Some(out) = self.slots.get(slot).and_then(Option::as_ref) else {
-            return;
-        };
-        if out.socket.send_to(&buf[..out_len], dest).is_err() {
-            from.stats.dropped += 1;
-        }
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.items.clear();
     }
+
+    fn push(&mut self, slot: usize, item: Outgoing) {
+        self.slots.push(slot);
+        self.items.push(item);
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
+/// Relays one datagram of leg `from` in place (latch, unprotect, account,
+/// protect for `to`); returns the worker slot of the socket to send it
+/// from, its length and its destination, or `None` if it is dropped
+/// (counted in `from`'s statistics).
+#[allow(clippy::too_many_arguments)]
+fn forward(
+    from: &mut Leg,
+    to: &mut Leg,
+    id: u64,
+    on_rtcp_port: bool,
+    src: SocketAddr,
+    buf: &mut [u8],
+    len: usize,
+    now: Instant,
+    epoch: Instant,
+    clock_rate: u32,
+) -> Option<(usize, usize, SocketAddr)> {
+    // RFC 5761 / 7983: on a muxed port, RTCP has packet types 192..=223 in byte 1.
+    let is_rtcp = on_rtcp_port || (len >= 2 && (192..=223).contains(&buf[1]) && (buf[0] >> 6) == 2);
+    if len < if is_rtcp { 8 } else { 12 } || (buf[0] >> 6) != 2 {
+        from.stats.dropped += 1;
+        return None;
+    }
+    // Source: latch to the first packet, or check it in strict mode.
+    let (remote, latched) = if is_rtcp && !from.rtcp_mux {
+        (&mut from.remote_rtcp, &mut from.latched_rtcp)
+    } else {
+        (&mut from.remote_rtp, &mut from.latched_rtp)
+    };
+    if from.strict {
+        if *remote != Some(src) {
+            from.stats.wrong_source += 1;
+            return None;
+        }
+    } else if !*latched || *remote != Some(src) {
+        if *latched && remote.is_some() {
+            // A latched source changing mid-call: follow it (NAT rebinding),
+            // as rtpengine does without strict-source.
+            tracing::debug!(id, %src, "media source changed");
+        }
+        *remote = Some(src);
+        *latched = true;
+    }
+    // Decrypt what the party sent (if it speaks SRTP).
+    let plain_len = if is_rtcp {
+        from.crypto.unprotect_rtcp(buf, len)
+    } else {
+        from.crypto.unprotect_rtp(buf, len)
+    };
+    let plain_len = match plain_len {
+        Ok(n) => n,
+        Err(e) => {
+            match e {
+                CryptoError::Auth => from.stats.auth_failures += 1,
+                CryptoError::Replay => from.stats.replays += 1,
+                _ => from.stats.dropped += 1,
+            }
+            return None;
+        }
+    };
+    if is_rtcp {
+        from.stats.rtcp_packets += 1;
+    } else {
+        from.stats.packets += 1;
+        let mut header = [0u8; 12];
+        header.copy_from_slice(&buf[..12]);
+        from.stream
+            .on_rtp(&mut from.stats, &header, now, epoch, clock_rate);
+    }
+    from.stats.bytes += len as u64;
+    // Encrypt for the other party (if it speaks SRTP).
+    let out_len = if is_rtcp {
+        to.crypto.protect_rtcp(buf, plain_len)
+    } else {
+        to.crypto.protect_rtp(buf, plain_len)
+    };
+    let Ok(out_len) = out_len else {
+        from.stats.dropped += 1;
+        return None;
+    };
+    let (dest, slot) = if is_rtcp && !to.rtcp_mux {
+        (to.remote_rtcp, to.rtcp_slot)
+    } else {
+        (to.remote_rtp, to.rtp_slot)
+    };
+    let Some(dest) = dest else {
+        from.stats.dropped += 1;
+        return None;
+    };
+    Some((slot, out_len, dest))
 }
