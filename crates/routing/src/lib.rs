@@ -36,6 +36,9 @@
 
 #![forbid(unsafe_code)]
 
+/// The regular-expression crate the rules and routes are written with,
+/// re-exported so that callers build them with the same version.
+pub use regex;
 use regex::Regex;
 
 /// Which numbers of a call a [`NumberRule`] rewrites.
