@@ -1,2 +1,22 @@
-//! The back-to-back user agent of sbc: calls, their two legs, SDP and media anchoring, REFER, session timers, CDRs. Sans-IO.
+//! The back-to-back user agent of sbc: calls and their two legs, routing
+//! attempts with failover, media anchored in the relay (RTP on one side,
+//! SRTP on the other), re-INVITE, session timers, REFER as transferee,
+//! INVITE with Replaces, OPTIONS health of the trunks and a CDR per call.
+//!
+//! Sans-IO: [`B2bua`] owns the transaction endpoint and takes the caller's
+//! clock; the shell feeds it messages and timeouts and drains datagrams to
+//! send ([`B2bua::poll_transmit`]) and outputs ([`B2bua::poll_output`]).
+//! Media goes through the [`MediaControl`] trait, so tests drive whole calls
+//! in virtual time without sockets.
 #![forbid(unsafe_code)]
+
+mod build;
+mod cdr;
+mod core;
+mod media;
+mod number;
+
+pub use crate::cdr::{AttemptRecord, Cdr};
+pub use crate::core::{B2bua, Config, Counters, Input, Output};
+pub use crate::media::MediaControl;
+pub use crate::number::{is_number, number_of};
