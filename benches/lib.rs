@@ -7,6 +7,11 @@
 
 use std::fmt;
 
+/// Batched UDP with kernel receive timestamps for `examples/rtp_load.rs`;
+/// the only `unsafe` here (reasons in the module).
+#[allow(unsafe_code)]
+pub mod udp_batch;
+
 use bytes::Bytes;
 use sip::{CSeq, Contact, Message, NameAddr, ValueError, Via};
 

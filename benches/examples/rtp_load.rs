@@ -10,30 +10,43 @@
 //! toward A and encrypts A's plain RTP toward B, and the B sink decrypts that
 //! with the key from the relay's offer (every packet is verified).
 //!
-//! One thread and one non-blocking UDP socket carry both sides (the relay's
-//! ports are still one per leg; A and B are told apart by SSRC). When idle
-//! it sleeps one tick (`--tick-us`, 10 µs), so receive times are taken (user
-//! space, monotonic clock) within about a tick of the packet's arrival.
+//! One thread; the calls are spread in contiguous blocks over `--sockets`
+//! non-blocking UDP sockets (default 4; A and B of a call share one, told
+//! apart by SSRC; the relays still have a port per leg). Packets due at the
+//! same moment go out in one `sendmmsg` per socket (at most `--batch`, 16,
+//! per call) and are read back with `recvmmsg` (`benches/udp_batch.rs`).
+//! Each packet carries its send time (CLOCK_REALTIME, taken as it is
+//! built, just before its batch's `sendmmsg`); its receive time is the
+//! kernel's timestamp (`SO_TIMESTAMPNS`) when it reached the sink socket,
+//! so the generator's own wake-ups do not count as relay latency. A packet
+//! later in a batch is stamped before the ones ahead of it are sent (≈ 2 µs
+//! each on loopback), which adds up to ≈ batch × 2 µs to its measured
+//! latency, the same for every relay. When everything is read and nothing
+//! is due, the generator sleeps one tick (`--tick-us`, 200 µs) or until the
+//! next packet is due if later: packets falling due within a tick leave
+//! together (each stamped when it leaves), so a send is late by up to a
+//! tick plus the wake-up.
 //!
-//! Prints one line of `key=value` results: loss, added latency p50/p99/max
-//! (receive time minus the send time in the payload, same clock), the relay's
-//! CPU (utime+stime from /proc/PID/stat) per relayed packet, and how far the
-//! generator fell behind its schedule (if `gen_late_ms` is large, the
-//! generator and not the relay is the bottleneck).
+//! Prints one line of `key=value` results: loss, added latency p50/p99/max,
+//! the relay's CPU (utime+stime from /proc/PID/stat) per relayed packet, and
+//! how far the generator fell behind its schedule (if `gen_late_ms` is
+//! large, the generator and not the relay is the bottleneck).
 //!
 //! Usage: rtp_load --ng 127.0.0.1:2223 --pid PID [--mode plain|srtp]
 //!        [--flows 1000] [--rate 50] [--warmup 2] [--duration 10] [--label X]
-//!        [--tick-us 10]
+//!        [--sockets 4] [--batch 16] [--tick-us 200]
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use media::{CryptoAttribute, SrtpContext, SrtpProfile};
+use sbc_benches::udp_batch::{self, Out, UdpBatch};
 
 const PKT: usize = 172;
 const SSRC_BASE: u32 = 0x5b00_0000;
-/// Idle waits shorter than this spin; longer ones sleep one `--tick-us`.
+/// Waits shorter than this are not slept (the next packet is due).
 const IDLE_SPIN_NS: u64 = 1_000;
 const SUITE: &str = "AES_CM_128_HMAC_SHA1_80";
 
@@ -47,6 +60,8 @@ struct Args {
     duration: f64,
     label: String,
     tick_us: u64,
+    sockets: usize,
+    batch: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -59,7 +74,9 @@ fn parse_args() -> Result<Args, String> {
         warmup: 2.0,
         duration: 10.0,
         label: String::from("relay"),
-        tick_us: 10,
+        tick_us: 200,
+        sockets: 4,
+        batch: 16,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -81,6 +98,8 @@ fn parse_args() -> Result<Args, String> {
             "--duration" => a.duration = v.parse().map_err(|e| bad(&e))?,
             "--label" => a.label = v,
             "--tick-us" => a.tick_us = v.parse().map_err(|e| bad(&e))?,
+            "--sockets" => a.sockets = v.parse().map_err(|e| bad(&e))?,
+            "--batch" => a.batch = v.parse().map_err(|e| bad(&e))?,
             _ => return Err(format!("unknown option {k}")),
         }
     }
@@ -195,10 +214,17 @@ struct Call {
     b_in: Option<SrtpContext>,
 }
 
-fn setup(ng: &mut Ng, args: &Args, local: u16, run: &str) -> Result<Vec<Call>, String> {
+fn setup(
+    ng: &mut Ng,
+    args: &Args,
+    ports: &[u16],
+    sock_of_call: &[usize],
+    run: &str,
+) -> Result<Vec<Call>, String> {
     let mut calls = Vec::with_capacity(args.flows / 2);
     for i in 0..args.flows / 2 {
         let call_id = format!("{run}-{i}");
+        let local = ports[sock_of_call[i]];
         let offer = sdp(i, local, "RTP/AVP", "");
         let mut items = vec![
             ("command", B::S("offer")),
@@ -293,104 +319,145 @@ fn pct(v: &[u32], p: f64) -> f64 {
     f64::from(v[i]) / 1e6
 }
 
+/// Nanoseconds since the Unix epoch (CLOCK_REALTIME, the clock of the
+/// kernel's receive timestamps).
+fn real_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 fn run(args: &Args) -> Result<(), String> {
-    let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
-    let local = sock.local_addr().map_err(|e| format!("{e}"))?.port();
+    let nsock = args.sockets.clamp(1, args.flows / 2);
+    let mut socks = Vec::with_capacity(nsock);
+    for _ in 0..nsock {
+        let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+        s.set_nonblocking(true).map_err(|e| format!("{e}"))?;
+        udp_batch::enable_rx_timestamps(s.as_raw_fd())
+            .map_err(|e| format!("SO_TIMESTAMPNS: {e}"))?;
+        // Room for ≈ 20,000 packets each, so that a late generator does not
+        // turn into loss at its own socket.
+        let _ = udp_batch::set_rcvbuf(s.as_raw_fd(), 16 << 20);
+        socks.push(s);
+    }
+    let ports: Vec<u16> = socks
+        .iter()
+        .map(|s| s.local_addr().map(|a| a.port()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{e}"))?;
     let ngs = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
     ngs.connect(args.ng)
         .map_err(|e| format!("ng connect: {e}"))?;
     ngs.set_read_timeout(Some(Duration::from_millis(200)))
         .map_err(|e| format!("{e}"))?;
-    let run_id = format!(
-        "rl{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-    );
+    let run_id = format!("rl{}-{}", std::process::id(), real_ns() / 1_000_000);
     let mut ng = Ng {
         sock: ngs,
         n: 0,
         prefix: run_id.clone(),
     };
+    let flows = args.flows;
+    let ncalls = flows / 2;
+    // Calls in contiguous blocks per socket, so that the packets due at one
+    // moment mostly share a socket (one sendmmsg).
+    let sock_of_call: Vec<usize> = (0..ncalls).map(|c| c * nsock / ncalls).collect();
     let t_setup = Instant::now();
-    let mut calls = setup(&mut ng, args, local, &run_id)?;
+    let mut calls = setup(&mut ng, args, &ports, &sock_of_call, &run_id)?;
     let setup_s = t_setup.elapsed().as_secs_f64();
 
-    let flows = args.flows;
     let period_ns = 1_000_000_000u64 / u64::from(args.rate);
     let warm_ns = (args.warmup * 1e9) as u64;
     let end_ns = warm_ns + (args.duration * 1e9) as u64;
     let mut seq = vec![0u16; flows];
     let mut sent_win = 0u64;
+    let mut send_failed = 0u64;
     let mut recv_win = vec![0u32; flows];
     let mut recv_total = 0u64;
     let mut bad = 0u64;
+    let mut no_stamp = 0u64;
     let mut lat: Vec<u32> =
         Vec::with_capacity((args.duration * f64::from(args.rate)) as usize * flows);
     let mut late_max = 0u64;
     let mut late_1ms = 0u64;
-    let drops0 = udp_drops(local);
+    let drops0: u64 = ports.iter().map(|&p| udp_drops(p)).sum();
 
-    let mut pkt = [0u8; 256];
-    let mut buf = [0u8; 2048];
+    let batch = args.batch.max(1);
+    let mut tx = UdpBatch::new(batch, 256);
+    let mut rx = UdpBatch::new(64, 2048);
+    let mut out: Vec<Out> = Vec::with_capacity(batch);
     let start = Instant::now();
+    let start_real = real_ns();
     let mut idx = 0usize;
     let mut round = 0u64;
     let mut gen0 = (0u64, 0u64); // own (ticks, ns) at the window start
     let mut cpu0: Option<(u64, u64)> = None; // (ticks, recv_total) at the window start
     let mut finished_sending = false;
     let mut drain_until = u64::MAX;
-    sock.set_nonblocking(true).map_err(|e| format!("{e}"))?;
-    let tick = Duration::from_micros(args.tick_us.max(1));
+    let tick_ns = args.tick_us.max(1) * 1000;
+    let mut iterations = 0u64;
+    let mut sleeps = 0u64;
+    // Bounded: the loop ends at end_ns + the drain; this caps it in count too.
+    let max_iterations = (end_ns + 1_000_000_000) / 1_000 + 1_000_000;
     loop {
+        iterations += 1;
+        if iterations > max_iterations {
+            return Err("loop bound reached".into());
+        }
         let now = start.elapsed().as_nanos() as u64;
         if cpu0.is_none() && now >= warm_ns {
             cpu0 = Some((cpu_ticks(args.pid)?, recv_total));
             gen0 = (cpu_ticks(std::process::id())?, now);
         }
-        // Send everything due.
+        // Send everything due: batches of packets for one socket, stamped
+        // (real time, in the payload) just before their sendmmsg.
         let mut due = round * period_ns + idx as u64 * period_ns / flows as u64;
+        let mut cur_sock = usize::MAX;
+        out.clear();
         while !finished_sending && due <= now {
             if due >= end_ns {
                 finished_sending = true;
                 drain_until = now + 300_000_000;
                 break;
             }
+            let f = idx;
+            let sk = sock_of_call[f / 2];
+            if sk != cur_sock || out.len() == batch {
+                if !out.is_empty() {
+                    send_failed += tx.send(socks[cur_sock].as_raw_fd(), &out) as u64;
+                    out.clear();
+                }
+                cur_sock = sk;
+            }
             let late = now - due;
             late_max = late_max.max(late);
             late_1ms += u64::from(late > 1_000_000);
-            let f = idx;
             let call = &mut calls[f / 2];
             let s = seq[f];
             seq[f] = s.wrapping_add(1);
+            let i = out.len();
+            let pkt = tx.buf_mut(i);
             pkt[0] = 0x80;
             pkt[1] = 0;
             pkt[2..4].copy_from_slice(&s.to_be_bytes());
             pkt[4..8].copy_from_slice(&(u32::from(s) * 160).to_be_bytes());
             pkt[8..12].copy_from_slice(&(SSRC_BASE + f as u32).to_be_bytes());
             pkt[12..16].copy_from_slice(&(f as u32).to_be_bytes());
-            let mut len = PKT;
-            // The real send time (`due` is the schedule).
-            let ts = start.elapsed().as_nanos() as u64;
+            let ts = real_ns();
             pkt[16..24].copy_from_slice(&ts.to_be_bytes());
-            let dst = if f & 1 == 0 {
+            let mut len = PKT;
+            let dest = if f & 1 == 0 {
                 call.to_relay_a
             } else {
                 if let Some(c) = call.b_out.as_mut() {
                     len = c
-                        .protect_rtp(&mut pkt, PKT)
+                        .protect_rtp(pkt, PKT)
                         .map_err(|e| format!("protect: {e:?}"))?;
                 }
                 call.to_relay_b
             };
-            match sock.send_to(&pkt[..len], dst) {
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => bad += 1,
-                Err(e) => return Err(format!("send: {e}")),
-            }
-            if ts >= warm_ns && ts < end_ns {
+            out.push(Out { buf: i, len, dest });
+            let t = ts.saturating_sub(start_real);
+            if t >= warm_ns && t < end_ns {
                 sent_win += 1;
             }
             idx += 1;
@@ -400,73 +467,89 @@ fn run(args: &Args) -> Result<(), String> {
             }
             due = round * period_ns + idx as u64 * period_ns / flows as u64;
         }
+        if !out.is_empty() {
+            send_failed += tx.send(socks[cur_sock].as_raw_fd(), &out) as u64;
+            out.clear();
+        }
+        // Receive everything queued on every socket.
+        for s in &socks {
+            loop {
+                let n = match rx.recv(s.as_raw_fd()) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(format!("recv: {e}")),
+                };
+                let now_real = real_ns();
+                recv_total += n as u64;
+                for i in 0..n {
+                    let rx_ns = match rx.rx_time(i) {
+                        Some(t) => t,
+                        None => {
+                            no_stamp += 1;
+                            now_real
+                        }
+                    };
+                    let len = rx.len(i);
+                    let buf = rx.buf_mut(i);
+                    if len < 24 {
+                        bad += 1;
+                        continue;
+                    }
+                    let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
+                    let f = ssrc.wrapping_sub(SSRC_BASE) as usize;
+                    if f >= flows {
+                        bad += 1;
+                        continue;
+                    }
+                    let mut plain = len;
+                    if f & 1 == 0 {
+                        // A→B: arrives at B, SRTP in srtp mode.
+                        if let Some(c) = calls[f / 2].b_in.as_mut() {
+                            match c.unprotect_rtp(&mut buf[..len]) {
+                                Ok(l) => plain = l,
+                                Err(_) => {
+                                    bad += 1;
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                    if plain != PKT
+                        || u32::from_be_bytes([buf[12], buf[13], buf[14], buf[15]]) != f as u32
+                    {
+                        bad += 1;
+                        continue;
+                    }
+                    let mut t = [0u8; 8];
+                    t.copy_from_slice(&buf[16..24]);
+                    let tx_ns = u64::from_be_bytes(t);
+                    let rel = tx_ns.saturating_sub(start_real);
+                    if rel >= warm_ns && rel < end_ns {
+                        recv_win[f] += 1;
+                        lat.push(rx_ns.saturating_sub(tx_ns).min(u64::from(u32::MAX)) as u32);
+                    }
+                }
+                if n < rx.capacity() {
+                    break;
+                }
+            }
+        }
         let now = start.elapsed().as_nanos() as u64;
         if finished_sending && now >= drain_until {
             break;
         }
-        let wait = if finished_sending {
-            drain_until - now
-        } else {
-            due.saturating_sub(now)
-        };
-        let mut got_any = false;
-        // Receive until nothing is queued (or the wait expires).
-        loop {
-            let n = match sock.recv(&mut buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
-                    break
-                }
-                Err(e) => return Err(format!("recv: {e}")),
-            };
-            let rx = start.elapsed().as_nanos() as u64;
-            recv_total += 1;
-            if n < 24 {
-                bad += 1;
-                continue;
-            }
-            let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
-            let f = ssrc.wrapping_sub(SSRC_BASE) as usize;
-            if f >= flows {
-                bad += 1;
-                continue;
-            }
-            let mut len = n;
-            if f & 1 == 0 {
-                // A→B: arrives at B, SRTP in srtp mode.
-                if let Some(c) = calls[f / 2].b_in.as_mut() {
-                    match c.unprotect_rtp(&mut buf[..n]) {
-                        Ok(l) => len = l,
-                        Err(_) => {
-                            bad += 1;
-                            continue;
-                        }
-                    }
-                }
-            }
-            if len != PKT || u32::from_be_bytes([buf[12], buf[13], buf[14], buf[15]]) != f as u32 {
-                bad += 1;
-                continue;
-            }
-            let mut t = [0u8; 8];
-            t.copy_from_slice(&buf[16..24]);
-            let tx = u64::from_be_bytes(t);
-            if tx >= warm_ns && tx < end_ns {
-                recv_win[f] += 1;
-                lat.push(rx.saturating_sub(tx).min(u64::from(u32::MAX)) as u32);
-            }
-            got_any = true;
-            // Go back to sending as soon as something is due.
-            if !finished_sending && rx >= due {
-                break;
-            }
-        }
-        // Nothing queued: sleep one tick (SO_RCVTIMEO would round up to a
-        // jiffy). The tick bounds the receive-time error and the send
-        // lateness (plus the wake-up; under SCHED_FIFO there is no timer
-        // slack); a longer tick costs the generator fewer wake-ups.
-        if !got_any && wait > IDLE_SPIN_NS {
-            std::thread::sleep(tick);
+        // Nothing queued any more: sleep one tick, or until the next packet
+        // is due if that is later (at most 1 ms). Packets due within a tick
+        // go out together at the next wake-up: a wake-up (a timer and two
+        // context switches, expensive in a VM) per tick and not per packet.
+        // Latency comes from kernel timestamps and send-time stamps, so the
+        // sleep does not add to it; it bounds how late a send can be.
+        let next = if finished_sending { drain_until } else { due };
+        let wait = next.saturating_sub(now).clamp(tick_ns, 1_000_000);
+        if next > now + IDLE_SPIN_NS {
+            sleeps += 1;
+            std::thread::sleep(Duration::from_nanos(wait));
         }
     }
     let cpu1 = cpu_ticks(args.pid)?;
@@ -475,10 +558,10 @@ fn run(args: &Args) -> Result<(), String> {
         gen_ticks as f64 * 1e9 / (start.elapsed().as_nanos() as u64 - gen0.1).max(1) as f64;
     let (c0, r0) = cpu0.unwrap_or((cpu1, 0));
     let relayed = recv_total - r0;
-    let drops = udp_drops(local) - drops0;
+    let drops = ports.iter().map(|&p| udp_drops(p)).sum::<u64>() - drops0;
 
     // Tear down (not timed).
-    for i in 0..flows / 2 {
+    for i in 0..ncalls {
         let call_id = format!("{run_id}-{i}");
         let _ = ng.cmd(&mut [
             ("command", B::S("delete")),
@@ -497,13 +580,15 @@ fn run(args: &Args) -> Result<(), String> {
     let cpu_us = (cpu1 - c0) as f64 * 10_000.0 / relayed.max(1) as f64; // 100 ticks/s
     let dead = recv_win.iter().filter(|&&v| v == 0).count();
     println!(
-        "system={} mode={} flows={} rate={} sent={} received={} loss_pct={:.4} \
+        "system={} mode={} flows={} rate={} pps={} sent={} received={} loss_pct={:.4} \
          p50_ms={:.3} p99_ms={:.3} max_ms={:.3} cpu_us_per_pkt={:.2} relay_cpu_s={:.2} \
-         relayed={} dead_flows={} bad={} sink_drops={} gen_late_max_ms={:.3} gen_late_gt1ms={} gen_cpu_pct={:.0} setup_s={:.2}",
+         relayed={} dead_flows={} bad={} send_failed={} sink_drops={} no_stamp={} \
+         gen_late_max_ms={:.3} gen_late_gt1ms={} gen_cpu_pct={:.0} gen_sleeps={} sockets={} setup_s={:.2}",
         args.label,
         if args.srtp { "srtp" } else { "plain" },
         flows,
         args.rate,
+        flows as u64 * u64::from(args.rate),
         sent_win,
         got,
         loss,
@@ -515,10 +600,14 @@ fn run(args: &Args) -> Result<(), String> {
         relayed,
         dead,
         bad,
+        send_failed,
         drops,
+        no_stamp,
         late_max as f64 / 1e6,
         late_1ms,
         gen_cpu_pct,
+        sleeps,
+        nsock,
         setup_s,
     );
     Ok(())
