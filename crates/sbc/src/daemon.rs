@@ -1,29 +1,29 @@
-//! `sbc run`: the runtime shell. It owns the clock, the sockets and the
-//! signals; the protocol work is done by the sans-IO cores (`sip` verdicts,
-//! the `transaction` endpoint) that it drives from one task.
+//! `sbc run`: the runtime shell. It owns the clock, the sockets, the media
+//! relay's threads and the signals; the protocol work is done by the sans-IO
+//! cores (`sip` verdicts, the `b2bua` with its transaction endpoint, trunk
+//! health and routing) that it drives from one task.
 //!
-//! One loop: receive a message → verdict (accept / reply / drop) → the
-//! transaction endpoint → events → responses; transmissions go out through
-//! the transports; the endpoint's next timeout is the loop's sleep.
+//! One loop: receive a message → verdict (accept / reply / drop) → the B2BUA
+//! → datagrams and stream messages out through the transports (opening TLS
+//! connections toward trunk peers with the trunk's identity on demand), CDR
+//! lines on stdout; the B2BUA's next timeout is the loop's sleep.
 
 use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use b2bua::{B2bua, Input as B2bInput, Output};
 use bytes::Bytes;
-use sip::{HeaderName, Message, Method, Verdict};
+use relay::Relay;
+use sip::{HeaderName, Message, Verdict};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
-use transaction::{Endpoint, Event, Input};
 use transport::{Inbound, ListenerSpec, TlsContext, Transport, Transports};
 
 use crate::config::Loaded;
-
-/// Methods this daemon answers with something other than 501 (ACK and
-/// CANCEL are handled by the transaction layer).
-const ALLOW: &str = "OPTIONS, ACK, CANCEL";
 
 /// Counters of what the daemon did with what it received.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -32,12 +32,8 @@ pub(crate) struct Counters {
     pub(crate) accepted: u64,
     pub(crate) replied_bad: u64,
     pub(crate) dropped_bad: u64,
-    pub(crate) requests: u64,
-    pub(crate) options_ok: u64,
-    pub(crate) not_implemented: u64,
-    pub(crate) refused_draining: u64,
-    pub(crate) stray: u64,
     pub(crate) send_errors: u64,
+    pub(crate) connect_errors: u64,
 }
 
 /// Lets through at most `per_second` log lines about bad input; counts the rest.
@@ -72,8 +68,56 @@ impl RateLimit {
     }
 }
 
+/// The media relay behind the B2BUA's `MediaControl`.
+struct RelayCtl(Arc<Relay>);
+
+impl b2bua::MediaControl for RelayCtl {
+    fn interface(&self, name: Option<&str>) -> usize {
+        name.and_then(|n| self.0.config().interfaces.iter().position(|i| i.name == n))
+            .unwrap_or(0)
+    }
+    fn create(
+        &mut self,
+        a: relay::LegSpec,
+        b: relay::LegSpec,
+    ) -> Result<relay::SessionInfo, String> {
+        self.0.create(a, b).map_err(|e| e.to_string())
+    }
+    fn update(
+        &mut self,
+        id: u64,
+        side: relay::Side,
+        remote_rtp: Option<SocketAddr>,
+        remote_rtcp: Option<SocketAddr>,
+        crypto: Option<relay::CryptoSpec>,
+    ) -> Result<(), String> {
+        self.0
+            .update(id, side, remote_rtp, remote_rtcp, crypto)
+            .map_err(|e| e.to_string())
+    }
+    fn delete(&mut self, id: u64) -> Option<[relay::LegStats; 2]> {
+        self.0.delete(id).ok()
+    }
+    fn new_key(
+        &mut self,
+        tag: u32,
+        profile: media::SrtpProfile,
+    ) -> Result<media::CryptoAttribute, String> {
+        media::CryptoAttribute::generate(tag, profile).map_err(|e| e.to_string())
+    }
+}
+
+/// A stream destination the B2BUA sends to without a connection yet.
+type Dest = (SocketAddr, Transport);
+
+/// What a connect task reports back to the loop.
+struct Connected {
+    dest: Dest,
+    result: Result<transport::Peer, (String, bool)>,
+}
+
 struct Core {
-    ep: Endpoint,
+    b2b: B2bua,
     transports: Transports,
     policy: sip::Policy,
     agent: String,
@@ -81,13 +125,13 @@ struct Core {
     counters: Counters,
     log: RateLimit,
     draining: bool,
-    /// Contact values for UDP, TCP and TLS, and the Supported value.
-    contacts: [String; 3],
-    supported: String,
-    /// INVITE server transactions not yet terminated: what a drain waits for
-    /// (non-INVITE transactions are answered at once and only linger to
-    /// absorb retransmissions).
-    invites: std::collections::HashSet<transaction::ServerKey>,
+    /// TLS identity and expected server name per trunk peer address.
+    tls_dest: HashMap<Dest, (Arc<TlsContext>, String)>,
+    /// Outbound connections in use per destination.
+    conns: HashMap<Dest, transport::Peer>,
+    /// Messages waiting for a connection being opened.
+    waiting: HashMap<Dest, Vec<Bytes>>,
+    connected_tx: mpsc::UnboundedSender<Connected>,
 }
 
 impl Core {
@@ -95,25 +139,100 @@ impl Core {
         format!("{:016x}", self.tags.hash_one(parts))
     }
 
+    fn transport_error(&mut self, to: transport::Peer, tls: bool) {
+        self.b2b
+            .handle(Instant::now(), B2bInput::TransportError { to, tls });
+    }
+
     fn send(&mut self, to: transport::Peer, bytes: Bytes) {
+        let stream = to.transport.is_reliable();
+        if stream && to.conn.is_none() {
+            let dest = (to.addr, to.transport);
+            if let Some(q) = self.waiting.get_mut(&dest) {
+                q.push(bytes);
+                return;
+            }
+            if let Some(p) = self.conns.get(&dest).copied() {
+                if self.transports.send(&p, bytes.clone()).is_ok() {
+                    return;
+                }
+                self.conns.remove(&dest);
+            }
+            self.open(dest, bytes);
+            return;
+        }
         if let Err(e) = self.transports.send(&to, bytes) {
             self.counters.send_errors += 1;
             tracing::debug!(peer = %to.addr, %e, "send failed");
-            if to.transport.is_reliable() {
-                let now = Instant::now();
-                self.ep.handle(now, Input::TransportError { to });
+            if stream {
+                self.transport_error(to, false);
             }
         }
     }
 
-    fn flush(&mut self) {
-        while let Some(t) = self.ep.poll_transmit() {
-            self.send(t.to, t.bytes);
+    /// Opens a connection to `dest` (TLS with the trunk's identity and the
+    /// peer's FQDN as SNI and certificate name) and queues `first`.
+    fn open(&mut self, dest: Dest, first: Bytes) {
+        let tls = if dest.1 == Transport::Tls {
+            match self.tls_dest.get(&dest) {
+                Some(x) => Some(x.clone()),
+                None => {
+                    tracing::warn!(peer = %dest.0, "no TLS identity for this destination");
+                    self.counters.connect_errors += 1;
+                    self.transport_error(transport::Peer::new(dest.0, dest.1), true);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        self.waiting.insert(dest, vec![first]);
+        let t = self.transports.clone();
+        let tx = self.connected_tx.clone();
+        tokio::spawn(async move {
+            let is_tls = tls.is_some();
+            let result = t
+                .connect(dest.0, dest.1, tls)
+                .await
+                .map_err(|e| (e.to_string(), is_tls));
+            let _ = tx.send(Connected { dest, result });
+        });
+    }
+
+    fn connected(&mut self, c: Connected) {
+        let queued = self.waiting.remove(&c.dest).unwrap_or_default();
+        match c.result {
+            Ok(peer) => {
+                self.conns.insert(c.dest, peer);
+                for b in queued {
+                    if let Err(e) = self.transports.send(&peer, b) {
+                        self.counters.send_errors += 1;
+                        tracing::debug!(peer = %peer.addr, %e, "send failed");
+                    }
+                }
+            }
+            Err((e, tls)) => {
+                self.counters.connect_errors += 1;
+                tracing::warn!(peer = %c.dest.0, transport = %c.dest.1, %e, "connection failed");
+                self.transport_error(transport::Peer::new(c.dest.0, c.dest.1), tls);
+            }
         }
-        while let Some(ev) = self.ep.poll_event() {
-            self.event(ev);
-            while let Some(t) = self.ep.poll_transmit() {
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        loop {
+            let mut any = false;
+            while let Some(t) = self.b2b.poll_transmit() {
+                any = true;
                 self.send(t.to, t.bytes);
+            }
+            while let Some(o) = self.b2b.poll_output() {
+                any = true;
+                output(o);
+            }
+            if !any {
+                break;
             }
         }
     }
@@ -127,11 +246,19 @@ impl Core {
                 if msg.is_request() {
                     received_and_rport(&mut msg, inb.peer.addr);
                 }
-                self.ep.handle(
+                let tls_names = inb
+                    .peer
+                    .conn
+                    .filter(|_| inb.peer.transport == Transport::Tls)
+                    .and_then(|c| self.transports.peer_names(c))
+                    .map(|n| n.to_vec());
+                self.b2b.handle(
                     now,
-                    Input::Receive {
+                    B2bInput::Receive {
                         msg,
                         from: inb.peer,
+                        local: inb.local,
+                        tls_names,
                     },
                 );
             }
@@ -155,85 +282,33 @@ impl Core {
         }
         self.flush();
     }
+}
 
-    /// Contact for a response to a request that came over `via_transport`:
-    /// the configured FQDN (never an IP) and the port of our listener
-    /// (precomputed: it is the same for every response).
-    fn contact(&self, via_transport: &str) -> &str {
-        if via_transport.eq_ignore_ascii_case("TLS") {
-            &self.contacts[2]
-        } else if via_transport.eq_ignore_ascii_case("TCP") {
-            &self.contacts[1]
-        } else {
-            &self.contacts[0]
+/// Writes what the B2BUA reports: a CDR line on stdout (`cdr {json}`, with
+/// the wall-clock start time added), health changes in the log.
+fn output(o: Output) {
+    match o {
+        Output::Cdr(cdr) => {
+            let end = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let mut v = serde_json::to_value(&*cdr).unwrap_or_default();
+            if let Some(m) = v.as_object_mut() {
+                m.insert(
+                    "start_unix_ms".into(),
+                    (end.saturating_sub(cdr.end_ms)).into(),
+                );
+            }
+            println!("cdr {v}");
+            tracing::info!(call = cdr.call, status = cdr.status, reason = %cdr.reason, "call ended");
         }
-    }
-
-    fn event(&mut self, ev: Event) {
-        let now = Instant::now();
-        match ev {
-            Event::Request { key, msg, .. } => {
-                self.counters.requests += 1;
-                let method = msg.method().unwrap_or(Method::Other);
-                if method == Method::Invite {
-                    self.invites.insert(key);
-                }
-                let call_id = msg.call_id().unwrap_or("");
-                let from_tag = msg.from().ok().and_then(|f| f.tag()).unwrap_or(&[]);
-                let branch = msg.top_via().ok().and_then(|v| v.branch()).unwrap_or(&[]);
-                let tag = self.tag(&[call_id.as_bytes(), from_tag, branch]);
-                let (code, reason) = if self.draining {
-                    self.counters.refused_draining += 1;
-                    (503, "Service Unavailable")
-                } else if method == Method::Options {
-                    self.counters.options_ok += 1;
-                    (200, "OK")
-                } else {
-                    self.counters.not_implemented += 1;
-                    (501, "Not Implemented")
-                };
-                let Ok(mut r) = transaction::response_to(&msg, code, reason, Some(&tag)) else {
-                    tracing::warn!("cannot build a response");
-                    return;
-                };
-                let _ = r.push_header("Server", self.agent.as_bytes());
-                match code {
-                    200 => {
-                        let _ = r.push_header("Allow", ALLOW.as_bytes());
-                        let _ = r.push_header("Accept", b"application/sdp");
-                        let _ = r.push_header("Supported", self.supported.as_bytes());
-                        let t = msg
-                            .top_via()
-                            .map(|v| v.transport.to_owned())
-                            .unwrap_or_default();
-                        let _ = r.push_header("Contact", self.contact(&t).as_bytes());
-                    }
-                    503 => {
-                        let _ = r.push_header("Retry-After", b"30");
-                    }
-                    _ => {
-                        let _ = r.push_header("Allow", ALLOW.as_bytes());
-                    }
-                }
-                // Content-Length last, as response_to put it.
-                r.remove_headers(HeaderName::ContentLength);
-                let _ = r.push_header("Content-Length", b"0");
-                if let Err(e) = self.ep.respond(now, key, r) {
-                    tracing::warn!(%e, "respond failed");
-                }
-            }
-            Event::Cancelled { invite, .. } => {
-                // Nothing here answers INVITE with anything but 501 yet; an
-                // INVITE still pending when its CANCEL arrives gets 487.
-                tracing::debug!(?invite, "CANCEL matched a pending INVITE");
-            }
-            Event::StrayResponse { .. } => self.counters.stray += 1,
-            Event::Terminated {
-                key: transaction::TxKey::Server(k),
-            } => {
-                self.invites.remove(&k);
-            }
-            other => tracing::debug!(event = ?other, "transaction event"),
+        Output::Health {
+            trunk,
+            host,
+            up,
+            reason,
+        } => {
+            tracing::info!(%trunk, %host, up, %reason, "peer health changed");
         }
     }
 }
@@ -320,6 +395,31 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
         println!("listening {} {a}", t.as_str().to_ascii_lowercase());
         tracing::info!(transport = %t, addr = %a, "listening");
     }
+    // The media relay, on its own threads.
+    let m = &cfg.media;
+    let interfaces = m
+        .interfaces
+        .iter()
+        .map(|i| relay::Interface::parse(i))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: media interface: {e}", cfg.source))?;
+    let relay = Arc::new(
+        Relay::start(relay::RelayConfig {
+            interfaces,
+            port_min: m.port_min,
+            port_max: m.port_max,
+            workers: m.workers,
+            inactivity: m.inactivity,
+            ..relay::RelayConfig::default()
+        })
+        .map_err(|e| format!("cannot start the media relay: {e}"))?,
+    );
+    println!(
+        "media {}-{} on {}",
+        m.port_min,
+        m.port_max,
+        m.interfaces.join(",")
+    );
     let c = &cfg.config;
     let timers = transaction::TimerConfig {
         t1: Duration::from_millis(*c.sip.t1_ms.get_ref()),
@@ -331,31 +431,66 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
     policy.limits.max_message_size = *c.sip.max_message_size.get_ref();
     policy.supported = c.sip.supported.clone();
     let now = Instant::now();
-    let fqdn = c.sbc.fqdn.get_ref().clone();
-    let contacts = [
-        (Transport::Udp, "udp"),
-        (Transport::Tcp, "tcp"),
-        (Transport::Tls, "tls"),
-    ]
-    .map(|(t, name)| {
-        let port = listeners
-            .iter()
-            .find(|(lt, _)| *lt == t)
-            .map_or(5060, |(_, a)| a.port());
-        format!("<sip:{fqdn}:{port};transport={name}>")
-    });
-    let supported = policy.supported.join(", ");
-    let mut core = Core {
-        // Tags the endpoint writes itself (100 Trying, 481) must not repeat across restarts.
-        ep: Endpoint::new(transaction::Config {
+    // Trunk peers: where they are (a configured address, else DNS A/AAAA of
+    // the FQDN at start-up) and, for TLS, the identity we present and the
+    // name their certificate must carry.
+    let mut trunks = cfg.trunks.clone();
+    let mut tls_dest = HashMap::new();
+    let mut trunk_tls: HashMap<String, Arc<TlsContext>> = HashMap::new();
+    for t in &mut trunks {
+        let ctx = match &t.tls {
+            Some(name) => {
+                let ctx = match trunk_tls.get(name) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let profile = cfg.tls_profile(name).map_err(|e| e.to_string())?;
+                        let ctx =
+                            Arc::new(TlsContext::new(profile).map_err(|e| {
+                                format!("{}: TLS profile {name:?}: {e}", cfg.source)
+                            })?);
+                        trunk_tls.insert(name.clone(), ctx.clone());
+                        ctx
+                    }
+                };
+                Some(ctx)
+            }
+            None => None,
+        };
+        for p in &mut t.peers {
+            if p.addr.is_none() {
+                p.addr = tokio::net::lookup_host((p.host.as_str(), p.port))
+                    .await
+                    .ok()
+                    .and_then(|mut a| a.next());
+                if p.addr.is_none() {
+                    tracing::warn!(trunk = %t.name, host = %p.host, "peer not resolved; it is skipped");
+                }
+            }
+            if let (Some(a), Some(ctx)) = (p.addr, &ctx) {
+                tls_dest.insert((a, p.transport), (ctx.clone(), p.host.clone()));
+            }
+        }
+    }
+    let seed = RandomState::new().hash_one(std::process::id());
+    let b2b = B2bua::new(
+        b2bua::Config {
+            trunks,
+            routes: cfg.routes.clone(),
+            agent: c.sbc.user_agent.clone(),
             timers,
-            seed: RandomState::new().hash_one(std::process::id()),
-        }),
+            seed,
+            session_expires: 1800,
+            supported: policy.supported.join(", "),
+        },
+        Box::new(RelayCtl(relay.clone())),
+        now,
+    );
+    let (connected_tx, mut connected_rx) = mpsc::unbounded_channel();
+    let mut core = Core {
+        b2b,
         transports: transports.clone(),
         policy,
         agent: c.sbc.user_agent.clone(),
-        contacts,
-        supported,
         tags: RandomState::new(),
         counters: Counters::default(),
         log: RateLimit {
@@ -365,10 +500,16 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
             suppressed: 0,
         },
         draining: false,
-        invites: std::collections::HashSet::new(),
+        tls_dest,
+        conns: HashMap::new(),
+        waiting: HashMap::new(),
+        connected_tx,
     };
+    core.b2b.handle(now, B2bInput::Timeout);
+    core.flush();
     let max_drain = Duration::from_secs(c.drain.max_wait_s);
-    let tls_list: Vec<Arc<TlsContext>> = tls.values().cloned().collect();
+    let mut tls_list: Vec<Arc<TlsContext>> = tls.values().cloned().collect();
+    tls_list.extend(trunk_tls.values().cloned());
 
     let sig = |k| signal(k).map_err(|e| format!("cannot install a signal handler: {e}"));
     let (mut term, mut int, mut hup, mut usr2) = (
@@ -380,10 +521,11 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
     let mut drain_deadline: Option<Instant> = None;
     let epoch = Instant::now();
     let mut stats_tick = tokio::time::interval(Duration::from_secs(60));
-    let mut last_logged = Counters::default();
+    let mut media_tick = tokio::time::interval(Duration::from_millis(500));
+    let mut last_logged = (Counters::default(), b2bua::Counters::default());
     loop {
-        let wake = core.ep.poll_timeout();
-        // Wake for the endpoint's next timer, or the drain deadline if sooner.
+        let wake = core.b2b.poll_timeout();
+        // Wake for the next timer, or the drain deadline if sooner.
         let wake = match (wake, drain_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -407,8 +549,16 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
             Some(inb) = rx.recv() => {
                 core.inbound(inb, Instant::now());
             }
+            Some(c) = connected_rx.recv() => core.connected(c),
             () = sleep => {
-                core.ep.handle(Instant::now(), Input::Timeout);
+                core.b2b.handle(Instant::now(), B2bInput::Timeout);
+                core.flush();
+            }
+            _ = media_tick.tick() => {
+                while let Some(ev) = relay.poll_event() {
+                    let relay::RelayEvent::Inactive { id } = ev;
+                    core.b2b.handle(Instant::now(), B2bInput::MediaInactive { session: id });
+                }
                 core.flush();
             }
             _ = term.recv() => drain_deadline = Some(start_drain(&mut core, max_drain)),
@@ -416,18 +566,19 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
             _ = hup.recv() => reload(&tls_list, &transports, false),
             _ = usr2.recv() => reload(&tls_list, &transports, true),
             _ = stats_tick.tick() => {
-                if core.counters != last_logged {
+                let now_counters = (core.counters, core.b2b.counters());
+                if now_counters != last_logged {
                     log_stats(&core, &transports);
-                    last_logged = core.counters;
+                    last_logged = now_counters;
                 }
             }
         }
         if let Some(deadline) = drain_deadline {
-            if core.invites.is_empty() || Instant::now() >= deadline {
+            if core.b2b.active_calls() == 0 || Instant::now() >= deadline {
                 log_stats(&core, &transports);
                 tracing::info!(
-                    pending_invites = core.invites.len(),
-                    transactions = core.ep.len(),
+                    calls = core.b2b.active_calls(),
+                    transactions = core.b2b.transactions(),
                     "drained; exiting"
                 );
                 return Ok(());
@@ -439,9 +590,11 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
 fn start_drain(core: &mut Core, max: Duration) -> Instant {
     if !core.draining {
         tracing::info!(
-            "draining: no new connections, new requests get 503; waiting for transactions"
+            calls = core.b2b.active_calls(),
+            "draining: no new connections, new calls get 503; waiting for calls in progress"
         );
         core.draining = true;
+        core.b2b.drain();
         core.transports.stop_accepting();
     }
     Instant::now() + max
@@ -467,18 +620,27 @@ fn reload(tls: &[Arc<TlsContext>], transports: &Transports, close: bool) {
 
 fn log_stats(core: &Core, t: &Transports) {
     let c = core.counters;
+    let b = core.b2b.counters();
     let s = t.stats();
     tracing::info!(
         received = c.received,
         accepted = c.accepted,
         replied_bad = c.replied_bad,
         dropped_bad = c.dropped_bad,
-        options_ok = c.options_ok,
-        not_implemented = c.not_implemented,
-        refused_draining = c.refused_draining,
-        stray_responses = c.stray,
         send_errors = c.send_errors,
-        transactions = core.ep.len(),
+        connect_errors = c.connect_errors,
+        calls = b.calls,
+        answered = b.answered,
+        failed = b.failed,
+        failovers = b.failovers,
+        active_calls = core.b2b.active_calls(),
+        unclassified = b.unclassified,
+        no_route = b.no_route,
+        options_answered = b.options_answered,
+        pings = b.pings,
+        transfers = b.transfers,
+        refused_draining = b.refused_draining,
+        transactions = core.b2b.transactions(),
         tls_failures = s.tls_failures,
         framing_errors = s.framing_errors,
         open_connections = s.open_connections,

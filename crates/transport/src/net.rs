@@ -155,6 +155,8 @@ struct Conn {
     tx: mpsc::Sender<WriteCmd>,
     peer: Peer,
     tls: bool,
+    /// DNS names of the peer's TLS certificate.
+    names: Option<Arc<[String]>>,
 }
 
 impl fmt::Debug for WriteCmd {
@@ -311,7 +313,7 @@ impl Transports {
         tcp.set_nodelay(true).ok();
         let local = tcp.local_addr()?;
         let peer = match transport {
-            Transport::Tcp => self.register(tcp, addr, local, Transport::Tcp, true),
+            Transport::Tcp => self.register(tcp, addr, local, Transport::Tcp, true, None),
             Transport::Tls => {
                 let (ctx, name) = tls.ok_or_else(|| {
                     io::Error::new(io::ErrorKind::InvalidInput, "TLS without profile")
@@ -341,7 +343,8 @@ impl Transports {
                         .tls_failures
                         .fetch_add(1, Ordering::Relaxed);
                 })?;
-                self.register(s, addr, local, Transport::Tls, true)
+                let names = leaf_names(s.get_ref().1.peer_certificates());
+                self.register(s, addr, local, Transport::Tls, true, names)
             }
             Transport::Udp => {
                 return Err(io::Error::new(
@@ -362,6 +365,7 @@ impl Transports {
         local: SocketAddr,
         transport: Transport,
         outbound: bool,
+        names: Option<Arc<[String]>>,
     ) -> Peer
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -379,6 +383,7 @@ impl Transports {
                 tx: tx.clone(),
                 peer,
                 tls: transport == Transport::Tls,
+                names,
             },
         );
         tokio::spawn(connection(
@@ -391,6 +396,14 @@ impl Transports {
             outbound,
         ));
         peer
+    }
+
+    /// The DNS names in the TLS certificate of the peer of connection `conn`
+    /// (what classifies a Microsoft proxy apart from any other TLS client).
+    pub fn peer_names(&self, conn: u64) -> Option<Arc<[String]>> {
+        lock(&self.inner.conns)
+            .get(&conn)
+            .and_then(|c| c.names.clone())
     }
 
     /// Stops accepting new stream connections (drain); UDP keeps receiving.
@@ -555,15 +568,22 @@ async fn accept_loop(t: Transports, listener: TcpListener, spec: ListenerSpec) {
                         }
                     }
                     t.inner.counters.accepted.fetch_add(1, Ordering::Relaxed);
-                    t.register(stream, addr, local, Transport::Tls, false);
+                    let names = leaf_names(stream.get_ref().1.peer_certificates());
+                    t.register(stream, addr, local, Transport::Tls, false, names);
                 });
             }
             _ => {
                 t.inner.counters.accepted.fetch_add(1, Ordering::Relaxed);
-                t.register(tcp, addr, local, Transport::Tcp, false);
+                t.register(tcp, addr, local, Transport::Tcp, false, None);
             }
         }
     }
+}
+
+fn leaf_names(certs: Option<&[rustls_pki_types::CertificateDer<'_>]>) -> Option<Arc<[String]>> {
+    certs
+        .and_then(|c| c.first())
+        .map(|leaf| crate::tls::cert_dns_names(leaf).into())
 }
 
 /// One stream connection: a reader that frames messages and a writer fed by
