@@ -36,6 +36,12 @@ pub(crate) struct Config {
     pub(crate) log: LogSection,
     #[serde(default)]
     pub(crate) drain: DrainSection,
+    #[serde(default)]
+    pub(crate) media: MediaSection,
+    #[serde(default, rename = "trunk")]
+    pub(crate) trunks: Vec<TrunkSection>,
+    #[serde(default, rename = "route")]
+    pub(crate) routes: Vec<RouteSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +180,176 @@ impl Default for DrainSection {
     }
 }
 
+/// `[media]`: the relay inside `sbc run`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct MediaSection {
+    /// `[NAME/]IP[!ADVERTISED-IP]`; the first is the default interface.
+    pub(crate) interfaces: Vec<Spanned<String>>,
+    pub(crate) port_min: Spanned<u16>,
+    pub(crate) port_max: Spanned<u16>,
+    /// Relay worker threads (0: one per core).
+    pub(crate) workers: usize,
+    /// Seconds without media after which a call's media is considered dead.
+    pub(crate) inactivity_s: Spanned<u64>,
+}
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        MediaSection {
+            interfaces: vec![Spanned::new(0..0, "127.0.0.1".to_owned())],
+            port_min: Spanned::new(0..0, 40_000),
+            port_max: Spanned::new(0..0, 49_999),
+            workers: 0,
+            inactivity_s: Spanned::new(0..0, 60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum KindName {
+    Carrier,
+    Teams,
+    Acs,
+    Gateway,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum MediaName {
+    Rtp,
+    Srtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum PaiName {
+    Pass,
+    Strip,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AppliesName {
+    Called,
+    Calling,
+    Both,
+}
+
+/// `[[trunk]]`. Unset fields take the defaults of the trunk's kind.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TrunkSection {
+    pub(crate) name: Spanned<String>,
+    pub(crate) kind: Spanned<KindName>,
+    pub(crate) fqdn: Option<Spanned<String>>,
+    pub(crate) local_port: Option<Spanned<u16>>,
+    pub(crate) transport: Option<Spanned<TransportName>>,
+    pub(crate) tls: Option<Spanned<String>>,
+    pub(crate) peers: Option<Spanned<Vec<PeerSection>>>,
+    pub(crate) acl: Option<Vec<Spanned<String>>>,
+    pub(crate) peer_names: Option<Vec<Spanned<String>>>,
+    pub(crate) listen: Option<Vec<Spanned<String>>>,
+    pub(crate) options: Option<OptionsSection>,
+    pub(crate) failover_codes: Option<Vec<Spanned<u16>>>,
+    pub(crate) invite_timeout_s: Option<Spanned<u64>>,
+    pub(crate) numbers: Option<NumbersSection>,
+    pub(crate) e164: Option<bool>,
+    pub(crate) codecs: Option<Vec<Spanned<String>>>,
+    pub(crate) media: Option<Spanned<MediaName>>,
+    pub(crate) media_interface: Option<Spanned<String>>,
+    pub(crate) headers: Option<HeadersSection>,
+    pub(crate) max_calls: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PeerSection {
+    pub(crate) host: Spanned<String>,
+    pub(crate) port: Option<Spanned<u16>>,
+    pub(crate) transport: Option<Spanned<TransportName>>,
+    /// Connect here instead of resolving `host` (`IP:port`).
+    pub(crate) addr: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OptionsSection {
+    pub(crate) enabled: Option<Spanned<bool>>,
+    pub(crate) interval_s: Option<Spanned<u64>>,
+    pub(crate) timeout_s: Option<Spanned<u64>>,
+    pub(crate) up_after: Option<Spanned<u32>>,
+    pub(crate) down_after: Option<Spanned<u32>>,
+    pub(crate) failure_codes: Option<Vec<Spanned<u16>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct NumbersSection {
+    pub(crate) inbound: Vec<RuleSection>,
+    pub(crate) outbound: Vec<RuleSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RuleSection {
+    #[serde(rename = "match")]
+    pub(crate) pattern: Spanned<String>,
+    pub(crate) replace: Spanned<String>,
+    pub(crate) applies: Option<AppliesName>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HeadersSection {
+    /// `""` switches the header off.
+    pub(crate) x_ms_sbc: Option<Spanned<String>>,
+    pub(crate) pai: Option<PaiName>,
+    pub(crate) history_info_to_diversion: Option<bool>,
+    pub(crate) diversion_to_history_info: Option<bool>,
+    pub(crate) pass: Option<Vec<Spanned<String>>>,
+    pub(crate) user_agent: Option<Spanned<String>>,
+}
+
+/// `[[route]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteSection {
+    pub(crate) name: Spanned<String>,
+    #[serde(default)]
+    pub(crate) from: Vec<Spanned<String>>,
+    pub(crate) called: Option<Spanned<String>>,
+    pub(crate) to: Spanned<Vec<Spanned<DestSection>>>,
+}
+
+/// A destination: `"teams"` or `{ trunk = "acs", label = "Fail-over" }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum DestSection {
+    Name(String),
+    Table(DestTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DestTable {
+    pub(crate) trunk: String,
+    pub(crate) label: Option<String>,
+}
+
+/// The media relay settings of `sbc run`, checked.
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // read by the call wiring of the daemon as it lands (issue 5)
+pub(crate) struct MediaSettings {
+    /// `[NAME/]IP[!ADVERTISED-IP]` strings (each parses with `relay::Interface::parse`).
+    pub(crate) interfaces: Vec<String>,
+    pub(crate) port_min: u16,
+    pub(crate) port_max: u16,
+    pub(crate) workers: usize,
+    pub(crate) inactivity: Duration,
+}
+
 /// A configuration error: file, line, field, message.
 #[derive(Debug)]
 pub(crate) struct ConfigError {
@@ -200,11 +376,21 @@ impl std::error::Error for ConfigError {}
 
 /// A loaded, checked configuration.
 #[derive(Debug)]
+#[allow(dead_code)] // trunks, routes, media: read by the call wiring of the daemon as it lands (issue 5)
 pub(crate) struct Loaded {
     pub(crate) config: Config,
     pub(crate) source: String,
     pub(crate) text: String,
     pub(crate) listeners: Vec<(transport::Transport, SocketAddr, Option<String>)>,
+    /// Trunks, in configured order (indexes used by the classifier and health).
+    pub(crate) trunks: Vec<trunk::TrunkSpec>,
+    /// The routing table.
+    pub(crate) routes: routing::Table,
+    /// The media relay settings.
+    pub(crate) media: MediaSettings,
+    /// Things worth fixing that do not stop the SBC (`FILE:LINE: FIELD: message`),
+    /// such as a certificate file not there yet whose names could not be checked.
+    pub(crate) warnings: Vec<String>,
 }
 
 struct Ctx<'a> {
@@ -350,12 +536,874 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
             ));
         }
     }
+    let mut warnings = Vec::new();
+    let media = check_media(&ctx, &config.media)?;
+    let trunks = check_trunks(&ctx, &config, &listeners, &media, &mut warnings)?;
+    let routes = check_routes(&ctx, &config.routes, &trunks)?;
     Ok(Loaded {
         config,
         source: source.to_owned(),
         text: text.to_owned(),
         listeners,
+        trunks,
+        routes,
+        media,
+        warnings,
     })
+}
+
+fn check_media(ctx: &Ctx<'_>, m: &MediaSection) -> Result<MediaSettings, ConfigError> {
+    if m.interfaces.is_empty() {
+        return Err(ctx.err(
+            None,
+            "media.interfaces",
+            "at least one interface is required",
+        ));
+    }
+    let mut names: Vec<String> = Vec::new();
+    for (i, s) in m.interfaces.iter().enumerate() {
+        let field = format!("media.interfaces[{i}]");
+        let iface = relay::Interface::parse(s.get_ref()).map_err(|e| {
+            ctx.err(
+                Some(&s.span()),
+                &field,
+                format!("{e} (expected [NAME/]IP[!ADVERTISED-IP])"),
+            )
+        })?;
+        if names.contains(&iface.name) {
+            return Err(ctx.err(
+                Some(&s.span()),
+                &field,
+                format!("interface name {:?} used twice", iface.name),
+            ));
+        }
+        names.push(iface.name);
+    }
+    let (lo, hi) = (*m.port_min.get_ref(), *m.port_max.get_ref());
+    if lo < 1024 || lo % 2 == 1 {
+        return Err(ctx.err(
+            Some(&m.port_min.span()),
+            "media.port_min",
+            "must be an even port of at least 1024 (RTP on even ports, RTCP on the next)",
+        ));
+    }
+    if hi <= lo {
+        return Err(ctx.err(
+            Some(&m.port_max.span()),
+            "media.port_max",
+            "must be larger than media.port_min",
+        ));
+    }
+    if *m.inactivity_s.get_ref() == 0 {
+        return Err(ctx.err(
+            Some(&m.inactivity_s.span()),
+            "media.inactivity_s",
+            "must be at least 1",
+        ));
+    }
+    Ok(MediaSettings {
+        interfaces: m.interfaces.iter().map(|s| s.get_ref().clone()).collect(),
+        port_min: lo,
+        port_max: hi,
+        workers: m.workers,
+        inactivity: Duration::from_secs(*m.inactivity_s.get_ref()),
+    })
+}
+
+fn transport_of(t: TransportName) -> transaction::Transport {
+    match t {
+        TransportName::Udp => transaction::Transport::Udp,
+        TransportName::Tcp => transaction::Transport::Tcp,
+        TransportName::Tls => transaction::Transport::Tls,
+    }
+}
+
+/// Refuses an IP or a single label where a fully qualified name is needed.
+fn fqdn_problem(name: &str) -> Option<&'static str> {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return Some("is an IP address, not a fully qualified domain name (Microsoft answers 403 to an IP in Contact)");
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !name.contains('.') || !name.split('.').all(label_ok) {
+        return Some("is not a fully qualified domain name");
+    }
+    None
+}
+
+/// A host in a URI: a domain name or an IP address.
+fn host_ok(host: &str) -> bool {
+    host.parse::<std::net::IpAddr>().is_ok()
+        || (!host.is_empty()
+            && host.split('.').all(|l| {
+                !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }))
+}
+
+fn compile(
+    ctx: &Ctx<'_>,
+    re: &Spanned<String>,
+    field: &str,
+) -> Result<routing::regex::Regex, ConfigError> {
+    routing::regex::Regex::new(re.get_ref()).map_err(|e| {
+        ctx.err(
+            Some(&re.span()),
+            field,
+            format!("bad regular expression {:?}: {e}", re.get_ref()),
+        )
+    })
+}
+
+fn status_codes(
+    ctx: &Ctx<'_>,
+    codes: &[Spanned<u16>],
+    field: &str,
+    decline_allowed: bool,
+) -> Result<Vec<u16>, ConfigError> {
+    let mut out = Vec::with_capacity(codes.len());
+    for (j, c) in codes.iter().enumerate() {
+        let f = format!("{field}[{j}]");
+        let v = *c.get_ref();
+        if !(300..=699).contains(&v) {
+            return Err(ctx.err(
+                Some(&c.span()),
+                &f,
+                format!("{v} is not a failure status code (300 to 699)"),
+            ));
+        }
+        if v == 603 && !decline_allowed {
+            return Err(ctx.err(
+                Some(&c.span()),
+                &f,
+                "603 Decline is never retried: the callee refused the call",
+            ));
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+fn rules(
+    ctx: &Ctx<'_>,
+    rules: &[RuleSection],
+    field: &str,
+) -> Result<routing::Normaliser, ConfigError> {
+    let mut out = Vec::with_capacity(rules.len());
+    for (j, r) in rules.iter().enumerate() {
+        let pattern = compile(ctx, &r.pattern, &format!("{field}[{j}].match"))?;
+        // `$name` references to groups that do not exist expand to nothing:
+        // catch the usual typo of a group number beyond the pattern's.
+        let groups = pattern.captures_len();
+        let replace = r.replace.get_ref();
+        let mut rest = replace.as_str();
+        while let Some(pos) = rest.find('$') {
+            rest = &rest[pos + 1..];
+            let digits: String = rest
+                .trim_start_matches('{')
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            if let Ok(n) = digits.parse::<usize>() {
+                if n >= groups {
+                    return Err(ctx.err(
+                        Some(&r.replace.span()),
+                        &format!("{field}[{j}].replace"),
+                        format!(
+                            "${n} refers to a group the pattern {:?} does not have",
+                            r.pattern.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        out.push(routing::NumberRule {
+            pattern,
+            replace: replace.clone(),
+            applies: match r.applies.unwrap_or(AppliesName::Both) {
+                AppliesName::Called => routing::Applies::Called,
+                AppliesName::Calling => routing::Applies::Calling,
+                AppliesName::Both => routing::Applies::Both,
+            },
+        });
+    }
+    Ok(routing::Normaliser { rules: out })
+}
+
+fn no_controls(ctx: &Ctx<'_>, v: &Spanned<String>, field: &str) -> Result<(), ConfigError> {
+    if v.get_ref().chars().any(char::is_control) {
+        return Err(ctx.err(
+            Some(&v.span()),
+            field,
+            "must not contain control characters (it becomes a header value)",
+        ));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_lines)] // one trunk, field by field, in the order of docs/config.md
+fn check_trunk(
+    ctx: &Ctx<'_>,
+    config: &Config,
+    i: usize,
+    t: &TrunkSection,
+    listeners: &[(transport::Transport, SocketAddr, Option<String>)],
+    media: &MediaSettings,
+) -> Result<trunk::TrunkSpec, ConfigError> {
+    let f = |name: &str| format!("trunk[{i}].{name}");
+    let name = t.name.get_ref();
+    let name_span = t.name.span();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(ctx.err(
+            Some(&name_span),
+            &f("name"),
+            format!("{name:?}: use letters, digits, '-', '_' or '.'"),
+        ));
+    }
+    let kind = match t.kind.get_ref() {
+        KindName::Carrier => trunk::TrunkKind::Carrier,
+        KindName::Teams => trunk::TrunkKind::Teams,
+        KindName::Acs => trunk::TrunkKind::Acs,
+        KindName::Gateway => trunk::TrunkKind::Gateway,
+    };
+    let ms = kind.is_microsoft();
+    let kind_span = t.kind.span();
+    let fqdn = match (&t.fqdn, ms) {
+        (Some(fq), _) => {
+            if let Some(p) = fqdn_problem(fq.get_ref()) {
+                return Err(ctx.err(
+                    Some(&fq.span()),
+                    &f("fqdn"),
+                    format!("{:?} {p}", fq.get_ref()),
+                ));
+            }
+            if ms && fq.get_ref().len() > 63 {
+                return Err(ctx.err(
+                    Some(&fq.span()),
+                    &f("fqdn"),
+                    "Microsoft accepts an SBC FQDN of at most 63 characters",
+                ));
+            }
+            fq.get_ref().to_ascii_lowercase()
+        }
+        (None, true) => {
+            return Err(ctx.err(
+                Some(&kind_span),
+                &f("fqdn"),
+                format!(
+                    "a {} trunk needs the SBC FQDN paired with it (Contact host and certificate name)",
+                    kind.as_str()
+                ),
+            ));
+        }
+        (None, false) => config.sbc.fqdn.get_ref().to_ascii_lowercase(),
+    };
+    let mut spec = trunk::TrunkSpec::new(name, kind, &fqdn);
+    if let Some(tr) = &t.transport {
+        spec.transport = transport_of(*tr.get_ref());
+        if ms && spec.transport != transaction::Transport::Tls {
+            return Err(ctx.err(
+                Some(&tr.span()),
+                &f("transport"),
+                "Teams and ACS Direct Routing accept only TLS",
+            ));
+        }
+    }
+    spec.local_port = match &t.local_port {
+        Some(p) if *p.get_ref() == 0 => {
+            return Err(ctx.err(Some(&p.span()), &f("local_port"), "must not be 0"));
+        }
+        Some(p) => *p.get_ref(),
+        None if spec.transport == transaction::Transport::Tls => 5061,
+        None => 5060,
+    };
+    match &t.tls {
+        Some(p) => {
+            if !config.tls.contains_key(p.get_ref()) {
+                return Err(ctx.err(
+                    Some(&p.span()),
+                    &f("tls"),
+                    format!("no [tls.{}] profile", p.get_ref()),
+                ));
+            }
+            if spec.transport != transaction::Transport::Tls {
+                return Err(ctx.err(
+                    Some(&p.span()),
+                    &f("tls"),
+                    "only a TLS trunk takes a tls profile",
+                ));
+            }
+            spec.tls = Some(p.get_ref().clone());
+        }
+        None if ms => {
+            return Err(ctx.err(
+                Some(&kind_span),
+                &f("tls"),
+                format!(
+                    "a {} trunk needs a tls profile: its certificate (for {fqdn}) is the client identity toward Microsoft",
+                    kind.as_str()
+                ),
+            ));
+        }
+        None => {}
+    }
+    if let Some(peers) = &t.peers {
+        if peers.get_ref().is_empty() {
+            return Err(ctx.err(
+                Some(&peers.span()),
+                &f("peers"),
+                "at least one peer is required",
+            ));
+        }
+        spec.peers.clear();
+        for (j, p) in peers.get_ref().iter().enumerate() {
+            let host = p.host.get_ref();
+            if !host_ok(host) {
+                return Err(ctx.err(
+                    Some(&p.host.span()),
+                    &f(&format!("peers[{j}].host")),
+                    format!("{host:?} is neither a domain name nor an IP address"),
+                ));
+            }
+            let transport = p
+                .transport
+                .as_ref()
+                .map_or(spec.transport, |t| transport_of(*t.get_ref()));
+            if ms && transport != transaction::Transport::Tls {
+                return Err(ctx.err(
+                    p.transport.as_ref().map(Spanned::span).as_ref(),
+                    &f(&format!("peers[{j}].transport")),
+                    "Teams and ACS Direct Routing accept only TLS",
+                ));
+            }
+            let port = match &p.port {
+                Some(port) if *port.get_ref() == 0 => {
+                    return Err(ctx.err(
+                        Some(&port.span()),
+                        &f(&format!("peers[{j}].port")),
+                        "must not be 0",
+                    ));
+                }
+                Some(port) => *port.get_ref(),
+                None if transport == transaction::Transport::Tls => 5061,
+                None => 5060,
+            };
+            let addr = match &p.addr {
+                Some(a) => Some(a.get_ref().parse::<SocketAddr>().map_err(|e| {
+                    ctx.err(
+                        Some(&a.span()),
+                        &f(&format!("peers[{j}].addr")),
+                        format!("{:?}: {e} (expected IP:port)", a.get_ref()),
+                    )
+                })?),
+                None => None,
+            };
+            spec.peers.push(trunk::PeerSpec {
+                host: host.to_ascii_lowercase(),
+                port,
+                transport,
+                addr,
+            });
+        }
+    } else if !ms {
+        return Err(ctx.err(
+            Some(&name_span),
+            &f("peers"),
+            "at least one peer is required (peers = [{ host = \"…\", addr = \"IP:port\" }])",
+        ));
+    }
+    if let Some(acl) = &t.acl {
+        spec.acl = acl
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                trunk::Cidr::parse(c.get_ref())
+                    .map_err(|e| ctx.err(Some(&c.span()), &f(&format!("acl[{j}]")), e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if spec.acl.is_empty() && spec.peers.iter().all(|p| p.addr.is_none()) {
+        return Err(ctx.err(
+            Some(&name_span),
+            &f("acl"),
+            "nothing could ever be accepted from this trunk: give an acl or a peer addr",
+        ));
+    }
+    if let Some(names) = &t.peer_names {
+        spec.peer_names = names
+            .iter()
+            .map(|n| n.get_ref().to_ascii_lowercase())
+            .collect();
+    }
+    if let Some(list) = &t.listen {
+        spec.listen.clear();
+        for (j, l) in list.iter().enumerate() {
+            let field = f(&format!("listen[{j}]"));
+            let a: SocketAddr = l.get_ref().parse().map_err(|e| {
+                ctx.err(
+                    Some(&l.span()),
+                    &field,
+                    format!("{:?}: {e} (expected IP:port)", l.get_ref()),
+                )
+            })?;
+            if !listeners.iter().any(|(_, la, _)| {
+                la.port() == a.port() && (a.ip().is_unspecified() || la.ip() == a.ip())
+            }) {
+                return Err(ctx.err(
+                    Some(&l.span()),
+                    &field,
+                    format!("no [[listen]] has the address {a}"),
+                ));
+            }
+            spec.listen.push(a);
+        }
+    }
+    if let Some(o) = &t.options {
+        if let Some(e) = &o.enabled {
+            if kind == trunk::TrunkKind::Acs && !*e.get_ref() {
+                return Err(ctx.err(
+                    Some(&e.span()),
+                    &f("options.enabled"),
+                    "ACS Direct Routing waits for the SBC to start the OPTIONS exchange: it cannot be off",
+                ));
+            }
+            spec.options.enabled = *e.get_ref();
+        } else {
+            // Setting any OPTIONS parameter on a carrier or gateway turns them on.
+            spec.options.enabled = true;
+        }
+        for (v, name, max) in [
+            (&o.interval_s, "interval_s", 3600),
+            (&o.timeout_s, "timeout_s", 600),
+        ] {
+            if let Some(v) = v {
+                if !(1..=max).contains(v.get_ref()) {
+                    return Err(ctx.err(
+                        Some(&v.span()),
+                        &f(&format!("options.{name}")),
+                        format!("must be between 1 and {max} seconds"),
+                    ));
+                }
+            }
+        }
+        if let Some(v) = &o.interval_s {
+            spec.options.interval = Duration::from_secs(*v.get_ref());
+        }
+        if let Some(v) = &o.timeout_s {
+            spec.options.timeout = Duration::from_secs(*v.get_ref());
+        }
+        for (v, name) in [(&o.up_after, "up_after"), (&o.down_after, "down_after")] {
+            if let Some(v) = v {
+                if !(1..=100).contains(v.get_ref()) {
+                    return Err(ctx.err(
+                        Some(&v.span()),
+                        &f(&format!("options.{name}")),
+                        "must be between 1 and 100",
+                    ));
+                }
+            }
+        }
+        if let Some(v) = &o.up_after {
+            spec.options.up_after = *v.get_ref();
+        }
+        if let Some(v) = &o.down_after {
+            spec.options.down_after = *v.get_ref();
+        }
+        if let Some(c) = &o.failure_codes {
+            spec.options.failure_codes = status_codes(ctx, c, &f("options.failure_codes"), true)?;
+        }
+    }
+    if spec.options.enabled && spec.peers.is_empty() {
+        return Err(ctx.err(
+            Some(&name_span),
+            &f("options"),
+            "OPTIONS are on but the trunk has no peer",
+        ));
+    }
+    if let Some(c) = &t.failover_codes {
+        spec.failover_codes = status_codes(ctx, c, &f("failover_codes"), false)?;
+    }
+    if let Some(v) = &t.invite_timeout_s {
+        if !(1..=180).contains(v.get_ref()) {
+            return Err(ctx.err(
+                Some(&v.span()),
+                &f("invite_timeout_s"),
+                "must be between 1 and 180 seconds",
+            ));
+        }
+        spec.invite_timeout = Duration::from_secs(*v.get_ref());
+    }
+    if let Some(n) = &t.numbers {
+        spec.numbers_in = rules(ctx, &n.inbound, &f("numbers.inbound"))?;
+        spec.numbers_out = rules(ctx, &n.outbound, &f("numbers.outbound"))?;
+    }
+    if let Some(e) = t.e164 {
+        spec.e164 = e;
+    }
+    if let Some(c) = &t.codecs {
+        for (j, name) in c.iter().enumerate() {
+            let n = name.get_ref();
+            if n.is_empty()
+                || !n
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            {
+                return Err(ctx.err(
+                    Some(&name.span()),
+                    &f(&format!("codecs[{j}]")),
+                    format!("{n:?} is not an SDP encoding name (PCMA, G722, telephone-event…)"),
+                ));
+            }
+        }
+        spec.codecs = c.iter().map(|n| n.get_ref().clone()).collect();
+    }
+    if let Some(m) = &t.media {
+        spec.media = match m.get_ref() {
+            MediaName::Rtp => trunk::MediaSecurity::Rtp,
+            MediaName::Srtp => trunk::MediaSecurity::Srtp,
+        };
+        if ms && spec.media != trunk::MediaSecurity::Srtp {
+            return Err(ctx.err(
+                Some(&m.span()),
+                &f("media"),
+                "Teams and ACS Direct Routing require SRTP (SDES)",
+            ));
+        }
+    }
+    if let Some(mi) = &t.media_interface {
+        let known: Vec<String> = media
+            .interfaces
+            .iter()
+            .filter_map(|s| relay::Interface::parse(s).ok().map(|i| i.name))
+            .collect();
+        if !known.iter().any(|k| k == mi.get_ref()) {
+            return Err(ctx.err(
+                Some(&mi.span()),
+                &f("media_interface"),
+                format!(
+                    "no media interface named {:?} (media.interfaces names: {})",
+                    mi.get_ref(),
+                    known.join(", ")
+                ),
+            ));
+        }
+        spec.media_interface = Some(mi.get_ref().clone());
+    }
+    spec.headers.user_agent = config.sbc.user_agent.clone();
+    if let Some(h) = &t.headers {
+        if let Some(x) = &h.x_ms_sbc {
+            no_controls(ctx, x, &f("headers.x_ms_sbc"))?;
+            spec.headers.x_ms_sbc = (!x.get_ref().is_empty()).then(|| x.get_ref().clone());
+        }
+        if let Some(p) = h.pai {
+            spec.headers.pai = match p {
+                PaiName::Pass => trunk::PaiPolicy::Pass,
+                PaiName::Strip => trunk::PaiPolicy::Strip,
+            };
+        }
+        if let Some(v) = h.history_info_to_diversion {
+            spec.headers.history_info_to_diversion = v;
+        }
+        if let Some(v) = h.diversion_to_history_info {
+            spec.headers.diversion_to_history_info = v;
+        }
+        if let Some(pass) = &h.pass {
+            for (j, p) in pass.iter().enumerate() {
+                if p.get_ref().is_empty()
+                    || !p.get_ref().bytes().all(|b| {
+                        b.is_ascii_alphanumeric()
+                            || matches!(
+                                b,
+                                b'-' | b'_'
+                                    | b'.'
+                                    | b'!'
+                                    | b'%'
+                                    | b'*'
+                                    | b'+'
+                                    | b'`'
+                                    | b'\''
+                                    | b'~'
+                            )
+                    })
+                {
+                    return Err(ctx.err(
+                        Some(&p.span()),
+                        &f(&format!("headers.pass[{j}]")),
+                        format!("{:?} is not a header-name prefix", p.get_ref()),
+                    ));
+                }
+            }
+            spec.headers.pass_headers = pass.iter().map(|p| p.get_ref().clone()).collect();
+        }
+        if let Some(ua) = &h.user_agent {
+            no_controls(ctx, ua, &f("headers.user_agent"))?;
+            spec.headers.user_agent = ua.get_ref().clone();
+        }
+    }
+    if let Some(m) = &t.max_calls {
+        if *m.get_ref() == 0 {
+            return Err(ctx.err(Some(&m.span()), &f("max_calls"), "must be at least 1"));
+        }
+        spec.max_calls = Some(*m.get_ref());
+    }
+    Ok(spec)
+}
+
+fn check_trunks(
+    ctx: &Ctx<'_>,
+    config: &Config,
+    listeners: &[(transport::Transport, SocketAddr, Option<String>)],
+    media: &MediaSettings,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<trunk::TrunkSpec>, ConfigError> {
+    let mut out: Vec<trunk::TrunkSpec> = Vec::with_capacity(config.trunks.len());
+    for (i, t) in config.trunks.iter().enumerate() {
+        if let Some(first) = config.trunks[..i]
+            .iter()
+            .find(|o| o.name.get_ref() == t.name.get_ref())
+        {
+            return Err(ctx.err(
+                Some(&t.name.span()),
+                &format!("trunk[{i}].name"),
+                format!(
+                    "duplicate trunk name {:?} (first at line {})",
+                    t.name.get_ref(),
+                    ctx.line(&first.name.span()).unwrap_or(0)
+                ),
+            ));
+        }
+        let spec = check_trunk(ctx, config, i, t, listeners, media)?;
+        if spec.kind.is_microsoft() {
+            let fq_span = t.fqdn.as_ref().map(Spanned::span);
+            if let Some((j, other)) = out
+                .iter()
+                .enumerate()
+                .find(|(_, o)| o.kind.is_microsoft() && o.kind != spec.kind && o.fqdn == spec.fqdn)
+            {
+                let (teams, acs) = if spec.kind == trunk::TrunkKind::Acs {
+                    (other.name.as_str(), spec.name.as_str())
+                } else {
+                    (spec.name.as_str(), other.name.as_str())
+                };
+                let other_line = config.trunks[j]
+                    .fqdn
+                    .as_ref()
+                    .and_then(|s| ctx.line(&s.span()))
+                    .unwrap_or(0);
+                return Err(ctx.err(
+                    fq_span.as_ref(),
+                    &format!("trunk[{i}].fqdn"),
+                    format!(
+                        "ACS needs its own FQDN, different from the Teams one: trunks {teams:?} and {acs:?} both use {:?} (other at line {other_line})",
+                        spec.fqdn
+                    ),
+                ));
+            }
+            check_identity(ctx, config, i, t, &spec, warnings)?;
+        }
+        out.push(spec);
+    }
+    Ok(out)
+}
+
+/// A Teams or ACS trunk's FQDN must be a name of its client certificate (the
+/// first identity of its TLS profile): Microsoft checks it against Contact.
+/// Checked when the file is there; a missing file is a warning here (the
+/// daemon and `sbc check` refuse it when they load the profile).
+fn check_identity(
+    ctx: &Ctx<'_>,
+    config: &Config,
+    i: usize,
+    t: &TrunkSection,
+    spec: &trunk::TrunkSpec,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let Some(profile) = spec
+        .tls
+        .as_ref()
+        .and_then(|p| config.tls.get(p).map(|s| (p, s)))
+    else {
+        return Ok(());
+    };
+    let (pname, section) = profile;
+    let Some(id) = section.identities.first() else {
+        return Ok(());
+    };
+    let path = id.cert.get_ref();
+    let fq_span = t.fqdn.as_ref().map(Spanned::span);
+    let field = format!("trunk[{i}].fqdn");
+    match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            warnings.push(
+                ctx.err(
+                    fq_span.as_ref(),
+                    &field,
+                    format!(
+                        "warning: {} (tls.{pname}.identities[0].cert) not found: whether it is valid for {} was not checked",
+                        path.display(),
+                        spec.fqdn
+                    ),
+                )
+                .to_string(),
+            );
+            Ok(())
+        }
+        Err(e) => Err(ctx.err(
+            Some(&id.cert.span()),
+            &format!("tls.{pname}.identities[0].cert"),
+            format!("{}: {e}", path.display()),
+        )),
+        Ok(pem) => {
+            let Some(der) = first_pem_certificate(&pem) else {
+                return Err(ctx.err(
+                    Some(&id.cert.span()),
+                    &format!("tls.{pname}.identities[0].cert"),
+                    format!("{}: no PEM certificate in file", path.display()),
+                ));
+            };
+            let names = transport::tls::cert_dns_names(&der.clone().into());
+            if !transport::tls::cert_matches_any(&der.into(), std::slice::from_ref(&spec.fqdn)) {
+                return Err(ctx.err(
+                    fq_span.as_ref(),
+                    &field,
+                    format!(
+                        "{:?} is not a name of the certificate {} (tls.{pname}): it has {}; Microsoft refuses a Contact FQDN the certificate does not carry",
+                        spec.fqdn,
+                        path.display(),
+                        if names.is_empty() { "no DNS name".to_owned() } else { names.join(", ") }
+                    ),
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The DER bytes of the first `CERTIFICATE` block of a PEM file.
+fn first_pem_certificate(pem: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(pem).ok()?;
+    let begin = "-----BEGIN CERTIFICATE-----";
+    let start = text.find(begin)? + begin.len();
+    let end = text[start..].find("-----END CERTIFICATE-----")? + start;
+    base64_decode(&text[start..end])
+}
+
+/// Standard base64 (RFC 4648 §4), whitespace ignored.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            c if c.is_ascii_whitespace() => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+fn check_routes(
+    ctx: &Ctx<'_>,
+    routes: &[RouteSection],
+    trunks: &[trunk::TrunkSpec],
+) -> Result<routing::Table, ConfigError> {
+    let known = |n: &str| trunks.iter().any(|t| t.name == n);
+    let names = || {
+        trunks
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = Vec::with_capacity(routes.len());
+    for (i, r) in routes.iter().enumerate() {
+        if let Some(first) = routes[..i]
+            .iter()
+            .find(|o| o.name.get_ref() == r.name.get_ref())
+        {
+            return Err(ctx.err(
+                Some(&r.name.span()),
+                &format!("route[{i}].name"),
+                format!(
+                    "duplicate route name {:?} (first at line {})",
+                    r.name.get_ref(),
+                    ctx.line(&first.name.span()).unwrap_or(0)
+                ),
+            ));
+        }
+        for (j, f) in r.from.iter().enumerate() {
+            if !known(f.get_ref()) {
+                return Err(ctx.err(
+                    Some(&f.span()),
+                    &format!("route[{i}].from[{j}]"),
+                    format!("no trunk named {:?} (trunks: {})", f.get_ref(), names()),
+                ));
+            }
+        }
+        let called = match &r.called {
+            Some(c) => Some(compile(ctx, c, &format!("route[{i}].called"))?),
+            None => None,
+        };
+        if r.to.get_ref().is_empty() {
+            return Err(ctx.err(
+                Some(&r.to.span()),
+                &format!("route[{i}].to"),
+                "at least one destination is required",
+            ));
+        }
+        let mut to = Vec::with_capacity(r.to.get_ref().len());
+        for (j, d) in r.to.get_ref().iter().enumerate() {
+            let (trunk, label) = match d.get_ref() {
+                DestSection::Name(n) => (n.clone(), None),
+                DestSection::Table(t) => (t.trunk.clone(), t.label.clone()),
+            };
+            if !known(&trunk) {
+                return Err(ctx.err(
+                    Some(&d.span()),
+                    &format!("route[{i}].to[{j}]"),
+                    format!("no trunk named {trunk:?} (trunks: {})", names()),
+                ));
+            }
+            if label
+                .as_deref()
+                .is_some_and(|l| l.chars().any(|c| c.is_control() || c == '"'))
+            {
+                return Err(ctx.err(
+                    Some(&d.span()),
+                    &format!("route[{i}].to[{j}].label"),
+                    "must not contain control characters or '\"' (it goes into a display name)",
+                ));
+            }
+            to.push(routing::Destination { trunk, label });
+        }
+        out.push(routing::Route {
+            name: r.name.get_ref().clone(),
+            from: r.from.iter().map(|f| f.get_ref().clone()).collect(),
+            called,
+            to,
+        });
+    }
+    Ok(routing::Table { routes: out })
 }
 
 /// Reads and checks a configuration file.
@@ -420,13 +1468,18 @@ impl Loaded {
         })
     }
 
-    /// Loads every TLS profile a listener uses (files read, keys checked).
+    /// Loads every TLS profile a listener or a trunk uses (files read, keys
+    /// checked), by profile name.
     pub(crate) fn tls_contexts(
         &self,
     ) -> Result<BTreeMap<String, std::sync::Arc<transport::TlsContext>>, ConfigError> {
         let mut out = BTreeMap::new();
-        for (_, _, name) in &self.listeners {
-            let Some(name) = name else { continue };
+        let used = self
+            .listeners
+            .iter()
+            .filter_map(|(_, _, name)| name.as_ref())
+            .chain(self.trunks.iter().filter_map(|t| t.tls.as_ref()));
+        for name in used {
             if out.contains_key(name) {
                 continue;
             }
@@ -463,6 +1516,657 @@ mod tests {
     fn demo_config_parses() {
         let l = parse(DEMO, "demo.toml").unwrap();
         assert_eq!(l.listeners.len(), 3);
+        let names: Vec<&str> = l.trunks.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["carrier", "teams", "acs"]);
+        assert_eq!(l.routes.routes.len(), 3);
+        assert_eq!(
+            l.media.interfaces,
+            ["carrier/127.0.0.1", "microsoft/127.0.0.1"]
+        );
+        assert_eq!((l.media.port_min, l.media.port_max), (40000, 49999));
+    }
+
+    fn trunk<'a>(l: &'a Loaded, name: &str) -> &'a trunk::TrunkSpec {
+        l.trunks.iter().find(|t| t.name == name).unwrap()
+    }
+
+    #[test]
+    fn demo_trunks_face_microsoft_on_loopback() {
+        let l = parse(DEMO, "demo.toml").unwrap();
+        let teams = trunk(&l, "teams");
+        assert_eq!(teams.kind, trunk::TrunkKind::Teams);
+        assert_eq!(teams.fqdn, "teams.sbc.example.test");
+        assert_eq!(teams.tls.as_deref(), Some("teams"));
+        assert_eq!(
+            teams.contact(),
+            "<sip:teams.sbc.example.test:5061;transport=tls>"
+        );
+        let peers: Vec<(&str, Option<SocketAddr>)> = teams
+            .peers
+            .iter()
+            .map(|p| (p.host.as_str(), p.addr))
+            .collect();
+        assert_eq!(
+            peers,
+            [
+                (
+                    "sip.pstnhub.microsoft.com",
+                    Some("127.0.0.1:25061".parse().unwrap())
+                ),
+                (
+                    "sip2.pstnhub.microsoft.com",
+                    Some("127.0.0.1:25062".parse().unwrap())
+                ),
+                (
+                    "sip3.pstnhub.microsoft.com",
+                    Some("127.0.0.1:25063".parse().unwrap())
+                ),
+            ]
+        );
+        assert!(teams.options.enabled);
+        assert_eq!(teams.options.failure_codes, [503]);
+        assert_eq!(teams.media, trunk::MediaSecurity::Srtp);
+        assert!(teams.e164);
+        assert!(teams
+            .headers
+            .x_ms_sbc
+            .as_deref()
+            .unwrap()
+            .starts_with("sbc/"));
+        assert_eq!(teams.max_calls, Some(200));
+        let acs = trunk(&l, "acs");
+        assert_eq!(acs.fqdn, "acs.sbc.example.test");
+        assert_eq!(acs.peers[0].port, 5061);
+        assert_eq!(acs.peers[2].addr, Some("127.0.0.1:25073".parse().unwrap()));
+        assert!(acs.options.enabled);
+        assert_eq!(acs.media, trunk::MediaSecurity::Srtp);
+        let carrier = trunk(&l, "carrier");
+        assert_eq!(carrier.fqdn, "sbc.example.test");
+        assert_eq!(carrier.transport, transaction::Transport::Udp);
+        assert_eq!(carrier.media, trunk::MediaSecurity::Rtp);
+        assert!(!carrier.options.enabled);
+        assert_eq!(carrier.numbers_in.called("004930123"), "+4930123");
+        assert_eq!(carrier.numbers_in.called("030123"), "+4930123");
+        // Routes: carrier → Teams, then ACS labelled; Microsoft → carrier.
+        let r = l.routes.select("carrier", "+4930123").unwrap();
+        let to: Vec<(&str, Option<&str>)> =
+            r.to.iter()
+                .map(|d| (d.trunk.as_str(), d.label.as_deref()))
+                .collect();
+        assert_eq!(to, [("teams", None), ("acs", Some("Fail-over"))]);
+        assert_eq!(
+            l.routes.select("acs", "+4930").unwrap().to[0].trunk,
+            "carrier"
+        );
+        // Classification: the carrier over UDP, Teams and ACS by certificate and SNI.
+        let c = trunk::Classifier::new(&l.trunks);
+        let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let udp: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let tls: SocketAddr = "127.0.0.1:5061".parse().unwrap();
+        let ms: Vec<String> = trunk::MICROSOFT_PROXIES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(
+            c.classify(udp, lo, transaction::Transport::Udp, None),
+            Some(0)
+        );
+        assert_eq!(
+            c.classify_named(
+                tls,
+                lo,
+                transaction::Transport::Tls,
+                Some(&ms),
+                Some("acs.sbc.example.test")
+            ),
+            Some(2)
+        );
+        assert_eq!(
+            c.classify_named(
+                tls,
+                lo,
+                transaction::Transport::Tls,
+                Some(&ms),
+                Some("teams.sbc.example.test")
+            ),
+            Some(1)
+        );
+        let carrier_cert = vec!["carrier.example.test".to_owned()];
+        assert_eq!(
+            c.classify(tls, lo, transaction::Transport::Tls, Some(&carrier_cert)),
+            None
+        );
+    }
+
+    /// A scratch directory, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let d = std::env::temp_dir().join(format!("sbc-config-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            Scratch(d)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Issues, under `dir`, every certificate, key and CA file `text` names
+    /// (below `prefix`): a leaf's names are the FQDNs of the trunks using
+    /// its profile plus `[sbc] fqdn`; a CA file is a development CA.
+    fn issue_for(text: &str, prefix: &str, dir: &Path) -> String {
+        let l = parse(text, "sample").unwrap();
+        let rel = |p: &Path| dir.join(p.strip_prefix(prefix).unwrap_or(p));
+        let mut cas = BTreeMap::new();
+        for t in l.config.tls.values() {
+            if let Some(ca) = &t.ca {
+                let path = rel(ca.get_ref());
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                let stem = path.file_stem().unwrap().to_str().unwrap().to_owned();
+                cas.entry(path.clone()).or_insert_with(|| {
+                    transport::devpki::DevCa::create(path.parent().unwrap(), &stem).unwrap()
+                });
+            }
+        }
+        let fallback = match cas.values().next() {
+            Some(_) => None,
+            None => Some(transport::devpki::DevCa::create(dir, "issuer").unwrap()),
+        };
+        let ca = cas.values().next().or(fallback.as_ref()).unwrap();
+        for (pname, t) in &l.config.tls {
+            for id in &t.identities {
+                let cert = rel(id.cert.get_ref());
+                let mut names: Vec<String> = l
+                    .trunks
+                    .iter()
+                    .filter(|tr| tr.tls.as_deref() == Some(pname.as_str()))
+                    .map(|tr| tr.fqdn.clone())
+                    .collect();
+                // A listener profile serving several identities: the file name says which.
+                let stem = cert.file_stem().unwrap().to_str().unwrap().to_owned();
+                names.extend(
+                    l.trunks
+                        .iter()
+                        .filter(|tr| {
+                            stem.contains(tr.name.as_str()) || stem.contains(tr.kind.as_str())
+                        })
+                        .map(|tr| tr.fqdn.clone()),
+                );
+                names.push(l.config.sbc.fqdn.get_ref().clone());
+                names.dedup();
+                let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+                std::fs::create_dir_all(cert.parent().unwrap()).unwrap();
+                let files = ca.issue(cert.parent().unwrap(), &stem, &refs).unwrap();
+                let key = rel(id.key.get_ref());
+                if files.key != key {
+                    std::fs::copy(&files.key, &key).unwrap();
+                }
+            }
+        }
+        text.replace(prefix, &format!("{}/", dir.display()))
+    }
+
+    #[test]
+    fn every_sample_config_passes_the_checks_of_sbc_check() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sbc-config");
+        let mut seen = Vec::new();
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_none_or(|x| x != "toml") {
+                continue;
+            }
+            let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+            // As shipped: structure, references, patterns, ranges. Certificate
+            // files are not on this machine: at most warnings.
+            let loaded = load(&p).unwrap_or_else(|e| panic!("{e}"));
+            for w in &loaded.warnings {
+                assert!(w.contains("warning: "), "{w}");
+            }
+            // With certificates in place: exactly what `sbc check` does,
+            // including the names in each Teams/ACS certificate.
+            let text = std::fs::read_to_string(&p).unwrap();
+            let scratch = Scratch::new(&name);
+            let prefix = if text.contains("/etc/sbc/") {
+                "/etc/sbc/"
+            } else {
+                "certs/dev/"
+            };
+            let placed = issue_for(&text, prefix, &scratch.0);
+            let l = parse(&placed, &name).unwrap_or_else(|e| panic!("{e}"));
+            assert!(l.warnings.is_empty(), "{name}: {:?}", l.warnings);
+            l.tls_contexts().unwrap_or_else(|e| panic!("{e}"));
+            seen.push(name);
+        }
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "azure-backup.toml",
+                "azure-primary.toml",
+                "demo.toml",
+                "onprem.toml"
+            ]
+        );
+    }
+
+    #[test]
+    fn demo_config_with_dev_certs_loads_every_tls_profile() {
+        let scratch = Scratch::new("demo-dev-certs");
+        let certs = scratch.0.join("certs/dev");
+        crate::dev_certs(
+            &certs,
+            &["sbc.example.test".to_owned(), "localhost".to_owned()],
+        )
+        .unwrap();
+        for f in ["ca", "sbc", "client", "teams", "acs", "microsoft"] {
+            assert!(certs.join(format!("{f}.pem")).exists(), "{f}.pem");
+            assert!(certs.join(format!("{f}.key")).exists(), "{f}.key");
+        }
+        let text = DEMO.replace("certs/dev/", &format!("{}/", certs.display()));
+        let l = parse(&text, "demo.toml").unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let ctx = l.tls_contexts().unwrap();
+        assert!(
+            ctx.contains_key("default") && ctx.contains_key("teams") && ctx.contains_key("acs")
+        );
+        // The Microsoft stand-ins' certificate carries the proxies' names.
+        let pem = std::fs::read(certs.join("microsoft.pem")).unwrap();
+        let names = transport::tls::cert_dns_names(&first_pem_certificate(&pem).unwrap().into());
+        for n in trunk::MICROSOFT_PROXIES {
+            assert!(names.iter().any(|x| x == n), "{names:?}");
+        }
+    }
+
+    // ----- negative tests: FILE:LINE: FIELD: message --------------------------
+
+    /// A small valid configuration: carrier, Teams and ACS, one route.
+    const BASE: &str = r#"[sbc]
+fqdn = "sbc.example.test"
+
+[[listen]]
+transport = "udp"
+addr = "127.0.0.1:5060"
+
+[[listen]]
+transport = "tls"
+addr = "127.0.0.1:5061"
+tls = "listener"
+
+[tls.listener]
+identities = [{ cert = "/nonexistent/teams.pem", key = "/nonexistent/teams.key" }]
+
+[tls.teams]
+identities = [{ cert = "/nonexistent/teams.pem", key = "/nonexistent/teams.key" }]
+
+[tls.acs]
+identities = [{ cert = "/nonexistent/acs.pem", key = "/nonexistent/acs.key" }]
+
+[media]
+interfaces = ["carrier/127.0.0.1", "microsoft/127.0.0.1"]
+
+[[trunk]]
+name = "carrier"
+kind = "carrier"
+peers = [{ host = "carrier.example.net", addr = "192.0.2.10:5060" }]
+numbers = { inbound = [{ match = "^00(\\d+)$", replace = "+$1" }] }
+media_interface = "carrier"
+
+[[trunk]]
+name = "teams"
+kind = "teams"
+fqdn = "teams.sbc.example.test"
+tls = "teams"
+media_interface = "microsoft"
+
+[[trunk]]
+name = "acs"
+kind = "acs"
+fqdn = "acs.sbc.example.test"
+tls = "acs"
+
+[[route]]
+name = "carrier-to-teams"
+from = ["carrier"]
+called = "^\\+49"
+to = ["teams", { trunk = "acs", label = "Fail-over" }]
+"#;
+
+    fn line_of(text: &str, needle: &str) -> usize {
+        let at = text
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in text"));
+        text[..at].matches('\n').count() + 1
+    }
+
+    /// Replaces `from` by `to` in BASE, parses, and checks that the error
+    /// starts with `t.toml:LINE: FIELD: ` where LINE is that of `at` in the
+    /// edited text, and contains `what`.
+    fn refused(from: &str, to: &str, at: &str, field: &str, what: &str) {
+        assert!(BASE.contains(from), "{from:?} not in BASE");
+        let text = BASE.replacen(from, to, 1);
+        let e = parse(&text, "t.toml").unwrap_err().to_string();
+        let want = if field.is_empty() {
+            format!("t.toml:{}: ", line_of(&text, at))
+        } else {
+            format!("t.toml:{}: {field}: ", line_of(&text, at))
+        };
+        assert!(e.starts_with(&want), "want {want:?}, got {e:?}");
+        assert!(e.contains(what), "want {what:?} in {e:?}");
+    }
+
+    #[test]
+    fn base_config_is_valid() {
+        let l = parse(BASE, "t.toml").unwrap();
+        assert_eq!(l.trunks.len(), 3);
+        // Certificates not on this machine: the names could not be checked.
+        assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+        let line = line_of(BASE, "fqdn = \"teams.sbc.example.test\"");
+        assert!(
+            l.warnings[0].starts_with(&format!("t.toml:{line}: trunk[1].fqdn: warning: ")),
+            "{}",
+            l.warnings[0]
+        );
+        // Per-kind defaults.
+        let acs = &l.trunks[2];
+        assert_eq!(acs.peers.len(), 3);
+        assert_eq!(acs.peers[0].host, "sip.pstnhub.microsoft.com");
+        assert_eq!(acs.acl.len(), 2);
+        assert_eq!(acs.failover_codes, [408, 503, 504]);
+        assert_eq!(acs.invite_timeout, Duration::from_secs(5));
+        assert!(acs.options.enabled);
+        assert_eq!(acs.options.interval, Duration::from_secs(60));
+        let x = acs.headers.x_ms_sbc.as_deref().unwrap();
+        assert_eq!(x.split('/').count(), 3, "{x}");
+        assert_eq!(l.trunks[0].transport, transaction::Transport::Udp);
+        assert_eq!(l.trunks[0].local_port, 5060);
+        assert!(!l.trunks[0].options.enabled);
+        assert_eq!(l.trunks[0].headers.user_agent, default_agent());
+    }
+
+    #[test]
+    fn duplicate_trunk_name_is_refused() {
+        refused(
+            "name = \"acs\"",
+            "name = \"teams\"",
+            "name = \"teams\"\nkind = \"acs\"",
+            "trunk[2].name",
+            "duplicate trunk name \"teams\" (first at line 33)",
+        );
+    }
+
+    #[test]
+    fn unknown_trunk_in_route_is_refused() {
+        refused(
+            "to = [\"teams\", { trunk = \"acs\"",
+            "to = [\"teams\", { trunk = \"acz\"",
+            "to = [\"teams\"",
+            "route[0].to[1]",
+            "no trunk named \"acz\" (trunks: carrier, teams, acs)",
+        );
+        refused(
+            "from = [\"carrier\"]",
+            "from = [\"carier\"]",
+            "from = [\"carier\"]",
+            "route[0].from[0]",
+            "no trunk named \"carier\"",
+        );
+        refused(
+            "to = [\"teams\", { trunk = \"acs\", label = \"Fail-over\" }]",
+            "to = []",
+            "to = []",
+            "route[0].to",
+            "at least one destination",
+        );
+    }
+
+    #[test]
+    fn unknown_tls_profile_is_refused() {
+        refused(
+            "tls = \"acs\"",
+            "tls = \"acs-client\"",
+            "tls = \"acs-client\"",
+            "trunk[2].tls",
+            "no [tls.acs-client] profile",
+        );
+    }
+
+    #[test]
+    fn unknown_media_interface_is_refused() {
+        refused(
+            "media_interface = \"microsoft\"",
+            "media_interface = \"teams\"",
+            "media_interface = \"teams\"",
+            "trunk[1].media_interface",
+            "no media interface named \"teams\" (media.interfaces names: carrier, microsoft)",
+        );
+        refused(
+            "interfaces = [\"carrier/127.0.0.1\", \"microsoft/127.0.0.1\"]",
+            "interfaces = [\"carrier/127.0.0.1\", \"microsoft/127.0.0.300\"]",
+            "interfaces = [",
+            "media.interfaces[1]",
+            "bad address",
+        );
+    }
+
+    #[test]
+    fn bad_regex_is_refused_with_the_regex_error() {
+        refused(
+            "match = \"^00(\\\\d+)$\"",
+            "match = \"^00(\\\\d+$\"",
+            "numbers = {",
+            "trunk[0].numbers.inbound[0].match",
+            "bad regular expression \"^00(\\\\d+$\": regex parse error",
+        );
+        let text = BASE.replacen("called = \"^\\\\+49\"", "called = \"^\\\\+49(\"", 1);
+        let e = parse(&text, "t.toml").unwrap_err().to_string();
+        let want = format!("t.toml:{}: route[0].called: ", line_of(&text, "called = "));
+        assert!(e.starts_with(&want), "{e}");
+        assert!(e.contains("unclosed group"), "{e}");
+        refused(
+            "replace = \"+$1\"",
+            "replace = \"+$2\"",
+            "numbers = {",
+            "trunk[0].numbers.inbound[0].replace",
+            "$2 refers to a group the pattern \"^00(\\\\d+)$\" does not have",
+        );
+    }
+
+    #[test]
+    fn bad_cidr_is_refused() {
+        refused(
+            "kind = \"teams\"\n",
+            "kind = \"teams\"\nacl = [\"52.112.0.0/14\", \"52.120.0.0/33\"]\n",
+            "acl = [",
+            "trunk[1].acl[1]",
+            "\"52.120.0.0/33\": bad prefix length",
+        );
+        refused(
+            "kind = \"teams\"\n",
+            "kind = \"teams\"\nacl = [\"52.112.1.0/14\"]\n",
+            "acl = [",
+            "trunk[1].acl[0]",
+            "bits set after the prefix length",
+        );
+    }
+
+    #[test]
+    fn microsoft_trunk_without_fqdn_or_tls_is_refused() {
+        refused(
+            "fqdn = \"teams.sbc.example.test\"\n",
+            "",
+            "kind = \"teams\"",
+            "trunk[1].fqdn",
+            "a teams trunk needs the SBC FQDN paired with it",
+        );
+        refused(
+            "tls = \"acs\"\n",
+            "",
+            "kind = \"acs\"",
+            "trunk[2].tls",
+            "a acs trunk needs a tls profile",
+        );
+        refused(
+            "fqdn = \"acs.sbc.example.test\"",
+            "fqdn = \"10.1.2.3\"",
+            "fqdn = \"10.1.2.3\"",
+            "trunk[2].fqdn",
+            "is an IP address",
+        );
+        refused(
+            "tls = \"teams\"\n",
+            "tls = \"teams\"\ntransport = \"udp\"\n",
+            "transport = \"udp\"\nmedia_interface",
+            "trunk[1].transport",
+            "only TLS",
+        );
+        refused(
+            "tls = \"teams\"\n",
+            "tls = \"teams\"\nmedia = \"rtp\"\n",
+            "media = \"rtp\"",
+            "trunk[1].media",
+            "require SRTP",
+        );
+    }
+
+    #[test]
+    fn acs_fqdn_equal_to_teams_fqdn_is_refused() {
+        refused(
+            "fqdn = \"acs.sbc.example.test\"",
+            "fqdn = \"Teams.sbc.example.test\"",
+            "fqdn = \"Teams.sbc.example.test\"",
+            "trunk[2].fqdn",
+            "ACS needs its own FQDN, different from the Teams one: trunks \"teams\" and \"acs\" both use \"teams.sbc.example.test\"",
+        );
+    }
+
+    #[test]
+    fn fqdn_missing_from_certificate_is_refused() {
+        let scratch = Scratch::new("wrong-cert");
+        let ca = transport::devpki::DevCa::create(&scratch.0, "ca").unwrap();
+        // The ACS profile holds the Teams certificate: a classic mix-up.
+        ca.issue(&scratch.0, "teams", &["teams.sbc.example.test"])
+            .unwrap();
+        ca.issue(&scratch.0, "acs", &["teams.sbc.example.test"])
+            .unwrap();
+        let text = BASE.replace("/nonexistent/", &format!("{}/", scratch.0.display()));
+        let e = parse(&text, "t.toml").unwrap_err().to_string();
+        let want = format!(
+            "t.toml:{}: trunk[2].fqdn: \"acs.sbc.example.test\" is not a name of the certificate ",
+            line_of(&text, "fqdn = \"acs.sbc.example.test\"")
+        );
+        assert!(e.starts_with(&want), "{e}");
+        assert!(e.contains("it has teams.sbc.example.test"), "{e}");
+        // Right certificates: accepted, no warning, every profile loads.
+        ca.issue(&scratch.0, "acs", &["acs.sbc.example.test"])
+            .unwrap();
+        let l = parse(&text, "t.toml").unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        l.tls_contexts().unwrap();
+        // A wildcard certificate covers the FQDN too.
+        ca.issue(&scratch.0, "acs", &["*.sbc.example.test"])
+            .unwrap();
+        parse(&text, "t.toml").unwrap();
+    }
+
+    #[test]
+    fn other_trunk_checks_name_the_field() {
+        refused(
+            "kind = \"acs\"\n",
+            "kind = \"acs\"\nfailover_codes = [408, 603]\n",
+            "failover_codes",
+            "trunk[2].failover_codes[1]",
+            "603 Decline is never retried",
+        );
+        refused(
+            "kind = \"acs\"\n",
+            "kind = \"acs\"\noptions = { enabled = false }\n",
+            "options = ",
+            "trunk[2].options.enabled",
+            "cannot be off",
+        );
+        refused(
+            "kind = \"acs\"\n",
+            "kind = \"acs\"\nlisten = [\"127.0.0.1:5062\"]\n",
+            "listen = [\"127.0.0.1:5062\"]",
+            "trunk[2].listen[0]",
+            "no [[listen]] has the address 127.0.0.1:5062",
+        );
+        refused(
+            "kind = \"acs\"\n",
+            "kind = \"acs\"\ncolour = \"blue\"\n",
+            "colour",
+            "",
+            "unknown field `colour`",
+        );
+        refused(
+            "peers = [{ host = \"carrier.example.net\", addr = \"192.0.2.10:5060\" }]",
+            "peers = [{ host = \"carrier.example.net\", addr = \"192.0.2.10\" }]",
+            "peers = [",
+            "trunk[0].peers[0].addr",
+            "expected IP:port",
+        );
+        refused(
+            "peers = [{ host = \"carrier.example.net\", addr = \"192.0.2.10:5060\" }]\n",
+            "",
+            "name = \"carrier\"",
+            "trunk[0].peers",
+            "at least one peer is required",
+        );
+        refused(
+            "kind = \"teams\"\n",
+            "kind = \"teams\"\nmax_calls = 0\n",
+            "max_calls",
+            "trunk[1].max_calls",
+            "at least 1",
+        );
+        refused(
+            "kind = \"teams\"\n",
+            "kind = \"teams\"\nheaders = { x_ms_sbc = \"a\\nb\" }\n",
+            "headers = ",
+            "trunk[1].headers.x_ms_sbc",
+            "control characters",
+        );
+        refused(
+            "[media]\n",
+            "[media]\nport_min = 50000\nport_max = 40000\n",
+            "port_max",
+            "media.port_max",
+            "larger than media.port_min",
+        );
+        refused(
+            "kind = \"carrier\"",
+            "kind = \"pstn\"",
+            "kind = \"pstn\"",
+            "",
+            "unknown variant `pstn`",
+        );
+    }
+
+    #[test]
+    fn route_with_duplicate_name_is_refused() {
+        let text = format!("{BASE}\n[[route]]\nname = \"carrier-to-teams\"\nto = [\"carrier\"]\n");
+        let e = parse(&text, "t.toml").unwrap_err().to_string();
+        let want = format!(
+            "t.toml:{}: route[1].name: duplicate route name",
+            text.lines().count() - 1
+        );
+        assert!(e.starts_with(&want), "{e}");
+    }
+
+    #[test]
+    fn config_without_trunks_still_loads() {
+        let l = parse(
+            "[sbc]\nfqdn = \"sbc.example.test\"\n[[listen]]\ntransport = \"udp\"\naddr = \"127.0.0.1:5060\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert!(l.trunks.is_empty() && l.routes.routes.is_empty());
+        assert_eq!(l.media.interfaces, ["127.0.0.1"]);
     }
 
     #[test]

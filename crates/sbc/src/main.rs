@@ -80,11 +80,22 @@ fn init_logging(level: &str) {
         .init();
 }
 
+/// The development PKI: a CA, the SBC's own certificate, a carrier client
+/// certificate, the Teams and ACS identities of the embedded default (their
+/// FQDNs differ, as Microsoft requires), and a certificate carrying the
+/// Microsoft proxies' names for the simulated Microsoft peers of tests and
+/// `sbc demo`.
 fn dev_certs(dir: &std::path::Path, sbc_names: &[String]) -> Result<(), String> {
     let ca = transport::devpki::DevCa::create(dir, "ca").map_err(|e| e.to_string())?;
     let names: Vec<&str> = sbc_names.iter().map(String::as_str).collect();
     ca.issue(dir, "sbc", &names).map_err(|e| e.to_string())?;
     ca.issue(dir, "client", &["carrier.example.test"])
+        .map_err(|e| e.to_string())?;
+    ca.issue(dir, "teams", &["teams.sbc.example.test"])
+        .map_err(|e| e.to_string())?;
+    ca.issue(dir, "acs", &["acs.sbc.example.test"])
+        .map_err(|e| e.to_string())?;
+    ca.issue(dir, "microsoft", &trunk::MICROSOFT_PROXIES)
         .map_err(|e| e.to_string())?;
     Ok(())
 }
@@ -134,8 +145,12 @@ fn main() -> ExitCode {
             .and_then(|l| l.tls_contexts().map(|_| ()))
             .map(|()| println!("{}: ok", config.display()))
             .map_err(|e| e.to_string()),
-        Command::DevCerts { dir, sbc_name } => dev_certs(&dir, &sbc_name)
-            .map(|()| println!("{}: ca, sbc, client written", dir.display())),
+        Command::DevCerts { dir, sbc_name } => dev_certs(&dir, &sbc_name).map(|()| {
+            println!(
+                "{}: ca, sbc, client, teams, acs, microsoft written",
+                dir.display()
+            );
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
