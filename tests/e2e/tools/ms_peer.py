@@ -486,6 +486,9 @@ class Media:
             now = time.monotonic()
             if now >= end_recv:
                 break
+            if self.stop.is_set():
+                res["error"] = "call ended during the media check"
+                break
             if now >= next_send and now < end_send:
                 payload = os.urandom(160)
                 sent.add(payload)
@@ -860,7 +863,7 @@ class Peer:
             if self.a.sim_fault == "contact-ip":
                 return "sip:%s127.0.0.1:5061;transport=tls" % (user + "@" if user else "")
             return "sip:%s%s:5061;transport=tls" % (user + "@" if user else "", self.a.sbc_fqdn)
-        return self.a.contact.replace("{id}", rand_hex(8))
+        return self.a.contact.replace("{uuid}", str(uuid.uuid4())).replace("{id}", rand_hex(16))
 
     def build(self, start, headers, body=b"", ctype=None):
         lines = [start] + headers
@@ -1736,8 +1739,8 @@ def main(argv=None):
     p.add_argument("--record-route", default="sip:sip.pstnhub.microsoft.com:5061;transport=tls;lr",
                    help="Record-Route URI Microsoft puts on INVITEs and 18x/2xx")
     p.add_argument("--contact", default="sip:api-du-a-usea.pstnhub.microsoft.com:443;"
-                                        "x-i=4b30d1f3-5c69-4d4c-a6d5-{id};x-c=a35a{id}/s/1/{id}",
-                   help="Microsoft's Contact URI ({id} is replaced by a random hex id)")
+                                        "x-i={uuid};x-c={id}/s/1/{id}",
+                   help="Microsoft's Contact URI ({uuid}, {id}: random, fresh per dialog)")
     p.add_argument("--referred-by", default="sip:sip.pstnhub.microsoft.com:5061;"
                                             "x-m=8:orgid:fa27e3a1-0c9e-4a39-9d9e-2b0f6c1d2e3f;"
                                             "x-t=4dca2e2a-7d1f-4b7e-a0b1-5f6e7d8c9b0a;"

@@ -92,10 +92,10 @@ case_ sbc-cancels \
 # Negative cases: the stand-in breaks a rule, the Microsoft peer must name it.
 case_ neg-contact-ip \
     "$MS --on-invite answer --then wait-bye --expect-violation contact-host --timeout 20" \
-    "$SIM --call +15550102222 --sim-fault contact-ip --then bye --timeout 20"
+    "$SIM --call +15550102222 --sim-fault contact-ip --then pause:2500 --then bye --timeout 20"
 case_ neg-no-plus \
     "$MS --on-invite answer --then wait-bye --expect-violation e164-ruri --expect-violation e164-to --timeout 20" \
-    "$SIM --call 15550102222 --sim-fault no-plus --then bye --timeout 20"
+    "$SIM --call 15550102222 --sim-fault no-plus --then pause:2500 --then bye --timeout 20"
 case_ neg-wrong-cert \
     "$MS --expect-calls 0 --expect-options 1 --expect-violation tls-client-cert-san --timeout 10" \
     "--role sbc-sim --cert $W/other.pem --key $W/other.key --ca $W/ca.pem --sbc-fqdn $SBC --options-first --expect-calls 0 --timeout 10"
