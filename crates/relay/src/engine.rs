@@ -450,7 +450,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 struct Slot {
     socket: UdpSocket,
-    session: u64,
+    /// Index of the session in the worker's slab.
+    session: usize,
     side: Side,
     rtcp: bool,
 }
@@ -470,6 +471,7 @@ struct Leg {
 }
 
 struct Session {
+    id: u64,
     legs: [Leg; 2],
     created: Instant,
     inactive_reported: bool,
@@ -481,7 +483,7 @@ struct Worker {
     events: mpsc::Sender<RelayEvent>,
     slots: Vec<Option<Slot>>,
     free_slots: Vec<usize>,
-    sessions: HashMap<u64, Session>,
+    sessions: Sessions,
     inactivity: Duration,
     clock_rate: u32,
     epoch: Instant,
@@ -508,7 +510,7 @@ impl Worker {
             events,
             slots: Vec::new(),
             free_slots: Vec::new(),
-            sessions: HashMap::new(),
+            sessions: Sessions::default(),
             inactivity,
             clock_rate,
             epoch: Instant::now(),
@@ -518,7 +520,7 @@ impl Worker {
     fn add_slot(
         &mut self,
         socket: std::net::UdpSocket,
-        session: u64,
+        session: usize,
         side: Side,
         rtcp: bool,
     ) -> io::Result<usize> {
@@ -600,7 +602,7 @@ impl Worker {
                 }
                 Ok(Cmd::Query { id, reply }) => {
                     let now = Instant::now();
-                    let s = self.sessions.get(&id).map(|s| {
+                    let s = self.sessions.get_mut(id).map(|s| {
                         [
                             s.legs[0].stream.snapshot(&s.legs[0].stats, now),
                             s.legs[1].stream.snapshot(&s.legs[1].stats, now),
@@ -610,7 +612,7 @@ impl Worker {
                 }
                 Ok(Cmd::Remove { id, reply }) => {
                     let now = Instant::now();
-                    let s = self.sessions.remove(&id).map(|s| {
+                    let s = self.sessions.remove(id).map(|s| {
                         for leg in &s.legs {
                             self.remove_slot(leg.rtp_slot);
                             self.remove_slot(leg.rtcp_slot);
@@ -633,14 +635,16 @@ impl Worker {
             id,
             legs: [(pa, sa, ca), (pb, sb, cb)],
         } = s;
+        // The slab index the session will get (its sockets' slots point at it).
+        let index = self.sessions.next_index();
         let make = |w: &mut Worker,
                     pair: crate::pool::Pair,
                     spec: LegSpec,
                     crypto: Crypto,
                     side: Side|
          -> io::Result<Leg> {
-            let rtp_slot = w.add_slot(pair.rtp, id, side, false)?;
-            let rtcp_slot = w.add_slot(pair.rtcp, id, side, true)?;
+            let rtp_slot = w.add_slot(pair.rtp, index, side, false)?;
+            let rtcp_slot = w.add_slot(pair.rtcp, index, side, true)?;
             Ok(Leg {
                 rtp_slot,
                 rtcp_slot,
@@ -664,6 +668,7 @@ impl Worker {
                 self.sessions.insert(
                     id,
                     Session {
+                        id,
                         legs: [a, b],
                         created: Instant::now(),
                         inactive_reported: false,
@@ -688,7 +693,7 @@ impl Worker {
         remote_rtcp: Option<SocketAddr>,
         crypto: Option<CryptoSpec>,
     ) -> Result<(), RelayError> {
-        let s = self.sessions.get_mut(&id).ok_or(RelayError::NoSession)?;
+        let s = self.sessions.get_mut(id).ok_or(RelayError::NoSession)?;
         let leg = &mut s.legs[side.idx()];
         if let Some(c) = crypto {
             leg.crypto.update(&c).map_err(RelayError::Crypto)?;
@@ -710,7 +715,7 @@ impl Worker {
     }
 
     fn sweep(&mut self, now: Instant) {
-        for (id, s) in &mut self.sessions {
+        for s in self.sessions.slab.iter_mut().flatten() {
             let last = s
                 .legs
                 .iter()
@@ -720,7 +725,7 @@ impl Worker {
             let idle = now.duration_since(last) >= self.inactivity;
             if idle && !s.inactive_reported {
                 s.inactive_reported = true;
-                let _ = self.events.send(RelayEvent::Inactive { id: *id });
+                let _ = self.events.send(RelayEvent::Inactive { id: s.id });
             } else if !idle {
                 s.inactive_reported = false;
             }
@@ -735,7 +740,7 @@ impl Worker {
             let Some(slot) = self.slots.get(idx).and_then(Option::as_ref) else {
                 return;
             };
-            let (id, side, on_rtcp_port) = (slot.session, slot.side, slot.rtcp);
+            let (index, side, on_rtcp_port) = (slot.session, slot.side, slot.rtcp);
             let n = match io.recv(slot.socket.as_raw_fd()) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -744,9 +749,10 @@ impl Worker {
                 // (and is consumed by this call); it concerns that peer only.
                 Err(_) => continue,
             };
-            let Some(s) = self.sessions.get_mut(&id) else {
+            let Some(s) = self.sessions.at(index) else {
                 return;
             };
+            let id = s.id;
             let now = Instant::now();
             let (first, second) = s.legs.split_at_mut(1);
             let (from, to) = match side {
@@ -795,7 +801,7 @@ impl Worker {
                 start = end;
             }
             if failed > 0 {
-                if let Some(s) = self.sessions.get_mut(&id) {
+                if let Some(s) = self.sessions.at(index) {
                     s.legs[side.idx()].stats.dropped += failed as u64;
                 }
             }
@@ -805,6 +811,52 @@ impl Worker {
                 return;
             }
         }
+    }
+}
+
+/// The sessions of a worker: a slab that the sockets' slots index (no
+/// hashing on the per-packet path), and the id → index map for commands.
+#[derive(Default)]
+struct Sessions {
+    slab: Vec<Option<Session>>,
+    free: Vec<usize>,
+    ids: HashMap<u64, usize>,
+}
+
+impl Sessions {
+    /// The index the next [`Sessions::insert`] will use.
+    fn next_index(&self) -> usize {
+        self.free.last().copied().unwrap_or(self.slab.len())
+    }
+
+    fn insert(&mut self, id: u64, s: Session) {
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slab.push(None);
+                self.slab.len() - 1
+            }
+        };
+        self.slab[i] = Some(s);
+        self.ids.insert(id, i);
+    }
+
+    fn at(&mut self, i: usize) -> Option<&mut Session> {
+        self.slab.get_mut(i).and_then(Option::as_mut)
+    }
+
+    fn get_mut(&mut self, id: u64) -> Option<&mut Session> {
+        let i = *self.ids.get(&id)?;
+        self.at(i)
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Session> {
+        let i = self.ids.remove(&id)?;
+        let s = self.slab.get_mut(i).and_then(Option::take);
+        if s.is_some() {
+            self.free.push(i);
+        }
+        s
     }
 }
 
