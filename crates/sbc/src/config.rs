@@ -1208,6 +1208,7 @@ fn check_trunks(
                 ));
             }
             check_identity(ctx, config, i, t, &spec, warnings)?;
+            check_served(ctx, config, i, t, &spec, listeners)?;
         }
         out.push(spec);
     }
@@ -1285,6 +1286,56 @@ fn check_identity(
             Ok(())
         }
     }
+}
+
+/// Microsoft connects to a Teams or ACS trunk's FQDN and asks for it by SNI:
+/// every TLS listener the trunk can arrive on must hold a certificate valid
+/// for that FQDN, or the handshake gets the default one and fails. Checked
+/// when all of the profile's certificate files exist.
+fn check_served(
+    ctx: &Ctx<'_>,
+    config: &Config,
+    i: usize,
+    t: &TrunkSection,
+    spec: &trunk::TrunkSpec,
+    listeners: &[(transport::Transport, SocketAddr, Option<String>)],
+) -> Result<(), ConfigError> {
+    'listeners: for (_, addr, profile) in listeners {
+        let Some(pname) = profile else { continue };
+        let reachable = spec.listen.is_empty()
+            || spec.listen.iter().any(|l| {
+                l.port() == addr.port() && (l.ip().is_unspecified() || l.ip() == addr.ip())
+            });
+        let Some(section) = config.tls.get(pname) else {
+            continue;
+        };
+        if !reachable {
+            continue;
+        }
+        let mut covered = false;
+        for id in &section.identities {
+            let Some(der) = std::fs::read(id.cert.get_ref())
+                .ok()
+                .and_then(|pem| first_pem_certificate(&pem))
+            else {
+                // A file not there (yet): nothing to say about this listener.
+                continue 'listeners;
+            };
+            covered |=
+                transport::tls::cert_matches_any(&der.into(), std::slice::from_ref(&spec.fqdn));
+        }
+        if !covered {
+            return Err(ctx.err(
+                t.fqdn.as_ref().map(Spanned::span).as_ref(),
+                &format!("trunk[{i}].fqdn"),
+                format!(
+                    "no certificate of [tls.{pname}] (listener {addr}) is valid for {}: Microsoft asks for it by SNI and would get another one",
+                    spec.fqdn
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The DER bytes of the first `CERTIFICATE` block of a PEM file.
@@ -2053,7 +2104,14 @@ to = ["teams", { trunk = "acs", label = "Fail-over" }]
             .unwrap();
         ca.issue(&scratch.0, "acs", &["teams.sbc.example.test"])
             .unwrap();
-        let text = BASE.replace("/nonexistent/", &format!("{}/", scratch.0.display()));
+        // The listener serves both identities by SNI.
+        let text = BASE
+            .replacen(
+                "[tls.listener]\nidentities = [{",
+                "[tls.listener]\nidentities = [{ cert = \"/nonexistent/acs.pem\", key = \"/nonexistent/acs.key\" }, {",
+                1,
+            )
+            .replace("/nonexistent/", &format!("{}/", scratch.0.display()));
         let e = parse(&text, "t.toml").unwrap_err().to_string();
         let want = format!(
             "t.toml:{}: trunk[2].fqdn: \"acs.sbc.example.test\" is not a name of the certificate ",
@@ -2070,6 +2128,43 @@ to = ["teams", { trunk = "acs", label = "Fail-over" }]
         // A wildcard certificate covers the FQDN too.
         ca.issue(&scratch.0, "acs", &["*.sbc.example.test"])
             .unwrap();
+        parse(&text, "t.toml").unwrap();
+    }
+
+    #[test]
+    fn listener_without_the_acs_certificate_is_refused() {
+        let scratch = Scratch::new("listener-cert");
+        let ca = transport::devpki::DevCa::create(&scratch.0, "ca").unwrap();
+        ca.issue(&scratch.0, "teams", &["teams.sbc.example.test"])
+            .unwrap();
+        ca.issue(&scratch.0, "acs", &["acs.sbc.example.test"])
+            .unwrap();
+        // BASE's listener profile holds only the Teams certificate.
+        let text = BASE.replace("/nonexistent/", &format!("{}/", scratch.0.display()));
+        let e = parse(&text, "t.toml").unwrap_err().to_string();
+        let want = format!(
+            "t.toml:{}: trunk[2].fqdn: no certificate of [tls.listener] (listener 127.0.0.1:5061) is valid for acs.sbc.example.test",
+            line_of(&text, "fqdn = \"acs.sbc.example.test\"")
+        );
+        assert!(e.starts_with(&want), "{e}");
+        // ACS arriving only on another listener, Teams only on this one:
+        // each listener serves the certificate of the trunks it takes.
+        let text = text
+            .replacen(
+                "tls = \"listener\"\n",
+                "tls = \"listener\"\n\n[[listen]]\ntransport = \"tls\"\naddr = \"127.0.0.1:5062\"\ntls = \"acs\"\n",
+                1,
+            )
+            .replacen(
+                "tls = \"acs\"\n\n[[route]]",
+                "tls = \"acs\"\nlisten = [\"127.0.0.1:5062\"]\n\n[[route]]",
+                1,
+            )
+            .replacen(
+                "tls = \"teams\"\nmedia_interface",
+                "tls = \"teams\"\nlisten = [\"127.0.0.1:5061\"]\nmedia_interface",
+                1,
+            );
         parse(&text, "t.toml").unwrap();
     }
 

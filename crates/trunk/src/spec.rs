@@ -164,11 +164,11 @@ pub struct HeaderPolicy {
     pub x_ms_sbc: Option<String>,
     /// P-Asserted-Identity / Privacy toward the trunk.
     pub pai: PaiPolicy,
-    /// History-Info received from this trunk is turned into Diversion on the
-    /// other leg (RFC 6044 / RFC 7544 mapping).
+    /// History-Info of the other leg is sent to this trunk as Diversion
+    /// (RFC 6044 / RFC 7544 mapping): for carriers that want Diversion.
     pub history_info_to_diversion: bool,
-    /// Diversion arriving for this trunk from the other leg is sent to it as
-    /// History-Info.
+    /// Diversion of the other leg is sent to this trunk as History-Info:
+    /// for Microsoft, which does not use Diversion.
     pub diversion_to_history_info: bool,
     /// Header-name prefixes (case-insensitive, for example `X-MS-Custom-`)
     /// copied between this trunk and the other leg; other unknown headers
@@ -394,9 +394,10 @@ impl TrunkSpec {
     ///
     /// Teams and ACS: TLS on 5061 to `sip`/`sip2`/`sip3.pstnhub.microsoft.com`,
     /// Microsoft's signalling ranges as ACL and proxy names as `peer_names`,
-    /// OPTIONS every 60 s, SRTP, E.164, `X-MS-SBC`, History-Info ⇄ Diversion
-    /// (ACS also passes `X-MS-Custom-` headers). Carrier and gateway: UDP on
-    /// 5060, no peers, no ACL (only the peers' addresses), OPTIONS off, RTP.
+    /// OPTIONS every 60 s, SRTP, E.164, `X-MS-SBC`, Diversion sent as
+    /// History-Info (ACS also passes `X-MS-Custom-` headers). Carrier and
+    /// gateway: UDP on 5060, no peers, no ACL (only the peers' addresses),
+    /// OPTIONS off, RTP, History-Info sent as Diversion.
     /// Both: failover on 408/503/504, 5 s INVITE timeout.
     pub fn new(name: &str, kind: TrunkKind, fqdn: &str) -> TrunkSpec {
         let ms = kind.is_microsoft();
@@ -454,7 +455,7 @@ impl TrunkSpec {
             media_interface: None,
             headers: HeaderPolicy {
                 x_ms_sbc: ms.then(default_x_ms_sbc),
-                history_info_to_diversion: ms,
+                history_info_to_diversion: !ms,
                 diversion_to_history_info: ms,
                 pass_headers: if kind == TrunkKind::Acs {
                     vec!["X-MS-Custom-".to_owned()]
@@ -575,6 +576,7 @@ mod tests {
             t.peers[0].uri(),
             "sip:sip.pstnhub.microsoft.com:5061;transport=tls"
         );
+        assert!(t.headers.diversion_to_history_info && !t.headers.history_info_to_diversion);
         let a = TrunkSpec::new("acs", TrunkKind::Acs, "sbc.acs.contoso.com");
         assert!(a.headers.passes("x-ms-custom-reroute"));
         assert!(!a.headers.passes("X-Other"));
@@ -589,5 +591,6 @@ mod tests {
         assert_eq!(c.media, MediaSecurity::Rtp);
         assert!(!c.e164);
         assert!(c.headers.x_ms_sbc.is_none());
+        assert!(c.headers.history_info_to_diversion && !c.headers.diversion_to_history_info);
     }
 }
