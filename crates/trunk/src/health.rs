@@ -69,7 +69,7 @@ pub struct HealthChange {
 }
 
 /// An OPTIONS to send now.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Ping {
     /// Index of the peer in the trunk's peer list (where to send it: its
     /// `addr`, or its `host` resolved; over its `transport`).
