@@ -753,6 +753,7 @@ fn check_trunk(
     t: &TrunkSection,
     listeners: &[(transport::Transport, SocketAddr, Option<String>)],
     media: &MediaSettings,
+    warnings: &mut Vec<String>,
 ) -> Result<trunk::TrunkSpec, ConfigError> {
     let f = |name: &str| format!("trunk[{i}].{name}");
     let name = t.name.get_ref();
@@ -931,11 +932,14 @@ fn check_trunk(
             .collect::<Result<_, _>>()?;
     }
     if spec.acl.is_empty() && spec.peers.iter().all(|p| p.addr.is_none()) {
-        return Err(ctx.err(
-            Some(&name_span),
-            &f("acl"),
-            "nothing could ever be accepted from this trunk: give an acl or a peer addr",
-        ));
+        warnings.push(
+            ctx.err(
+                Some(&name_span),
+                &f("acl"),
+                "warning: no acl and no peer addr: no request will be accepted from this trunk (outbound calls only)",
+            )
+            .to_string(),
+        );
     }
     if let Some(names) = &t.peer_names {
         spec.peer_names = names
@@ -1180,7 +1184,7 @@ fn check_trunks(
                 ),
             ));
         }
-        let spec = check_trunk(ctx, config, i, t, listeners, media)?;
+        let spec = check_trunk(ctx, config, i, t, listeners, media, warnings)?;
         if spec.kind.is_microsoft() {
             let fq_span = t.fqdn.as_ref().map(Spanned::span);
             if let Some((j, other)) = out
@@ -2239,6 +2243,22 @@ to = ["teams", { trunk = "acs", label = "Fail-over" }]
             "kind = \"pstn\"",
             "",
             "unknown variant `pstn`",
+        );
+    }
+
+    #[test]
+    fn trunk_accepting_nothing_inbound_is_a_warning() {
+        let text = BASE.replacen(
+            "peers = [{ host = \"carrier.example.net\", addr = \"192.0.2.10:5060\" }]",
+            "peers = [{ host = \"carrier.example.net\" }]",
+            1,
+        );
+        let l = parse(&text, "t.toml").unwrap();
+        let line = line_of(&text, "name = \"carrier\"");
+        assert!(
+            l.warnings[0].starts_with(&format!("t.toml:{line}: trunk[0].acl: warning: no acl")),
+            "{:?}",
+            l.warnings
         );
     }
 
