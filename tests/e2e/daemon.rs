@@ -58,11 +58,22 @@ pub(crate) struct Daemon {
     pub(crate) listeners: Listeners,
     pub(crate) dir: TempDir,
     stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
+}
+
+/// A media port range of `n` ports no other test of this run uses.
+pub(crate) fn media_ports(n: u16) -> (u16, u16) {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // 50000–59999, away from the ranges the media tests use.
+    let min = 50_000 + (i % 40) * 250;
+    (min, min + n.min(248))
 }
 
 /// A config with UDP, TCP and mutual-TLS listeners on loopback port 0.
 pub(crate) fn default_config(certs: &Path, extra: &str) -> String {
     let c = certs.display();
+    let (pmin, pmax) = media_ports(200);
     format!(
         r#"[sbc]
 fqdn = "sbc.example.test"
@@ -87,6 +98,32 @@ tls = "mtls"
 identities = [{{ cert = "{c}/sbc.pem", key = "{c}/sbc.key" }}]
 ca = "{c}/ca.pem"
 require_client_cert = true
+
+# Every loopback source is the lab carrier, on each transport.
+[[trunk]]
+name = "lab-udp"
+kind = "carrier"
+fqdn = "sbc.example.test"
+acl = ["127.0.0.0/8", "::1/128"]
+
+[[trunk]]
+name = "lab-tcp"
+kind = "carrier"
+fqdn = "sbc.example.test"
+transport = "tcp"
+acl = ["127.0.0.0/8", "::1/128"]
+
+[[trunk]]
+name = "lab-tls"
+kind = "carrier"
+fqdn = "sbc.example.test"
+transport = "tls"
+acl = ["127.0.0.0/8", "::1/128"]
+
+[media]
+interfaces = ["127.0.0.1"]
+port_min = {pmin}
+port_max = {pmax}
 
 [log]
 level = "info"
@@ -128,13 +165,21 @@ impl Daemon {
         }
         let out = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
+        let stdout = Arc::new(Mutex::new(String::new()));
+        {
+            // Read stdout to the end (CDR lines) so the daemon never blocks on it.
+            let sink = stdout.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    {
+                        let mut s = sink.lock().unwrap();
+                        s.push_str(&line);
+                        s.push('\n');
+                    }
+                    let _ = tx.send(line);
                 }
-            }
-        });
+            });
+        }
         let mut listeners = Listeners::default();
         let deadline = Instant::now() + Duration::from_secs(20);
         while listeners.udp.is_none() || listeners.tcp.is_none() || listeners.tls.is_none() {
@@ -162,6 +207,7 @@ impl Daemon {
             listeners,
             dir,
             stderr,
+            stdout,
         }
     }
 
@@ -171,6 +217,20 @@ impl Daemon {
 
     pub(crate) fn certs(&self) -> PathBuf {
         self.dir.0.join("certs")
+    }
+
+    /// What the daemon printed on stdout so far (listeners, CDR lines).
+    pub(crate) fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// The CDRs printed so far, parsed.
+    pub(crate) fn cdrs(&self) -> Vec<serde_json::Value> {
+        self.stdout()
+            .lines()
+            .filter_map(|l| l.strip_prefix("cdr "))
+            .filter_map(|j| serde_json::from_str(j).ok())
+            .collect()
     }
 
     pub(crate) fn stderr(&self) -> String {

@@ -1,0 +1,642 @@
+//! End-to-end calls through the real `sbc run`: SIPp plays the carrier over
+//! UDP with RTP (`-rtp_echo` sends every packet back), `tools/ms_peer.py`
+//! plays Microsoft's SIP proxies over mutual TLS with SRTP through libsrtp
+//! (pylibsrtp). The Microsoft peer checks every message the SBC sends
+//! against the Direct Routing rules (FQDN Contact, +E.164 with user=phone,
+//! X-MS-SBC, early offer with AES_CM_128_HMAC_SHA1_80, no Replaces, client
+//! certificate with the trunk's FQDN, route set…) and sends SRTP that must
+//! come back, decrypted by the SBC toward the carrier and re-encrypted by
+//! it toward Microsoft, byte for byte.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::daemon::{counter, media_ports, Daemon, TempDir};
+
+fn tool(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/e2e/tools")
+        .join(name)
+}
+
+fn scenario(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/e2e/scenarios")
+        .join(name)
+}
+
+fn free_tcp() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn free_udp() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An even RTP port for SIPp's media (and +2 for its video, unused) that no
+/// other test of this run uses.
+fn sipp_media_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    17_000 + (i % 200) * 10
+}
+
+/// The ports of one test's SBC and its peers.
+struct Ports {
+    udp: u16,
+    tls: u16,
+    carrier: u16,
+    teams: [u16; 3],
+    acs: [u16; 1],
+}
+
+impl Ports {
+    fn new() -> Ports {
+        Ports {
+            udp: free_udp(),
+            tls: free_tcp(),
+            carrier: free_udp(),
+            teams: [free_tcp(), free_tcp(), free_tcp()],
+            acs: [free_tcp()],
+        }
+    }
+}
+
+/// Carrier (UDP, loopback ACL, national numbers made E.164), Teams (three
+/// proxies) and ACS trunks; carrier calls go to Teams, then to ACS labelled
+/// "Fail-over"; Microsoft calls go to the carrier.
+fn config(c: &Path, p: &Ports, options_s: u64) -> String {
+    let c = c.display();
+    let (pmin, pmax) = media_ports(100);
+    let [t1, t2, t3] = p.teams;
+    let [a1] = p.acs;
+    format!(
+        r#"[sbc]
+fqdn = "sbc.example.test"
+
+[sip]
+t1_ms = 200
+
+[[listen]]
+transport = "udp"
+addr = "127.0.0.1:{udp}"
+
+[[listen]]
+transport = "tcp"
+addr = "127.0.0.1:0"
+
+[[listen]]
+transport = "tls"
+addr = "127.0.0.1:{tls}"
+tls = "microsoft"
+
+[tls.microsoft]
+identities = [{{ cert = "{c}/teams.pem", key = "{c}/teams.key" }}, {{ cert = "{c}/acs.pem", key = "{c}/acs.key" }}]
+ca = "{c}/ca.pem"
+require_client_cert = true
+
+[tls.teams]
+identities = [{{ cert = "{c}/teams.pem", key = "{c}/teams.key" }}]
+ca = "{c}/ca.pem"
+
+[tls.acs]
+identities = [{{ cert = "{c}/acs.pem", key = "{c}/acs.key" }}]
+ca = "{c}/ca.pem"
+
+[media]
+interfaces = ["127.0.0.1"]
+port_min = {pmin}
+port_max = {pmax}
+
+[[trunk]]
+name = "carrier"
+kind = "carrier"
+local_port = {udp}
+peers = [{{ host = "127.0.0.1", port = {carrier}, addr = "127.0.0.1:{carrier}" }}]
+acl = ["127.0.0.0/8"]
+numbers = {{ inbound = [{{ match = "^0(\\d+)$", replace = "+49$1" }}] }}
+codecs = ["PCMA", "PCMU", "telephone-event"]
+
+[[trunk]]
+name = "teams"
+kind = "teams"
+fqdn = "teams.sbc.example.test"
+local_port = {tls}
+tls = "teams"
+peers = [
+  {{ host = "sip.pstnhub.microsoft.com", addr = "127.0.0.1:{t1}" }},
+  {{ host = "sip2.pstnhub.microsoft.com", addr = "127.0.0.1:{t2}" }},
+  {{ host = "sip3.pstnhub.microsoft.com", addr = "127.0.0.1:{t3}" }},
+]
+acl = ["127.0.0.0/8"]
+options = {{ interval_s = {options_s} }}
+invite_timeout_s = 3
+codecs = ["PCMA", "PCMU", "G722", "telephone-event", "CN"]
+
+[[trunk]]
+name = "acs"
+kind = "acs"
+fqdn = "acs.sbc.example.test"
+local_port = {tls}
+tls = "acs"
+peers = [{{ host = "sip.pstnhub.microsoft.com", addr = "127.0.0.1:{a1}" }}]
+acl = ["127.0.0.0/8"]
+options = {{ interval_s = {options_s} }}
+
+[[route]]
+name = "carrier-to-cloud"
+from = ["carrier"]
+to = ["teams", {{ trunk = "acs", label = "Fail-over" }}]
+
+[[route]]
+name = "cloud-to-carrier"
+from = ["teams", "acs"]
+to = ["carrier"]
+
+[log]
+level = "info"
+
+[drain]
+max_wait_s = 10
+"#,
+        udp = p.udp,
+        tls = p.tls,
+        carrier = p.carrier,
+    )
+}
+
+/// A running `ms_peer.py`.
+struct MsPeer {
+    child: Child,
+    log: PathBuf,
+}
+
+impl MsPeer {
+    /// Starts a Microsoft proxy with `args` (certificates of `certs` added)
+    /// and waits until it is ready.
+    fn start(work: &Path, certs: &Path, name: &str, args: &[&str]) -> MsPeer {
+        let ready = work.join(format!("{name}.ready"));
+        let log = work.join(format!("{name}.log"));
+        let child = Command::new("python3")
+            .arg(tool("ms_peer.py"))
+            .arg("--cert")
+            .arg(certs.join("microsoft.pem"))
+            .arg("--key")
+            .arg(certs.join("microsoft.key"))
+            .arg("--ca")
+            .arg(certs.join("ca.pem"))
+            .arg("--ready-file")
+            .arg(&ready)
+            .arg("--log")
+            .arg(&log)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 with pylibsrtp (scripts/test installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ready.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        MsPeer { child, log }
+    }
+
+    /// Waits for it to finish; returns (exit ok, its JSON summary, all output).
+    fn finish(self) -> (bool, serde_json::Value, String) {
+        let out = self.child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let v = stdout
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l).ok())
+            .unwrap_or(serde_json::Value::Null);
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let text = format!(
+            "{stdout}\n--- stderr\n{}\n--- log (tail)\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            log.chars()
+                .rev()
+                .take(6000)
+                .collect::<String>()
+                .chars()
+                .rev()
+                .collect::<String>()
+        );
+        (out.status.success(), v, text)
+    }
+}
+
+/// Runs SIPp as the carrier (UDP, RTP echo) with scenario `sf`.
+fn sipp_carrier(
+    work: &Path,
+    sf: &str,
+    local_port: u16,
+    extra: &[&str],
+    target: Option<SocketAddr>,
+) -> Child {
+    let mut cmd = Command::new("timeout");
+    cmd.current_dir(work)
+        .arg("60")
+        .arg("sipp")
+        .arg("-sf")
+        .arg(scenario(sf))
+        .args(["-t", "u1", "-i", "127.0.0.1", "-p"])
+        .arg(local_port.to_string())
+        .args(["-m", "1", "-rtp_echo", "-mp"])
+        .arg(sipp_media_port().to_string())
+        .args(["-nostdin", "-timeout", "40", "-timeout_error", "-trace_err"])
+        .args(extra);
+    if let Some(t) = target {
+        cmd.arg(t.to_string());
+    }
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sipp (Debian sip-tester) must be installed: scripts/test installs it")
+}
+
+fn sipp_result(c: Child) -> (bool, String) {
+    let out = c.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Waits (bounded) until the daemon printed `n` CDRs.
+fn cdrs(d: &Daemon, n: usize) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = d.cdrs();
+        if c.len() >= n || Instant::now() > deadline {
+            return c;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn media_matched(v: &serde_json::Value) -> Vec<u64> {
+    v["media"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| m["matched"].as_u64().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn teams_args(p: &Ports, i: usize) -> Vec<String> {
+    vec![
+        "--listen".into(),
+        format!("127.0.0.1:{}", p.teams[i]),
+        "--sbc-fqdn".into(),
+        "teams.sbc.example.test".into(),
+    ]
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn carrier_call_reaches_teams_with_srtp_audio_both_ways() {
+    let p = Ports::new();
+    let d = Daemon::start("call-c2t", |c| config(c, &p, 60));
+    let work = TempDir::new("call-c2t-work");
+    let mut args = teams_args(&p, 0);
+    args.extend(
+        [
+            "--media-seconds",
+            "2",
+            "--offer-crypto32",
+            "--then",
+            "wait-bye",
+            "--timeout",
+            "30",
+        ]
+        .map(String::from),
+    );
+    let peer = MsPeer::start(&work.0, &d.certs(), "teams", &strs(&args));
+    let sipp = sipp_carrier(
+        &work.0,
+        "carrier-uac.xml",
+        p.carrier,
+        &[
+            "-s",
+            "0301234567",
+            "-key",
+            "caller",
+            "0401112222",
+            "-d",
+            "4000",
+        ],
+        d.listeners.udp,
+    );
+    let (sok, stext) = sipp_result(sipp);
+    let (pok, v, ptext) = peer.finish();
+    let cdr = cdrs(&d, 1);
+    let (code, err) = d.stop();
+    assert!(sok, "SIPp carrier:\n{stext}\n{err}");
+    assert!(pok, "Microsoft peer:\n{ptext}\n{err}");
+    assert_eq!(v["violations"], serde_json::json!([]), "{ptext}");
+    assert_eq!(
+        media_matched(&v),
+        [100],
+        "SRTP in, RTP out, echoed, SRTP back: {ptext}"
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let c = &cdr[0];
+    assert_eq!(c["status"], 200, "{c}");
+    assert_eq!(c["from_trunk"], "carrier");
+    assert_eq!(c["to_trunk"], "teams");
+    assert_eq!(c["called"], "+49301234567", "national number normalised");
+    assert_eq!(c["ended_by"], "caller");
+    assert!(c["packets"][0].as_u64().unwrap() >= 90, "{c}");
+}
+
+#[test]
+fn teams_call_reaches_carrier_with_hold_resume_and_refresh() {
+    let p = Ports::new();
+    let d = Daemon::start("call-t2c", |c| config(c, &p, 60));
+    let work = TempDir::new("call-t2c-work");
+    let sipp = sipp_carrier(&work.0, "carrier-uas.xml", p.carrier, &[], None);
+    std::thread::sleep(Duration::from_millis(300));
+    let tls = d.listeners.tls.unwrap().to_string();
+    let args = [
+        "--connect",
+        &tls,
+        "--sni",
+        "teams.sbc.example.test",
+        "--sbc-fqdn",
+        "teams.sbc.example.test",
+        "--call",
+        "4930999",
+        "--caller",
+        "+4940111",
+        "--options-first",
+        "--media-seconds",
+        "2",
+        "--then",
+        "hold",
+        "--then",
+        "resume",
+        "--then",
+        "refresh",
+        "--then",
+        "bye",
+        "--timeout",
+        "30",
+    ];
+    let peer = MsPeer::start(&work.0, &d.certs(), "teams", &args);
+    let (pok, v, ptext) = peer.finish();
+    let (sok, stext) = sipp_result(sipp);
+    let cdr = cdrs(&d, 1);
+    let (code, err) = d.stop();
+    assert!(pok, "Microsoft peer:\n{ptext}\n{err}");
+    assert!(sok, "SIPp carrier:\n{stext}\n{err}");
+    assert_eq!(v["violations"], serde_json::json!([]), "{ptext}");
+    // Audio before the hold and after the resume, on the same relay ports.
+    assert_eq!(media_matched(&v), [100, 100], "{ptext}");
+    assert_eq!(code, Some(0), "{err}");
+    let c = &cdr[0];
+    assert_eq!(c["status"], 200, "{c}");
+    assert_eq!(c["from_trunk"], "teams");
+    assert_eq!(c["to_trunk"], "carrier");
+    assert_eq!(c["ended_by"], "caller");
+}
+
+#[test]
+fn refer_from_teams_transfers_the_carrier_caller() {
+    let p = Ports::new();
+    let d = Daemon::start("call-refer", |c| config(c, &p, 60));
+    let work = TempDir::new("call-refer-work");
+    let mut args = teams_args(&p, 0);
+    args.extend(
+        [
+            "--media-seconds",
+            "2",
+            "--then",
+            "refer:sip:sip.pstnhub.microsoft.com:5061;transport=tls;x-m=8:orgid:5f1c;x-t=4dca",
+            "--then",
+            "wait-bye",
+            "--timeout",
+            "30",
+        ]
+        .map(String::from),
+    );
+    let peer = MsPeer::start(&work.0, &d.certs(), "teams", &strs(&args));
+    let sipp = sipp_carrier(
+        &work.0,
+        "carrier-uac.xml",
+        p.carrier,
+        &[
+            "-s",
+            "0301234567",
+            "-key",
+            "caller",
+            "0401112222",
+            "-d",
+            "9000",
+        ],
+        d.listeners.udp,
+    );
+    let (sok, stext) = sipp_result(sipp);
+    let (pok, v, ptext) = peer.finish();
+    let cdr = cdrs(&d, 1);
+    let (code, err) = d.stop();
+    assert!(
+        sok,
+        "SIPp carrier (never sees the transfer):\n{stext}\n{err}"
+    );
+    assert!(pok, "Microsoft peer:\n{ptext}\n{err}");
+    assert_eq!(v["violations"], serde_json::json!([]), "{ptext}");
+    assert_eq!(
+        v["calls"], 2,
+        "the transferred call is a new INVITE: {ptext}"
+    );
+    // Audio with the transferor, then with the transfer target, the carrier
+    // echoing on the same relay port throughout.
+    assert_eq!(media_matched(&v), [100, 100], "{ptext}");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(cdr[0]["transfers"], 1, "{}", cdr[0]);
+    assert_eq!(cdr[0]["status"], 200);
+}
+
+#[test]
+fn failover_from_503_and_dead_proxies_to_acs_labelled_fail_over() {
+    let p = Ports::new();
+    let d = Daemon::start("call-failover", |c| config(c, &p, 60));
+    let work = TempDir::new("call-failover-work");
+    // sip answers 503; sip2 and sip3 are not there (connection refused).
+    let mut a = teams_args(&p, 0);
+    a.extend(
+        [
+            "--on-invite",
+            "reject:503",
+            "--timeout",
+            "20",
+            "--linger",
+            "1",
+        ]
+        .map(String::from),
+    );
+    let sip = MsPeer::start(&work.0, &d.certs(), "sip", &strs(&a));
+    let acs_port = format!("127.0.0.1:{}", p.acs[0]);
+    let acs = MsPeer::start(
+        &work.0,
+        &d.certs(),
+        "acs",
+        &[
+            "--listen",
+            &acs_port,
+            "--sbc-fqdn",
+            "acs.sbc.example.test",
+            "--media-seconds",
+            "2",
+            "--then",
+            "wait-bye",
+            "--timeout",
+            "30",
+        ],
+    );
+    let sipp = sipp_carrier(
+        &work.0,
+        "carrier-uac.xml",
+        p.carrier,
+        &[
+            "-s",
+            "+49301234567",
+            "-key",
+            "caller",
+            "0401112222",
+            "-d",
+            "4000",
+        ],
+        d.listeners.udp,
+    );
+    let (sok, stext) = sipp_result(sipp);
+    let (aok, av, atext) = acs.finish();
+    let (_, sv, stx) = sip.finish();
+    let cdr = cdrs(&d, 1);
+    let (code, err) = d.stop();
+    assert!(sok, "SIPp carrier:\n{stext}\n{err}");
+    assert!(
+        aok,
+        "ACS peer (its checks include our ACS client certificate):\n{atext}\n{err}"
+    );
+    assert_eq!(av["violations"], serde_json::json!([]), "{atext}");
+    assert_eq!(media_matched(&av), [100], "{atext}");
+    assert_eq!(sv["violations"], serde_json::json!([]), "{stx}");
+    assert_eq!(code, Some(0), "{err}");
+    let c = &cdr[0];
+    let outcomes: Vec<(&str, &str)> = c["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["trunk"].as_str().unwrap(), a["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("teams", "503"),
+            ("teams", "transport"),
+            ("teams", "transport"),
+            ("acs", "answered")
+        ],
+        "{c}"
+    );
+    assert_eq!(c["attempts"][3]["label"], "Fail-over");
+    assert_eq!(c["to_trunk"], "acs");
+    // The ACS INVITE's From display name carries the label.
+    let acs_log = std::fs::read_to_string(work.0.join("acs.log")).unwrap_or_default();
+    assert!(
+        acs_log.contains("\"Fail-over"),
+        "label in From toward ACS:\n{acs_log}"
+    );
+}
+
+#[test]
+fn cancel_from_the_carrier_cancels_the_teams_leg() {
+    let p = Ports::new();
+    let d = Daemon::start("call-cancel", |c| config(c, &p, 60));
+    let work = TempDir::new("call-cancel-work");
+    let mut a = teams_args(&p, 0);
+    a.extend(
+        [
+            "--on-invite",
+            "ring-noanswer",
+            "--timeout",
+            "20",
+            "--linger",
+            "2",
+        ]
+        .map(String::from),
+    );
+    let peer = MsPeer::start(&work.0, &d.certs(), "teams", &strs(&a));
+    let sipp = sipp_carrier(
+        &work.0,
+        "carrier-uac-cancel.xml",
+        p.carrier,
+        &["-s", "0301234567", "-key", "caller", "0401112222"],
+        d.listeners.udp,
+    );
+    let (sok, stext) = sipp_result(sipp);
+    let (_, v, ptext) = peer.finish();
+    let cdr = cdrs(&d, 1);
+    let (code, err) = d.stop();
+    assert!(sok, "SIPp carrier (CANCEL → 200, 487):\n{stext}\n{err}");
+    assert_eq!(v["violations"], serde_json::json!([]), "{ptext}");
+    let log = std::fs::read_to_string(work.0.join("teams.log")).unwrap_or_default();
+    assert!(log.contains("CANCEL sip:"), "CANCEL reached Teams:\n{log}");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(cdr[0]["status"], 487, "{}", cdr[0]);
+    assert_eq!(cdr[0]["ended_by"], "caller");
+}
+
+#[test]
+fn microsoft_without_a_client_certificate_is_refused() {
+    let p = Ports::new();
+    let d = Daemon::start("call-nocert", |c| config(c, &p, 60));
+    let work = TempDir::new("call-nocert-work");
+    let tls = d.listeners.tls.unwrap().to_string();
+    let peer = MsPeer::start(
+        &work.0,
+        &d.certs(),
+        "teams",
+        &[
+            "--connect",
+            &tls,
+            "--sni",
+            "teams.sbc.example.test",
+            "--no-client-cert",
+            "--call",
+            "4930999",
+            "--timeout",
+            "10",
+        ],
+    );
+    let (pok, _, ptext) = peer.finish();
+    let (code, err) = d.stop();
+    assert!(
+        !pok,
+        "a call without a client certificate must fail:\n{ptext}"
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(counter(&err, "calls"), Some(0), "{err}");
+    assert!(counter(&err, "tls_failures").unwrap_or(0) >= 1, "{err}");
+}
