@@ -917,15 +917,16 @@ class Peer:
         return ("\r\n".join(lines) + "\r\n").encode()
 
     # ------------------------------------------------------------ event loop
-    def wait(self, until, what, timeout=None):
-        """Processes incoming traffic until `until()` holds; False on timeout."""
+    def wait(self, until, what, timeout=None, quiet=False):
+        """Processes incoming traffic until `until()` holds; False on timeout
+        (a failure when the overall deadline is what ran out, unless quiet)."""
         end = self.deadline if timeout is None else min(self.deadline, time.monotonic() + timeout)
         while True:
             if until():
                 return True
             left = end - time.monotonic()
             if left <= 0:
-                if timeout is None or end >= self.deadline:
+                if not quiet and (timeout is None or end >= self.deadline):
                     self.fail("timeout waiting for %s" % what)
                 return False
             try:
@@ -935,7 +936,7 @@ class Peer:
             self.handle(item)
 
     def pause(self, seconds):
-        self.wait(lambda: False, "pause", timeout=seconds)
+        self.wait(lambda: False, "pause", timeout=seconds, quiet=True)
 
     def handle(self, item):
         kind = item[0]
@@ -1048,6 +1049,7 @@ class Peer:
         tx = self.server_invites.get(msg.branch())
         if tx is not None and tx.final is not None and tx.final >= 300:
             tx.acked = True   # ACK of a non-2xx final: part of that transaction
+            self.event("ACK for %d received" % tx.final)
             return
         if dlg is None:
             self.violation("unknown-dialog", "ACK matches no dialog")
