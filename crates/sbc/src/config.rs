@@ -340,7 +340,6 @@ pub(crate) struct DestTable {
 
 /// The media relay settings of `sbc run`, checked.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // read by the call wiring of the daemon as it lands (issue 5)
 pub(crate) struct MediaSettings {
     /// `[NAME/]IP[!ADVERTISED-IP]` strings (each parses with `relay::Interface::parse`).
     pub(crate) interfaces: Vec<String>,
@@ -376,7 +375,7 @@ impl std::error::Error for ConfigError {}
 
 /// A loaded, checked configuration.
 #[derive(Debug)]
-#[allow(dead_code)] // trunks, routes, media: read by the call wiring of the daemon as it lands (issue 5)
+#[allow(dead_code)] // `warnings`: for the runtime and `sbc check` to print
 pub(crate) struct Loaded {
     pub(crate) config: Config,
     pub(crate) source: String,
