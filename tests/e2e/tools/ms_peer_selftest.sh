@@ -36,6 +36,12 @@ port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));pri
 wait_ready() { i=0; while [ ! -f "$1" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; }
 
 FAILED=0
+if python3 "$HERE/ms_peer_unit.py" > "$W/unit.out" 2>&1; then
+    echo "ok   unit (parser, framer, URIs, SDP)"
+else
+    echo "FAIL unit"; cat "$W/unit.out"; FAILED=1
+fi
+
 # case NAME "SERVER-ARGS" "CLIENT-ARGS": the server listens, the client connects.
 case_() {
     name=$1; srv=$2; cli=$3; client_may_fail=${4:-}
