@@ -739,6 +739,7 @@ class Peer:
 
     def handshake_in(self, ctx, raw, peer):
         raw.settimeout(5)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             tls = ctx.wrap_socket(raw, server_side=True)
         except ssl.SSLError as e:
@@ -777,6 +778,7 @@ class Peer:
         except OSError as e:
             self.event("TCP connect to %s failed: %s" % (self.a.connect, e))
             return None
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             tls = ctx.wrap_socket(raw, server_hostname=sni)
         except ssl.SSLError as e:

@@ -95,6 +95,17 @@ case_ sbc-cancels \
     "$MS --on-invite ring-noanswer --timeout 20" \
     "$SIM --call +15550102222 --then cancel --timeout 20"
 
+# 6. Teams gives up while the SBC rings: Microsoft sends the CANCEL.
+case_ teams-cancels \
+    "$SIM --on-invite ring-noanswer --timeout 20" \
+    "$MS --call +15550109999 --then cancel --timeout 20"
+
+# 7. CANCEL/200 race: the SBC answers at once, so the 200 wins; Microsoft ACKs
+#    and hangs up (a warning, not a failure).
+case_ cancel-race \
+    "$SIM --on-invite answer --then wait-bye --timeout 20" \
+    "$MS --call +15550109999 --then cancel --expect-violation cancel-race-200 --timeout 20"
+
 # Negative cases: the stand-in breaks a rule, the Microsoft peer must name it.
 case_ neg-contact-ip \
     "$MS --on-invite answer --then wait-bye --expect-violation contact-host --timeout 20" \
