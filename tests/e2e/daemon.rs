@@ -104,6 +104,7 @@ require_client_cert = true
 name = "lab-udp"
 kind = "carrier"
 fqdn = "sbc.example.test"
+peers = [{{ host = "127.0.0.1", port = 5999, addr = "127.0.0.1:5999" }}]
 acl = ["127.0.0.0/8", "::1/128"]
 
 [[trunk]]
@@ -111,6 +112,7 @@ name = "lab-tcp"
 kind = "carrier"
 fqdn = "sbc.example.test"
 transport = "tcp"
+peers = [{{ host = "127.0.0.1", port = 5999, transport = "tcp", addr = "127.0.0.1:5999" }}]
 acl = ["127.0.0.0/8", "::1/128"]
 
 [[trunk]]
@@ -118,6 +120,8 @@ name = "lab-tls"
 kind = "carrier"
 fqdn = "sbc.example.test"
 transport = "tls"
+tls = "mtls"
+peers = [{{ host = "localhost", port = 5999, transport = "tls", addr = "127.0.0.1:5999" }}]
 acl = ["127.0.0.0/8", "::1/128"]
 
 [media]

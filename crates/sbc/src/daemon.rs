@@ -574,9 +574,12 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
             }
         }
         if let Some(deadline) = drain_deadline {
-            if core.b2b.active_calls() == 0 || Instant::now() >= deadline {
+            if (core.b2b.active_calls() == 0 && core.b2b.pending_invites() == 0)
+                || Instant::now() >= deadline
+            {
                 log_stats(&core, &transports);
                 tracing::info!(
+                    pending_invites = core.b2b.pending_invites(),
                     calls = core.b2b.active_calls(),
                     transactions = core.b2b.transactions(),
                     "drained; exiting"

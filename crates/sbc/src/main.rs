@@ -105,7 +105,10 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
         Some(path) => config::load(path).map_err(|e| e.to_string())?,
         None => {
             let dir = std::path::Path::new(config::DEMO_CERT_DIR);
-            if !dir.join("sbc.pem").exists() {
+            let complete = ["sbc", "teams", "acs", "microsoft", "client"]
+                .iter()
+                .all(|n| dir.join(format!("{n}.pem")).exists());
+            if !complete {
                 eprintln!(
                     "sbc: generating development certificates into {}",
                     dir.display()
@@ -120,6 +123,9 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
         }
     };
     init_logging(&loaded.config.log.level);
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
     daemon::run(loaded)
 }
 
@@ -142,8 +148,13 @@ fn main() -> ExitCode {
             media_cmd::run(&args)
         }
         Command::Check { config } => config::load(&config)
-            .and_then(|l| l.tls_contexts().map(|_| ()))
-            .map(|()| println!("{}: ok", config.display()))
+            .and_then(|l| l.tls_contexts().map(|_| l.warnings))
+            .map(|warnings| {
+                for w in &warnings {
+                    eprintln!("warning: {w}");
+                }
+                println!("{}: ok", config.display());
+            })
             .map_err(|e| e.to_string()),
         Command::DevCerts { dir, sbc_name } => dev_certs(&dir, &sbc_name).map(|()| {
             println!(
