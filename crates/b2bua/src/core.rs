@@ -237,6 +237,9 @@ enum Pending {
     Forward { server: ServerKey },
     /// Our BYE, NOTIFY, CANCEL: nothing to do with the answer.
     Fire,
+    /// The INVITE of a call that ended before this leg answered: a 2xx
+    /// (the CANCEL/200 race) is ACKed and hung up from the response alone.
+    Abandoned { trunk: usize, peer: Peer },
     /// An OPTIONS ping to a trunk peer.
     Ping { trunk: usize, peer: usize },
 }
@@ -250,6 +253,8 @@ enum Timer {
         call: u64,
         leg: usize,
         interval_ms: u64,
+        /// Time since the 2xx was first sent when this timer fires.
+        elapsed_ms: u64,
     },
     /// The session interval of a leg passed without a refresh.
     SessionExpires { call: u64, leg: usize },
@@ -279,6 +284,8 @@ pub struct B2bua {
     now: Instant,
     /// Classification of the request being received (trunk, listener).
     class: Option<(Option<usize>, SocketAddr)>,
+    /// INVITE server transactions alive (a drain waits for them).
+    server_invites: std::collections::HashSet<ServerKey>,
     /// Requests we forwarded and answer when the other side does:
     /// server transaction → (request, call, leg it came on).
     held: HashMap<ServerKey, (Message, u64, usize)>,
@@ -367,6 +374,7 @@ impl B2bua {
             active,
             now,
             class: None,
+            server_invites: std::collections::HashSet::new(),
             held: HashMap::new(),
         }
     }
@@ -457,6 +465,12 @@ impl B2bua {
     /// Calls not yet ended.
     pub fn active_calls(&self) -> usize {
         self.calls.len()
+    }
+
+    /// INVITE server transactions not yet ended (answered or not: a
+    /// non-2xx final over UDP waits for its ACK). A drain waits for them.
+    pub fn pending_invites(&self) -> usize {
+        self.server_invites.len()
     }
 
     /// Live transactions.
@@ -564,6 +578,7 @@ impl B2bua {
                     }
                     TxKey::Server(k) => {
                         self.invites.remove(&k);
+                        self.server_invites.remove(&k);
                     }
                 },
                 Event::AckTimeout { .. } | Event::StrayResponse { .. } | Event::Dropped { .. } => {}
@@ -594,6 +609,9 @@ impl B2bua {
         self.decorate(&mut r, trunk);
         if code == 405 || code == 501 || (200..300).contains(&code) {
             push(&mut r, "Allow", ALLOW);
+        }
+        if code == 503 {
+            push(&mut r, "Retry-After", "5");
         }
         self.respond(key, r);
     }
@@ -634,6 +652,9 @@ impl B2bua {
     fn on_request(&mut self, key: ServerKey, msg: Message, from: Peer) {
         let class = self.class.and_then(|(t, _)| t);
         let method = msg.method_str().unwrap_or("").to_owned();
+        if method == "INVITE" {
+            self.server_invites.insert(key);
+        }
         let to_tag = msg
             .to()
             .ok()
@@ -658,6 +679,17 @@ impl B2bua {
         };
         match method.as_str() {
             "INVITE" => self.new_call(key, msg, from, trunk),
+            "OPTIONS" if self.draining => {
+                // Draining: tell the peer (Microsoft marks us down, a
+                // carrier moves to the other SBC) to send new calls elsewhere.
+                self.counters.refused_draining += 1;
+                let tag = self.unique();
+                if let Ok(mut r) = response_to(&msg, 503, "Service Unavailable", Some(&tag)) {
+                    push(&mut r, "Retry-After", "30");
+                    self.decorate(&mut r, Some(trunk));
+                    self.respond(key, r);
+                }
+            }
             "OPTIONS" => {
                 self.counters.options_answered += 1;
                 let tag = self.unique();
@@ -1266,7 +1298,67 @@ impl B2bua {
                     self.relay_response(server, &msg, status);
                 }
             }
+            Pending::Abandoned { trunk, peer } => {
+                if (200..300).contains(&status) {
+                    self.hang_up_late_answer(trunk, peer, &msg);
+                }
+            }
             Pending::Fire => {}
+        }
+    }
+
+    /// ACK and BYE for a 2xx that answered an INVITE of a call already
+    /// gone, written from the response (RFC 3261 §12.1.2 dialog state).
+    fn hang_up_late_answer(&mut self, trunk: usize, peer: Peer, msg: &Message) {
+        let mut route_set: Vec<String> = msg
+            .values(HeaderName::RecordRoute)
+            .map(|v| String::from_utf8_lossy(v).trim().to_owned())
+            .collect();
+        route_set.reverse();
+        let remote_target = msg.contacts().filter_map(Result::ok).find_map(|c| match c {
+            sip::Contact::Addr(n) => Some(String::from_utf8_lossy(n.uri_raw).into_owned()),
+            sip::Contact::Star => None,
+        });
+        let (Some(from), Some(to)) = (msg.header(HeaderName::From), msg.header(HeaderName::To))
+        else {
+            return;
+        };
+        let leg = Leg {
+            trunk,
+            side: Side::B,
+            peer,
+            peer_index: None,
+            uac: true,
+            call_id: msg.call_id().unwrap_or("").to_owned(),
+            local_tag: tag_of(from).unwrap_or_default(),
+            remote_tag: tag_of(to),
+            local_uri: without_tag(from),
+            remote_uri: without_tag(to),
+            local_cseq: msg.cseq().map(|c| c.seq).unwrap_or(1),
+            remote_target,
+            route_set,
+            contact: self.cfg.trunks[trunk].contact(),
+            state: LegState::Confirmed,
+            invite: None,
+            ack: None,
+            ok: None,
+            media: PartyMedia::default(),
+            session_expires: None,
+            attempt: None,
+        };
+        let via = self.via(trunk, peer.transport);
+        if let Some(ack) = dialog_request(&leg, "ACK", leg.local_cseq, &via) {
+            self.ep.send_stateless(&ack, peer);
+        }
+        let via = self.via(trunk, peer.transport);
+        if let Some(mut bye) = dialog_request(&leg, "BYE", leg.local_cseq + 1, &via) {
+            self.decorate(&mut bye, Some(trunk));
+            match self.ep.send_request(self.now, bye, peer) {
+                Ok(k) => {
+                    self.clients.insert(k, Pending::Fire);
+                }
+                Err(e) => tracing::debug!(%e, "BYE not sent"),
+            }
         }
     }
 
@@ -1508,6 +1600,7 @@ impl B2bua {
                     call: id,
                     leg: a,
                     interval_ms: ms,
+                    elapsed_ms: ms,
                 },
             );
         }
@@ -1593,7 +1686,7 @@ impl B2bua {
                 };
                 self.answer_server(server, code);
             }
-            Pending::Fire => {}
+            Pending::Fire | Pending::Abandoned { .. } => {}
         }
     }
 
@@ -1635,6 +1728,7 @@ impl B2bua {
                 call,
                 leg,
                 interval_ms,
+                elapsed_ms,
             } => {
                 let Some(c) = self.calls.get(&call) else {
                     return;
@@ -1644,24 +1738,21 @@ impl B2bua {
                 };
                 let t1 = self.cfg.timers.t1.as_millis() as u64;
                 let t2 = self.cfg.timers.t2.as_millis() as u64;
-                if interval_ms >= 64 * t1.max(1) / 2 {
+                // RFC 3261 §13.3.1.4: give up 64*T1 after the first 2xx.
+                if elapsed_ms >= 64 * t1.max(1) {
                     tracing::info!(call, "no ACK for our 2xx");
                     self.end_call(call, "no ACK", "sbc", 408);
                     return;
                 }
                 self.respond(server, ok);
                 let next = (interval_ms * 2).min(t2.max(1));
-                let next = if next == interval_ms {
-                    interval_ms + 1
-                } else {
-                    next
-                };
                 self.arm(
                     now + Duration::from_millis(next),
                     Timer::Resend {
                         call,
                         leg,
                         interval_ms: next,
+                        elapsed_ms: elapsed_ms + next,
                     },
                 );
             }
@@ -1814,8 +1905,14 @@ impl B2bua {
             if let Pending::Invite { call: c, leg } = *p {
                 if c == id {
                     let l = &call.legs[leg];
-                    *p = Pending::Fire;
-                    let _ = l;
+                    *p = if l.ack.is_none() {
+                        Pending::Abandoned {
+                            trunk: l.trunk,
+                            peer: l.peer,
+                        }
+                    } else {
+                        Pending::Fire
+                    };
                 }
             }
         }
@@ -2158,6 +2255,7 @@ impl B2bua {
                     call: id,
                     leg: li,
                     interval_ms: t1.as_millis() as u64,
+                    elapsed_ms: t1.as_millis() as u64,
                 },
             );
         }
