@@ -132,6 +132,8 @@ struct Core {
     /// Messages waiting for a connection being opened.
     waiting: HashMap<Dest, Vec<Bytes>>,
     connected_tx: mpsc::UnboundedSender<Connected>,
+    /// A copy of every output for an embedding program (`sbc demo`).
+    outputs: Option<mpsc::UnboundedSender<Output>>,
 }
 
 impl Core {
@@ -229,6 +231,9 @@ impl Core {
             }
             while let Some(o) = self.b2b.poll_output() {
                 any = true;
+                if let Some(tx) = &self.outputs {
+                    let _ = tx.send(o.clone());
+                }
                 output(o);
             }
             if !any {
@@ -365,10 +370,23 @@ pub(crate) fn run(cfg: Loaded) -> Result<(), String> {
         .thread_name("sbc")
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    rt.block_on(serve(cfg))
+    rt.block_on(serve(cfg, Hooks::default()))
 }
 
-async fn serve(cfg: Loaded) -> Result<(), String> {
+/// What a program embedding the daemon (`sbc demo`) hooks into it.
+#[derive(Debug, Default)]
+pub(crate) struct Hooks {
+    /// Resolves when the daemon should drain and stop (as on SIGTERM).
+    pub(crate) stop: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// Receives a copy of every B2BUA output (CDRs, health changes).
+    pub(crate) outputs: Option<mpsc::UnboundedSender<Output>>,
+    /// Told the listener addresses once bound.
+    pub(crate) ready: Option<tokio::sync::oneshot::Sender<Vec<(Transport, SocketAddr)>>>,
+}
+
+/// Runs the daemon on the current tokio runtime until SIGTERM/SIGINT or
+/// `hooks.stop` (drain, then return).
+pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     let tls = cfg.tls_contexts().map_err(|e| e.to_string())?;
     let specs: Vec<ListenerSpec> = cfg
         .listeners
@@ -394,6 +412,9 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
         // One machine-readable line per listener on stdout (port 0 → the port chosen).
         println!("listening {} {a}", t.as_str().to_ascii_lowercase());
         tracing::info!(transport = %t, addr = %a, "listening");
+    }
+    if let Some(r) = hooks.ready.take() {
+        let _ = r.send(listeners.clone());
     }
     // The media relay, on its own threads.
     let m = &cfg.media;
@@ -504,6 +525,7 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
         conns: HashMap::new(),
         waiting: HashMap::new(),
         connected_tx,
+        outputs: hooks.outputs.take(),
     };
     core.b2b.handle(now, B2bInput::Timeout);
     core.flush();
@@ -523,6 +545,16 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
     let mut stats_tick = tokio::time::interval(Duration::from_secs(60));
     let mut media_tick = tokio::time::interval(Duration::from_millis(500));
     let mut last_logged = (Counters::default(), b2bua::Counters::default());
+    let mut stop = hooks.stop.take();
+    let stop_requested = async move {
+        match stop.take() {
+            Some(rx) => {
+                let _ = rx.await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::pin!(stop_requested);
     loop {
         let wake = core.b2b.poll_timeout();
         // Wake for the next timer, or the drain deadline if sooner.
@@ -560,6 +592,9 @@ async fn serve(cfg: Loaded) -> Result<(), String> {
                     core.b2b.handle(Instant::now(), B2bInput::MediaInactive { session: id });
                 }
                 core.flush();
+            }
+            () = &mut stop_requested, if drain_deadline.is_none() => {
+                drain_deadline = Some(start_drain(&mut core, max_drain));
             }
             _ = term.recv() => drain_deadline = Some(start_drain(&mut core, max_drain)),
             _ = int.recv() => drain_deadline = Some(start_drain(&mut core, max_drain)),
