@@ -1,0 +1,1125 @@
+//! Whole calls through the B2BUA in virtual time: a carrier over UDP with
+//! plain RTP on one side, Microsoft's proxies over TLS with SRTP on the
+//! other, a fake relay in between.
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::*;
+use media::CryptoAttribute;
+use relay::Side;
+use sip::Message;
+
+const CONTACT_443: &str =
+    "<sip:api-du-a-euwe.pstnhub.microsoft.com:443;x-i=0a1b2c3d;x-c=f00d/s/1/abc>";
+const CONTACT_443_URI: &str =
+    "sip:api-du-a-euwe.pstnhub.microsoft.com:443;x-i=0a1b2c3d;x-c=f00d/s/1/abc";
+const MS_RR: &str = "<sip:sip-du-a-eu.pstnhub.microsoft.com:5061;transport=tls;lr>";
+
+/// The carrier's INVITE for 030123456 from 0891234567 (national numbers).
+fn carrier_invite(call_id: &str, sdp: &str, extra: &[String]) -> Message {
+    let mut h = vec![
+        format!(
+            "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{}",
+            token(call_id)
+        ),
+        "Max-Forwards: 70".into(),
+        "From: \"Alice\" <sip:0891234567@192.0.2.10>;tag=c-from".into(),
+        "To: <sip:030123456@192.0.2.1>".into(),
+        format!("Call-ID: {call_id}"),
+        "CSeq: 1 INVITE".into(),
+        "Contact: <sip:0891234567@192.0.2.10:5060>".into(),
+    ];
+    h.extend_from_slice(extra);
+    build("INVITE sip:030123456@192.0.2.1:5060 SIP/2.0", &h, sdp)
+}
+
+/// An in-dialog request from the carrier on a dialog where our tag is `our_tag`.
+fn carrier_in_dialog(
+    method: &str,
+    call_id: &str,
+    our_tag: &str,
+    cseq: u32,
+    extra: &[String],
+    sdp: &str,
+) -> Message {
+    let mut h = vec![
+        format!(
+            "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{method}{cseq}{}",
+            token(call_id)
+        ),
+        "Max-Forwards: 70".into(),
+        "From: \"Alice\" <sip:0891234567@192.0.2.10>;tag=c-from".into(),
+        format!("To: <sip:030123456@192.0.2.1>;tag={our_tag}"),
+        format!("Call-ID: {call_id}"),
+        format!("CSeq: {cseq} {method}"),
+    ];
+    h.extend_from_slice(extra);
+    build(
+        &format!("{method} sip:+4930123456@sbc.carrier.example:5060 SIP/2.0"),
+        &h,
+        sdp,
+    )
+}
+
+/// Microsoft's INVITE: from Teams user +4930111 to carrier number +4989222.
+fn ms_invite(call_id: &str, sdp: &str, extra: &[String]) -> Message {
+    let mut h = vec![
+        format!(
+            "Via: SIP/2.0/TLS 52.112.1.1:5061;branch=z9hG4bK-{}",
+            token(call_id)
+        ),
+        format!("Record-Route: {MS_RR}"),
+        "Max-Forwards: 69".into(),
+        "From: \"Bob\" <sip:+4930111@sip.pstnhub.microsoft.com:5061;user=phone>;tag=ms-from".into(),
+        format!("To: <sip:+4989222@{TEAMS_FQDN}:5061;user=phone>"),
+        format!("Call-ID: {call_id}"),
+        "CSeq: 1 INVITE".into(),
+        format!("Contact: {CONTACT_443}"),
+        "Allow: INVITE,ACK,OPTIONS,CANCEL,BYE,NOTIFY".into(),
+    ];
+    h.extend_from_slice(extra);
+    build(
+        &format!("INVITE sip:+4989222@{TEAMS_FQDN}:5061;user=phone;transport=tls SIP/2.0"),
+        &h,
+        sdp,
+    )
+}
+
+/// An in-dialog request from Microsoft (proxy 0) toward us.
+fn ms_in_dialog(
+    method: &str,
+    call_id: &str,
+    from: &str,
+    to: &str,
+    cseq: u32,
+    extra: &[String],
+    body: &str,
+) -> Message {
+    let mut h = vec![
+        format!(
+            "Via: SIP/2.0/TLS 52.112.1.1:5061;branch=z9hG4bK-{method}{cseq}{}",
+            token(call_id)
+        ),
+        "Max-Forwards: 69".into(),
+        format!("From: {from}"),
+        format!("To: {to}"),
+        format!("Call-ID: {call_id}"),
+        format!("CSeq: {cseq} {method}"),
+        format!("Contact: {CONTACT_443}"),
+    ];
+    h.extend_from_slice(extra);
+    build(
+        &format!("{method} sip:{TEAMS_FQDN}:5061;transport=tls SIP/2.0"),
+        &h,
+        body,
+    )
+}
+
+/// The Teams side of an established carrier → Teams call.
+struct Established {
+    /// The carrier dialog: Call-ID and our tag.
+    a_call_id: String,
+    a_tag: String,
+    /// The Teams dialog: the INVITE we sent and its 200.
+    invite: Message,
+    ok: Message,
+    /// The 200 the carrier received.
+    a_ok: Message,
+}
+
+impl Established {
+    fn teams_call_id(&self) -> String {
+        self.invite.call_id().unwrap().to_owned()
+    }
+    /// From/To as Microsoft writes them in its requests on the Teams dialog.
+    fn ms_from(&self) -> String {
+        hdr(&self.ok, "To").unwrap()
+    }
+    fn ms_to(&self) -> String {
+        hdr(&self.ok, "From").unwrap()
+    }
+}
+
+/// Carrier → Teams, answered by proxy 0 (sip.pstnhub) and ACKed.
+fn establish(w: &mut World) -> Established {
+    let a_call_id = w.unique("carrier-call-");
+    w.carrier_sends(carrier_invite(
+        &a_call_id,
+        &carrier_sdp(30000, "sendrecv"),
+        &[],
+    ));
+    let invite = w.take_req(MS[0], "INVITE");
+    let ok = answer(
+        &invite,
+        200,
+        "ms-tag",
+        &[
+            format!("Contact: {CONTACT_443}"),
+            format!("Record-Route: {MS_RR}"),
+        ],
+        &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+    );
+    w.ms_sends(0, ok.clone());
+    let _ack = w.take_req(MS[0], "ACK");
+    let a_ok = w.take_resp(CARRIER, 200, "INVITE");
+    let a_tag = tag(&hdr(&a_ok, "To").unwrap());
+    let ack = carrier_in_dialog("ACK", &a_call_id, &a_tag, 1, &[], "");
+    w.carrier_sends(ack);
+    w.clear();
+    Established {
+        a_call_id,
+        a_tag,
+        invite,
+        ok,
+        a_ok,
+    }
+}
+
+fn policy(key: &str) -> media::SrtpPolicy {
+    CryptoAttribute::parse(&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{key}|2^31"))
+        .unwrap()
+        .srtp_policy()
+        .unwrap()
+}
+
+// ----- carrier → Teams -----------------------------------------------------------
+
+#[test]
+fn carrier_call_reaches_teams_with_e164_fqdn_contact_and_srtp() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite(
+        "c1@carrier",
+        &carrier_sdp(30000, "sendrecv"),
+        &[],
+    ));
+    let _trying = w.take_resp(CARRIER, 100, "INVITE");
+    let inv = w.take_req(MS[0], "INVITE");
+    let t = text(&inv);
+    assert_eq!(
+        ruri(&inv),
+        "sip:+4930123456@sip.pstnhub.microsoft.com:5061;user=phone;transport=tls"
+    );
+    let from = hdr(&inv, "From").unwrap();
+    assert!(
+        from.contains(&format!("<sip:+49891234567@{TEAMS_FQDN};user=phone>")),
+        "{from}"
+    );
+    let to = hdr(&inv, "To").unwrap();
+    assert!(
+        to.contains("<sip:+4930123456@sip.pstnhub.microsoft.com;user=phone>"),
+        "{to}"
+    );
+    let contact = hdr(&inv, "Contact").unwrap();
+    assert!(
+        contact.contains(&format!("@{TEAMS_FQDN}:5061;transport=tls>")),
+        "{contact}"
+    );
+    assert!(hdr(&inv, "X-MS-SBC").is_some(), "{t}");
+    assert!(hdr(&inv, "Allow").unwrap().contains("REFER"));
+    assert!(hdr(&inv, "Replaces").is_none());
+    assert!(!t.contains("192.0.2.10"), "carrier topology leaked: {t}");
+    assert_ne!(inv.call_id().unwrap(), "c1@carrier");
+    let b = body(&inv);
+    assert!(b.contains("m=audio 40002 RTP/SAVP"), "{b}");
+    assert!(b.contains(&format!("c=IN IP4 {MEDIA_IP}")), "{b}");
+    let crypto = crypto_line(&b).expect("a=crypto toward Teams");
+    assert!(
+        crypto.contains("AES_CM_128_HMAC_SHA1_80 inline:"),
+        "{crypto}"
+    );
+    assert!(!b.contains("a=ice-") && !b.contains("a=candidate"), "{b}");
+    assert!(!b.contains("198.51.100.7"), "{b}");
+
+    // 180 from Teams → 180 to the carrier.
+    let ringing = answer(
+        &inv,
+        180,
+        "ms-tag",
+        &[
+            format!("Contact: {CONTACT_443}"),
+            format!("Record-Route: {MS_RR}"),
+        ],
+        "",
+    );
+    w.advance(Duration::from_millis(300));
+    w.ms_sends(0, ringing);
+    let r180 = w.take_resp(CARRIER, 180, "INVITE");
+    assert!(!text(&r180).contains("pstnhub"), "{}", text(&r180));
+
+    // 200 with SDP: ACK to Teams, 200 to the carrier with plain RTP.
+    w.advance(Duration::from_millis(2000));
+    let ok = answer(
+        &inv,
+        200,
+        "ms-tag",
+        &[
+            format!("Contact: {CONTACT_443}"),
+            format!("Record-Route: {MS_RR}"),
+        ],
+        &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+    );
+    w.ms_sends(0, ok);
+    let ack = w.take_req(MS[0], "ACK");
+    assert_eq!(ruri(&ack), CONTACT_443_URI);
+    assert_eq!(hdrs(&ack, "Route"), vec![MS_RR.to_owned()]);
+    assert_eq!(tag(&hdr(&ack, "To").unwrap()), "ms-tag");
+    let a_ok = w.take_resp(CARRIER, 200, "INVITE");
+    let ab = body(&a_ok);
+    assert!(ab.contains("m=audio 40000 RTP/AVP"), "{ab}");
+    assert!(ab.contains(&format!("c=IN IP4 {MEDIA_IP}")), "{ab}");
+    assert!(crypto_line(&ab).is_none(), "{ab}");
+    assert!(!ab.contains("ice-") && !ab.contains("candidate"), "{ab}");
+    assert!(!text(&a_ok).contains("pstnhub"), "{}", text(&a_ok));
+    {
+        let m = w.media();
+        let u = m
+            .updates_of(Side::B)
+            .into_iter()
+            .find(|u| u.rtp.is_some())
+            .expect("relay told where Teams receives");
+        assert_eq!(u.rtp, Some(addr("52.113.1.1:49152")));
+        let rx = u.crypto.and_then(|c| c.rx).expect("Teams' key installed");
+        assert!(rx == policy(MS_KEY1));
+    }
+
+    // The carrier ACKs, then hangs up.
+    let a_tag = tag(&hdr(&a_ok, "To").unwrap());
+    w.carrier_sends(carrier_in_dialog("ACK", "c1@carrier", &a_tag, 1, &[], ""));
+    w.advance(Duration::from_secs(10));
+    w.clear();
+    w.carrier_sends(carrier_in_dialog("BYE", "c1@carrier", &a_tag, 2, &[], ""));
+    w.take_resp(CARRIER, 200, "BYE");
+    let bye = w.take_req(MS[0], "BYE");
+    assert_eq!(ruri(&bye), CONTACT_443_URI);
+    assert_eq!(hdrs(&bye, "Route"), vec![MS_RR.to_owned()]);
+    assert_eq!(bye.call_id().unwrap(), inv.call_id().unwrap());
+    assert!(hdr(&bye, "X-MS-SBC").is_some());
+    w.ms_sends(0, answer(&bye, 200, "ms-tag", &[], ""));
+
+    let cdrs = w.cdrs();
+    assert_eq!(cdrs.len(), 1, "{cdrs:?}");
+    let c = &cdrs[0];
+    assert_eq!(c.status, 200);
+    assert_eq!(c.from_trunk, "carrier");
+    assert_eq!(c.to_trunk.as_deref(), Some("teams"));
+    assert_eq!(c.calling, "+49891234567");
+    assert_eq!(c.called, "+4930123456");
+    assert_eq!(c.attempts.len(), 1);
+    assert_eq!(c.attempts[0].peer, MS_HOSTS[0]);
+    assert_eq!(c.attempts[0].outcome, "answered");
+    assert_eq!(c.ringing_ms, Some(300));
+    assert_eq!(c.answer_ms, Some(2300));
+    assert_eq!(c.end_ms, 12300);
+    assert_eq!(c.ended_by, "caller");
+    assert_eq!(w.media().deletes, vec![1]);
+    assert_eq!(w.b.active_calls(), 0);
+}
+
+// ----- Teams → carrier -----------------------------------------------------------
+
+/// A Teams → carrier call as both sides saw it.
+struct FromTeams {
+    ms_call_id: String,
+    /// Our 200 to Microsoft.
+    ms_ok: Message,
+    /// The INVITE the carrier got, and its 200.
+    c_invite: Message,
+    c_ok: Message,
+}
+
+impl FromTeams {
+    /// To of Microsoft's in-dialog requests (our tag).
+    fn our_side(&self) -> String {
+        hdr(&self.ms_ok, "To").unwrap()
+    }
+}
+
+const MS_FROM: &str =
+    "\"Bob\" <sip:+4930111@sip.pstnhub.microsoft.com:5061;user=phone>;tag=ms-from";
+
+/// Microsoft (proxy 0) calls +4989222 at the carrier; the carrier answers;
+/// Microsoft ACKs. `extra` goes into Microsoft's INVITE.
+fn establish_from_teams(w: &mut World, extra: &[String]) -> FromTeams {
+    let ms_call_id = w.unique("ms-call-");
+    w.ms_sends(
+        0,
+        ms_invite(
+            &ms_call_id,
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            extra,
+        ),
+    );
+    let c_invite = w.take_req(CARRIER, "INVITE");
+    let c_ok = answer(
+        &c_invite,
+        200,
+        "c-tag",
+        &["Contact: <sip:089222@192.0.2.10:5060>".to_owned()],
+        &carrier_sdp(30000, "sendrecv"),
+    );
+    w.carrier_sends(c_ok.clone());
+    let _ack = w.take_req(CARRIER, "ACK");
+    let ms_ok = w.take_resp(MS[0], 200, "INVITE");
+    let to = hdr(&ms_ok, "To").unwrap();
+    w.ms_sends(
+        0,
+        ms_in_dialog("ACK", &ms_call_id, MS_FROM, &to, 1, &[], ""),
+    );
+    w.clear();
+    FromTeams {
+        ms_call_id,
+        ms_ok,
+        c_invite,
+        c_ok,
+    }
+}
+
+#[test]
+fn teams_call_reaches_carrier() {
+    let mut w = World::new();
+    w.ms_sends(
+        0,
+        ms_invite(
+            "ms1",
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            &[],
+        ),
+    );
+    let inv = w.take_req(CARRIER, "INVITE");
+    assert_eq!(inv.call_id().ok(), Some(inv.call_id().unwrap()));
+    assert_ne!(inv.call_id().unwrap(), "ms1");
+    let t = text(&inv);
+    assert!(ruri(&inv).starts_with("sip:089222@192.0.2.10"), "{t}");
+    assert!(!t.contains("pstnhub"), "Microsoft topology leaked: {t}");
+    assert!(!t.contains("x-i="), "{t}");
+    let b = body(&inv);
+    // Microsoft called first: its relay leg is A (40000), the carrier's B (40002).
+    assert!(b.contains("m=audio 40002 RTP/AVP "), "{b}");
+    assert!(b.contains(&format!("c=IN IP4 {MEDIA_IP}")), "{b}");
+    assert!(crypto_line(&b).is_none(), "{b}");
+    assert!(!b.contains("ice-") && !b.contains("candidate"), "{b}");
+    assert!(!b.contains("52.113.1.1"), "{b}");
+    {
+        let m = w.media();
+        let (a, _, _) = &m.creates[0];
+        assert_eq!(a.remote_rtp, Some(addr("52.113.1.1:49152")));
+        assert!(a.crypto.rx.as_ref() == Some(&policy(MS_KEY1)));
+        assert!(a.crypto.tx.is_some(), "our key toward Microsoft");
+    }
+
+    // The carrier rings, then answers.
+    w.carrier_sends(answer(
+        &inv,
+        180,
+        "c-tag",
+        &["Contact: <sip:089222@192.0.2.10:5060>".to_owned()],
+        "",
+    ));
+    let r180 = w.take_resp(MS[0], 180, "INVITE");
+    assert!(hdr(&r180, "Contact").is_none_or(|c| c.contains(TEAMS_FQDN)));
+    assert!(!text(&r180).contains("192.0.2.10"));
+    w.carrier_sends(answer(
+        &inv,
+        200,
+        "c-tag",
+        &["Contact: <sip:089222@192.0.2.10:5060>".to_owned()],
+        &carrier_sdp(30000, "sendrecv"),
+    ));
+    let ack = w.take_req(CARRIER, "ACK");
+    assert_eq!(ruri(&ack), "sip:089222@192.0.2.10:5060");
+    let ok = w.take_resp(MS[0], 200, "INVITE");
+    let contact = hdr(&ok, "Contact").unwrap();
+    assert!(
+        contact.contains(&format!("@{TEAMS_FQDN}:5061;transport=tls>"))
+            || contact.contains(&format!("<sip:{TEAMS_FQDN}:5061;transport=tls>")),
+        "{contact}"
+    );
+    assert!(hdr(&ok, "X-MS-SBC").is_some());
+    assert!(hdr(&ok, "Allow").unwrap().contains("REFER"));
+    assert!(hdrs(&ok, "Record-Route").is_empty() || hdrs(&ok, "Record-Route") == vec![MS_RR]);
+    let ob = body(&ok);
+    assert!(ob.contains("m=audio 40000 RTP/SAVP"), "{ob}");
+    assert!(ob.contains(&format!("c=IN IP4 {MEDIA_IP}")), "{ob}");
+    let c = crypto_line(&ob).expect("our key toward Microsoft");
+    assert!(
+        c.starts_with("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"),
+        "{c}"
+    );
+    assert!(!ob.contains("198.51.100.7"), "{ob}");
+    {
+        let m = w.media();
+        let ours = m.keys[0].to_sdp_line();
+        assert_eq!(c, format!("{ours}|2^31"), "the relay's key, lifetime 2^31");
+        let u = m
+            .updates_of(Side::B)
+            .into_iter()
+            .find(|u| u.rtp.is_some())
+            .expect("relay told where the carrier receives");
+        assert_eq!(u.rtp, Some(addr("198.51.100.7:30000")));
+    }
+    let cdr_before = w.cdrs().len();
+    assert_eq!(cdr_before, 0);
+    assert_eq!(w.b.active_calls(), 1);
+}
+
+#[test]
+fn bye_from_teams_ends_carrier_leg() {
+    let mut w = World::new();
+    let e = establish(&mut w);
+    w.advance(Duration::from_secs(30));
+    w.clear();
+    let bye = ms_in_dialog(
+        "BYE",
+        &e.teams_call_id(),
+        &e.ms_from(),
+        &e.ms_to(),
+        2,
+        &["Reason: Q.850;cause=16;text=\"Normal call clearing\"".to_owned()],
+        "",
+    );
+    w.ms_sends(0, bye);
+    w.take_resp(MS[0], 200, "BYE");
+    let cbye = w.take_req(CARRIER, "BYE");
+    assert_eq!(ruri(&cbye), "sip:0891234567@192.0.2.10:5060");
+    assert_eq!(cbye.call_id().unwrap(), e.a_call_id);
+    assert_eq!(tag(&hdr(&cbye, "From").unwrap()), e.a_tag);
+    assert_eq!(tag(&hdr(&cbye, "To").unwrap()), "c-from");
+    let cseq = cbye.cseq().unwrap();
+    assert_eq!(cseq.method, "BYE");
+    w.carrier_sends(answer(&cbye, 200, "c-from", &[], ""));
+    let cdrs = w.cdrs();
+    assert_eq!(cdrs.len(), 1);
+    assert_eq!(cdrs[0].ended_by, "callee");
+    assert_eq!(cdrs[0].status, 200);
+    assert_eq!(w.b.active_calls(), 0);
+    // The retransmission timer of the carrier's BYE stops with its 200.
+    w.advance(Duration::from_secs(40));
+    assert!(
+        w.pending_to(CARRIER).is_empty(),
+        "{:?}",
+        w.pending_to(CARRIER)
+    );
+    let _ = &e.a_ok;
+}
+
+#[test]
+fn late_offer_from_carrier_gets_an_sbc_offer_toward_teams() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("late1", "", &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    let b = body(&inv);
+    assert!(b.contains("m=audio 40002 RTP/SAVP"), "{b}");
+    assert!(crypto_line(&b).is_some(), "{b}");
+    assert!(b.contains(&format!("c=IN IP4 {MEDIA_IP}")), "{b}");
+    w.ms_sends(
+        0,
+        answer(
+            &inv,
+            200,
+            "ms-tag",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    w.take_req(MS[0], "ACK");
+    let ok = w.take_resp(CARRIER, 200, "INVITE");
+    let ob = body(&ok);
+    assert!(
+        ob.contains("m=audio 40000 RTP/AVP"),
+        "an offer in the 200: {ob}"
+    );
+    assert!(crypto_line(&ob).is_none(), "{ob}");
+    let a_tag = tag(&hdr(&ok, "To").unwrap());
+    w.carrier_sends(carrier_in_dialog(
+        "ACK",
+        "late1",
+        &a_tag,
+        1,
+        &[],
+        &carrier_sdp(30000, "sendrecv"),
+    ));
+    let m = w.media();
+    let u = m
+        .updates_of(Side::A)
+        .into_iter()
+        .find(|u| u.rtp.is_some())
+        .expect("the ACK's answer reaches the relay");
+    assert_eq!(u.rtp, Some(addr("198.51.100.7:30000")));
+}
+
+#[test]
+fn forked_180s_relayed_once_and_200_on_another_fork() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite(
+        "fork1",
+        &carrier_sdp(30000, "sendrecv"),
+        &[],
+    ));
+    let inv = w.take_req(MS[0], "INVITE");
+    let _ = w.try_take(CARRIER, |m| m.status() == Some(100));
+    for t in ["fork-a", "fork-b"] {
+        w.ms_sends(
+            0,
+            answer(&inv, 180, t, &[format!("Contact: {CONTACT_443}")], ""),
+        );
+    }
+    w.take_resp(CARRIER, 180, "INVITE");
+    assert!(
+        w.try_take(CARRIER, |m| m.status() == Some(180)).is_none(),
+        "second fork's 180 relayed again"
+    );
+    w.ms_sends(
+        0,
+        answer(
+            &inv,
+            200,
+            "fork-b",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    let ack = w.take_req(MS[0], "ACK");
+    assert_eq!(tag(&hdr(&ack, "To").unwrap()), "fork-b");
+    w.take_resp(CARRIER, 200, "INVITE");
+}
+
+#[test]
+fn session_progress_183_with_sdp_is_early_media() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("em1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    w.ms_sends(
+        0,
+        answer(
+            &inv,
+            183,
+            "ms-tag",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    let p = w.take_resp(CARRIER, 183, "INVITE");
+    let pb = body(&p);
+    assert!(pb.contains("m=audio 40000 RTP/AVP"), "{pb}");
+    assert!(crypto_line(&pb).is_none(), "{pb}");
+    {
+        let m = w.media();
+        let u = m
+            .updates_of(Side::B)
+            .into_iter()
+            .find(|u| u.rtp.is_some())
+            .expect("early media connected to the 183's SDP");
+        assert_eq!(u.rtp, Some(addr("52.113.1.1:49152")));
+        assert!(u.crypto.and_then(|c| c.rx) == Some(policy(MS_KEY1)));
+    }
+    w.ms_sends(
+        0,
+        answer(
+            &inv,
+            200,
+            "ms-tag",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    w.take_req(MS[0], "ACK");
+    let ok = w.take_resp(CARRIER, 200, "INVITE");
+    let (ip, port) = sdp_audio(&body(&ok));
+    assert_eq!((ip.as_str(), port), (MEDIA_IP, 40000));
+}
+
+// ----- routing and failover --------------------------------------------------------
+
+/// What the carrier's caller finally got.
+fn final_to_carrier(w: &mut World) -> u16 {
+    let m = w
+        .try_take(CARRIER, |m| m.status().is_some_and(|s| s >= 200))
+        .unwrap_or_else(|| panic!("no final to the carrier:\n{}", w.dump()));
+    m.status().unwrap()
+}
+
+#[test]
+fn failover_sip_503_goes_to_sip2() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("fo1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    let key1 = crypto_line(&body(&inv)).unwrap();
+    w.ms_sends(0, answer(&inv, 503, "x", &[], ""));
+    let inv2 = w.take_req(MS[1], "INVITE");
+    assert_eq!(
+        ruri(&inv2),
+        "sip:+4930123456@sip2.pstnhub.microsoft.com:5061;user=phone;transport=tls"
+    );
+    assert_ne!(inv2.call_id().unwrap(), inv.call_id().unwrap());
+    assert_eq!(sdp_audio(&body(&inv2)), (MEDIA_IP.to_owned(), 40002));
+    assert_eq!(
+        crypto_line(&body(&inv2)).unwrap(),
+        key1,
+        "same key per side"
+    );
+    assert!(w.try_take(CARRIER, |m| m.status() == Some(503)).is_none());
+    w.ms_sends(
+        1,
+        answer(
+            &inv2,
+            200,
+            "ms-tag",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    w.take_req(MS[1], "ACK");
+    w.take_resp(CARRIER, 200, "INVITE");
+    assert_eq!(w.b.counters().failovers, 1);
+    let a_tag = w
+        .log
+        .iter()
+        .rev()
+        .find_map(|s| (s.msg.status() == Some(200)).then(|| tag(&hdr(&s.msg, "To").unwrap())));
+    w.carrier_sends(carrier_in_dialog(
+        "ACK",
+        "fo1",
+        &a_tag.clone().unwrap(),
+        1,
+        &[],
+        "",
+    ));
+    w.carrier_sends(carrier_in_dialog("BYE", "fo1", &a_tag.unwrap(), 2, &[], ""));
+    let cdr = &w.cdrs()[0];
+    let outcomes: Vec<(&str, &str)> = cdr
+        .attempts
+        .iter()
+        .map(|a| (a.peer.as_str(), a.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![(MS_HOSTS[0], "503"), (MS_HOSTS[1], "answered")]
+    );
+}
+
+#[test]
+fn timeout_goes_to_next_peer() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("to1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let _inv = w.take_req(MS[0], "INVITE");
+    w.advance(Duration::from_millis(4900));
+    assert!(w
+        .try_take(MS[1], |m| m.method_str() == Some("INVITE"))
+        .is_none());
+    w.advance(Duration::from_millis(200));
+    let inv2 = w.take_req(MS[1], "INVITE");
+    assert!(ruri(&inv2).contains("sip2.pstnhub.microsoft.com"));
+    // sip2 stays silent too: sip3, then the caller gets 408.
+    w.advance(Duration::from_secs(5));
+    w.take_req(MS[2], "INVITE");
+    w.advance(Duration::from_secs(5));
+    assert_eq!(final_to_carrier(&mut w), 408);
+    let cdr = &w.cdrs()[0];
+    assert_eq!(cdr.attempts.len(), 3);
+    assert!(cdr.attempts.iter().all(|a| a.outcome == "timeout"));
+    assert_eq!(w.b.active_calls(), 0);
+}
+
+#[test]
+fn transport_error_goes_to_next() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("te1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let _inv = w.take_req(MS[0], "INVITE");
+    w.transport_error(transaction::Peer::new(
+        addr(MS[0]),
+        transaction::Transport::Tls,
+    ));
+    let inv2 = w.take_req(MS[1], "INVITE");
+    assert!(ruri(&inv2).contains("sip2.pstnhub.microsoft.com"));
+    assert!(w.b.peer_states(1)[0].is_down());
+}
+
+#[test]
+fn teams_to_acs_failover_carries_fail_over_label() {
+    let mut cfg = config();
+    cfg.routes.routes[0] = route(
+        "to-teams",
+        "carrier",
+        vec![dest("teams", None), dest("acs", Some("Fail-over"))],
+    );
+    let mut w = World::with(cfg);
+    w.carrier_sends(carrier_invite("acs1", &carrier_sdp(30000, "sendrecv"), &[]));
+    for (i, ms) in MS.iter().enumerate() {
+        let inv = w.take_req(ms, "INVITE");
+        assert!(hdr(&inv, "Contact").unwrap().contains(TEAMS_FQDN));
+        assert!(!hdr(&inv, "From").unwrap().contains("Fail-over"));
+        w.ms_sends(i, answer(&inv, 503, "x", &[], ""));
+    }
+    let inv = w.take_req(MS[0], "INVITE");
+    let from = hdr(&inv, "From").unwrap();
+    assert!(from.starts_with("\"Fail-over"), "{from}");
+    assert!(
+        from.contains(&format!("<sip:+49891234567@{ACS_FQDN};user=phone>")),
+        "{from}"
+    );
+    let contact = hdr(&inv, "Contact").unwrap();
+    assert!(
+        contact.contains(&format!("@{ACS_FQDN}:5061;transport=tls>")),
+        "{contact}"
+    );
+    assert!(!text(&inv).contains(TEAMS_FQDN), "{}", text(&inv));
+    assert_eq!(
+        ruri(&inv),
+        "sip:+4930123456@sip.pstnhub.microsoft.com:5061;user=phone;transport=tls"
+    );
+    w.ms_sends(
+        0,
+        answer(
+            &inv,
+            200,
+            "acs-tag",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    w.take_resp(CARRIER, 200, "INVITE");
+}
+
+#[test]
+fn decline_603_is_never_retried() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("d1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    w.ms_sends(0, answer(&inv, 603, "x", &[], ""));
+    assert_eq!(final_to_carrier(&mut w), 603);
+    w.advance(Duration::from_secs(10));
+    assert!(w.pending_to(MS[1]).is_empty() && w.pending_to(MS[2]).is_empty());
+    assert_eq!(w.cdrs()[0].status, 603);
+    assert_eq!(w.media().deletes.len(), 1);
+}
+
+#[test]
+fn no_failover_after_180() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("n1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    w.ms_sends(0, answer(&inv, 180, "t", &[], ""));
+    w.take_resp(CARRIER, 180, "INVITE");
+    w.ms_sends(0, answer(&inv, 503, "t", &[], ""));
+    assert_eq!(final_to_carrier(&mut w), 503);
+    assert!(w.pending_to(MS[1]).is_empty());
+}
+
+// ----- CANCEL ----------------------------------------------------------------------
+
+/// The carrier's CANCEL of its INVITE `call_id`.
+fn carrier_cancel(call_id: &str) -> Message {
+    build(
+        "CANCEL sip:030123456@192.0.2.1:5060 SIP/2.0",
+        &[
+            format!(
+                "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{}",
+                token(call_id)
+            ),
+            "Max-Forwards: 70".into(),
+            "From: \"Alice\" <sip:0891234567@192.0.2.10>;tag=c-from".into(),
+            "To: <sip:030123456@192.0.2.1>".into(),
+            format!("Call-ID: {call_id}"),
+            "CSeq: 1 CANCEL".into(),
+        ],
+        "",
+    )
+}
+
+#[test]
+fn cancel_from_carrier_cancels_teams() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("cx1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    w.advance(Duration::from_millis(100));
+    // Before Teams said anything: the CANCEL waits for its provisional.
+    w.carrier_sends(carrier_cancel("cx1"));
+    w.take_resp(CARRIER, 200, "CANCEL");
+    w.take_resp(CARRIER, 487, "INVITE");
+    assert!(
+        w.try_take(MS[0], |m| m.method_str() == Some("CANCEL"))
+            .is_none(),
+        "CANCEL before any provisional (RFC 3261 §9.1)"
+    );
+    w.ms_sends(0, answer(&inv, 180, "ms-tag", &[], ""));
+    let cancel = w.take_req(MS[0], "CANCEL");
+    assert_eq!(ruri(&cancel), ruri(&inv));
+    assert!(w.try_take(CARRIER, |m| m.status() == Some(180)).is_none());
+    w.ms_sends(0, answer(&cancel, 200, "ms-tag", &[], ""));
+    w.ms_sends(0, answer(&inv, 487, "ms-tag", &[], ""));
+    w.take_req(MS[0], "ACK");
+    let cdrs = w.cdrs();
+    assert_eq!(cdrs.len(), 1);
+    assert_eq!(cdrs[0].status, 487);
+    assert_eq!(cdrs[0].ended_by, "caller");
+    assert_eq!(w.b.active_calls(), 0);
+    assert_eq!(w.media().deletes.len(), 1);
+}
+
+#[test]
+fn cancel_200_race() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite(
+        "race1",
+        &carrier_sdp(30000, "sendrecv"),
+        &[],
+    ));
+    let inv = w.take_req(MS[0], "INVITE");
+    w.ms_sends(
+        0,
+        answer(
+            &inv,
+            180,
+            "ms-tag",
+            &[format!("Contact: {CONTACT_443}")],
+            "",
+        ),
+    );
+    w.take_resp(CARRIER, 180, "INVITE");
+    w.carrier_sends(carrier_cancel("race1"));
+    w.take_resp(CARRIER, 487, "INVITE");
+    let cancel = w.take_req(MS[0], "CANCEL");
+    // Teams answered before the CANCEL reached it.
+    w.ms_sends(
+        0,
+        answer(
+            &inv,
+            200,
+            "ms-tag",
+            &[
+                format!("Contact: {CONTACT_443}"),
+                format!("Record-Route: {MS_RR}"),
+            ],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    w.ms_sends(0, answer(&cancel, 200, "ms-tag", &[], ""));
+    let ack = w.take_req(MS[0], "ACK");
+    assert_eq!(ruri(&ack), CONTACT_443_URI);
+    let bye = w.take_req(MS[0], "BYE");
+    assert_eq!(ruri(&bye), CONTACT_443_URI);
+    assert_eq!(hdrs(&bye, "Route"), vec![MS_RR.to_owned()]);
+    assert_eq!(tag(&hdr(&bye, "To").unwrap()), "ms-tag");
+    w.ms_sends(0, answer(&bye, 200, "ms-tag", &[], ""));
+    assert!(
+        w.try_take(CARRIER, |m| m.status() == Some(200)
+            && cseq_method(m) == "INVITE")
+            .is_none(),
+        "the carrier must not see the 200"
+    );
+    assert_eq!(w.cdrs()[0].status, 487);
+}
+
+// ----- in-dialog: re-INVITE, session timers ------------------------------------------
+
+#[test]
+fn reinvite_hold_resume_forwarded_with_same_relay_ports_and_same_key() {
+    let mut w = World::new();
+    let c = establish_from_teams(&mut w, &[]);
+    let first = body(&c.ms_ok);
+    let key = crypto_line(&first).unwrap();
+    let to = c.our_side();
+    let carrier_contact = "sip:089222@192.0.2.10:5060";
+    for (cseq, dir, answer_dir) in [(2, "sendonly", "recvonly"), (3, "sendrecv", "sendrecv")] {
+        w.ms_sends(
+            0,
+            ms_in_dialog(
+                "INVITE",
+                &c.ms_call_id,
+                MS_FROM,
+                &to,
+                cseq,
+                &[],
+                &ms_sdp("52.113.1.1", 49152, MS_KEY1, dir),
+            ),
+        );
+        let re = w.take_req(CARRIER, "INVITE");
+        assert_eq!(ruri(&re), carrier_contact);
+        assert_eq!(re.call_id().unwrap(), c.c_invite.call_id().unwrap());
+        let rb = body(&re);
+        assert!(rb.contains(&format!("a={dir}")), "{rb}");
+        assert_eq!(sdp_audio(&rb), (MEDIA_IP.to_owned(), 40002), "{rb}");
+        assert!(crypto_line(&rb).is_none(), "{rb}");
+        assert!(!rb.contains("ice-"), "{rb}");
+        w.carrier_sends(answer(
+            &re,
+            200,
+            "c-tag",
+            &["Contact: <sip:089222@192.0.2.10:5060>".to_owned()],
+            &carrier_sdp(30000, answer_dir),
+        ));
+        w.take_req(CARRIER, "ACK");
+        let ok = w.take_resp(MS[0], 200, "INVITE");
+        let ob = body(&ok);
+        assert!(ob.contains(&format!("a={answer_dir}")), "{ob}");
+        assert_eq!(sdp_audio(&ob), (MEDIA_IP.to_owned(), 40000), "{ob}");
+        assert_eq!(crypto_line(&ob).as_deref(), Some(key.as_str()), "same key");
+        assert!(hdr(&ok, "Contact").unwrap().contains(TEAMS_FQDN));
+        w.ms_sends(
+            0,
+            ms_in_dialog("ACK", &c.ms_call_id, MS_FROM, &to, cseq, &[], ""),
+        );
+    }
+    let m = w.media();
+    assert_eq!(m.keys.len(), 1, "no new key on hold/resume");
+    assert_eq!(m.creates.len(), 1);
+    assert!(m.updates.iter().filter(|u| u.side == Side::A).all(|u| u
+        .crypto
+        .as_ref()
+        .is_none_or(|c| c.tx.is_none() || c.tx == m.keys[0].srtp_policy().ok())));
+    let _ = &c.c_ok;
+}
+
+#[test]
+fn session_refresh_answered_locally() {
+    let mut w = World::new();
+    let timer = [
+        "Supported: timer".to_owned(),
+        "Session-Expires: 1800;refresher=uac".to_owned(),
+        "Min-SE: 300".to_owned(),
+    ];
+    let c = establish_from_teams(&mut w, &timer);
+    assert!(hdr(&c.ms_ok, "Session-Expires")
+        .unwrap()
+        .starts_with("1800"));
+    assert_eq!(hdr(&c.ms_ok, "Require").as_deref(), Some("timer"));
+    let to = c.our_side();
+    let sent_to_carrier = w.ever_sent_to(CARRIER).len();
+    w.advance(Duration::from_secs(900));
+    w.ms_sends(
+        0,
+        ms_in_dialog(
+            "INVITE",
+            &c.ms_call_id,
+            MS_FROM,
+            &to,
+            2,
+            &timer,
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    let ok = w.take_resp(MS[0], 200, "INVITE");
+    assert!(hdr(&ok, "Session-Expires").unwrap().starts_with("1800"));
+    assert_eq!(hdr(&ok, "Require").as_deref(), Some("timer"));
+    assert_eq!(
+        crypto_line(&body(&ok)),
+        crypto_line(&body(&c.ms_ok)),
+        "same key"
+    );
+    assert_eq!(sdp_audio(&body(&ok)), (MEDIA_IP.to_owned(), 40000));
+    w.ms_sends(
+        0,
+        ms_in_dialog("ACK", &c.ms_call_id, MS_FROM, &to, 2, &[], ""),
+    );
+    assert_eq!(w.ever_sent_to(CARRIER).len(), sent_to_carrier);
+    // Refreshed at 900 s: still up at 1800 s + a bit.
+    w.advance(Duration::from_secs(1000));
+    assert!(w.ever_sent_to(CARRIER).len() == sent_to_carrier);
+    assert_eq!(w.b.active_calls(), 1);
+}
+
+#[test]
+fn session_timer_expiry_ends_call() {
+    let mut w = World::new();
+    let c = establish_from_teams(
+        &mut w,
+        &[
+            "Supported: timer".to_owned(),
+            "Session-Expires: 90;refresher=uac".to_owned(),
+        ],
+    );
+    assert!(hdr(&c.ms_ok, "Session-Expires").unwrap().starts_with("90"));
+    w.advance(Duration::from_secs(80));
+    assert!(w.pending_to(CARRIER).is_empty());
+    w.advance(Duration::from_secs(20));
+    let bye = w.take_req(CARRIER, "BYE");
+    assert_eq!(bye.call_id().unwrap(), c.c_invite.call_id().unwrap());
+    w.take_req(MS[0], "BYE");
+    let cdr = &w.cdrs()[0];
+    assert_eq!(cdr.ended_by, "sbc");
+    assert!(cdr.reason.contains("session timer"), "{}", cdr.reason);
+}
+
+// ----- operations -----------------------------------------------------------------
+
+#[test]
+fn drain_refuses_new_invites_with_503() {
+    let mut w = World::new();
+    let e = establish(&mut w);
+    w.b.drain();
+    w.carrier_sends(carrier_invite("dr1", &carrier_sdp(30002, "sendrecv"), &[]));
+    let r = w.take_resp(CARRIER, 503, "INVITE");
+    assert!(hdr(&r, "Retry-After").is_some(), "{}", text(&r));
+    assert!(w.pending_to(MS[0]).is_empty());
+    assert_eq!(w.b.counters().refused_draining, 1);
+    // The call in progress goes on and ends normally.
+    w.carrier_sends(carrier_in_dialog("BYE", &e.a_call_id, &e.a_tag, 2, &[], ""));
+    w.take_req(MS[0], "BYE");
+    assert_eq!(w.b.active_calls(), 0);
+}
+
+#[test]
+fn ok_to_udp_carrier_retransmitted_until_ack() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("rt1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    w.ms_sends(
+        0,
+        answer(
+            &inv,
+            200,
+            "ms-tag",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    let count = |w: &World| {
+        w.log
+            .iter()
+            .filter(|s| s.to.addr == addr(CARRIER) && s.msg.status() == Some(200))
+            .count()
+    };
+    assert_eq!(count(&w), 1);
+    w.advance(Duration::from_millis(510));
+    assert_eq!(count(&w), 2, "T1");
+    w.advance(Duration::from_millis(1000));
+    assert_eq!(count(&w), 3, "2*T1");
+    w.advance(Duration::from_millis(2000));
+    assert_eq!(count(&w), 4, "4*T1");
+    let ok = w.take_resp(CARRIER, 200, "INVITE");
+    let a_tag = tag(&hdr(&ok, "To").unwrap());
+    w.carrier_sends(carrier_in_dialog("ACK", "rt1", &a_tag, 1, &[], ""));
+    w.advance(Duration::from_secs(30));
+    assert_eq!(count(&w), 4, "no more after the ACK");
+    assert_eq!(w.b.active_calls(), 1);
+}
+
+#[test]
+fn call_without_ack_from_carrier_is_ended() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("na1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    w.ms_sends(
+        0,
+        answer(
+            &inv,
+            200,
+            "ms-tag",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    // 200 at 0, 0.5, 1.5, 3.5, 7.5 … 31.5 s; at 35.5 s (past 64*T1) the
+    // SBC gives up and hangs up both sides.
+    w.advance(Duration::from_secs(36));
+    let oks = w
+        .ever_sent_to(CARRIER)
+        .iter()
+        .filter(|l| l.starts_with("SIP/2.0 200"))
+        .count();
+    assert_eq!(oks, 11);
+    w.take_req(MS[0], "BYE");
+    assert_eq!(w.b.active_calls(), 0);
+}
