@@ -1123,3 +1123,330 @@ fn call_without_ack_from_carrier_is_ended() {
     w.take_req(MS[0], "BYE");
     assert_eq!(w.b.active_calls(), 0);
 }
+
+// ----- transfer: REFER and Replaces -------------------------------------------------
+
+const REFER_TO_URI: &str =
+    "sip:sip.pstnhub.microsoft.com:5061;transport=tls;x-m=8:orgid:dfcba638-1111;x-t=4dca0001";
+const REFERRED_BY: &str = "<sip:sip.pstnhub.microsoft.com:5061;x-m=8:orgid:fa27;x-t=4dca0001;x-ti=b712;x-tt=aHR0cHM6Ly9leGFtcGxl%3D>";
+
+#[test]
+fn refer_from_teams_transfers_without_carrier_noticing() {
+    let mut w = World::new();
+    let e = establish(&mut w);
+    let first_key = crypto_line(&body(&e.invite)).unwrap();
+    let sent_to_carrier = w.ever_sent_to(CARRIER).len();
+    let updates_before = w.media().updates.len();
+    let refer = ms_in_dialog(
+        "REFER",
+        &e.teams_call_id(),
+        &e.ms_from(),
+        &e.ms_to(),
+        2,
+        &[
+            format!("Refer-To: <{REFER_TO_URI}?Replaces=abc%3Bto-tag%3D1%3Bfrom-tag%3D2>"),
+            format!("Referred-By: {REFERRED_BY}"),
+        ],
+        "",
+    );
+    w.ms_sends(0, refer);
+    w.take_resp(MS[0], 202, "REFER");
+    let n1 = w.take_req(MS[0], "NOTIFY");
+    assert_eq!(n1.call_id().unwrap(), e.teams_call_id());
+    assert_eq!(ruri(&n1), CONTACT_443_URI);
+    assert_eq!(hdrs(&n1, "Route"), vec![MS_RR.to_owned()]);
+    assert_eq!(hdr(&n1, "Event").as_deref(), Some("refer"));
+    assert!(hdr(&n1, "Content-Type")
+        .unwrap()
+        .starts_with("message/sipfrag"));
+    assert!(body(&n1).starts_with("SIP/2.0 100 Trying"), "{}", body(&n1));
+    assert!(hdr(&n1, "Subscription-State")
+        .unwrap()
+        .starts_with("active"));
+    assert!(hdr(&n1, "Contact").unwrap().contains(TEAMS_FQDN));
+    w.ms_sends(0, answer(&n1, 200, "ms-tag", &[], ""));
+
+    let inv = w.take_req(MS[0], "INVITE");
+    let t = text(&inv);
+    assert_eq!(ruri(&inv), REFER_TO_URI, "Refer-To verbatim");
+    assert_ne!(inv.call_id().unwrap(), e.teams_call_id());
+    assert_eq!(hdr(&inv, "Referred-By").as_deref(), Some(REFERRED_BY));
+    assert!(!t.to_ascii_lowercase().contains("replaces"), "{t}");
+    assert!(hdr(&inv, "Contact").unwrap().contains(TEAMS_FQDN));
+    assert!(hdr(&inv, "From").unwrap().contains("+49891234567"));
+    let ib = body(&inv);
+    assert_eq!(sdp_audio(&ib), (MEDIA_IP.to_owned(), 40002), "{ib}");
+    let new_key = crypto_line(&ib).expect("SRTP toward the target");
+    assert_ne!(new_key, first_key, "a fresh key for the new dialog");
+
+    w.ms_sends(
+        0,
+        answer(
+            &inv,
+            180,
+            "target-tag",
+            &[format!("Contact: {CONTACT_443}")],
+            "",
+        ),
+    );
+    w.ms_sends(
+        0,
+        answer(
+            &inv,
+            200,
+            "target-tag",
+            &[
+                format!("Contact: {CONTACT_443}"),
+                format!("Record-Route: {MS_RR}"),
+            ],
+            &ms_sdp("52.113.2.2", 50000, MS_KEY2, "sendrecv"),
+        ),
+    );
+    let ack = w.take_req(MS[0], "ACK");
+    assert_eq!(tag(&hdr(&ack, "To").unwrap()), "target-tag");
+    let n2 = w.take_req(MS[0], "NOTIFY");
+    assert_eq!(n2.call_id().unwrap(), e.teams_call_id());
+    assert!(body(&n2).starts_with("SIP/2.0 200 OK"), "{}", body(&n2));
+    assert!(hdr(&n2, "Subscription-State")
+        .unwrap()
+        .starts_with("terminated"));
+    let bye = w.take_req(MS[0], "BYE");
+    assert_eq!(bye.call_id().unwrap(), e.teams_call_id());
+    assert!(
+        n2.cseq().unwrap().seq < bye.cseq().unwrap().seq,
+        "NOTIFY before BYE"
+    );
+    {
+        let m = w.media();
+        let u = m.updates[updates_before..]
+            .iter()
+            .rfind(|u| u.side == Side::B && u.rtp.is_some())
+            .expect("relay re-pointed at the target");
+        assert_eq!(u.rtp, Some(addr("52.113.2.2:50000")));
+        let c = m.updates[updates_before..]
+            .iter()
+            .rev()
+            .find_map(|u| (u.side == Side::B).then(|| u.crypto.clone()).flatten())
+            .expect("new keys installed");
+        assert!(c.rx == Some(policy(MS_KEY2)));
+        let new_tx = CryptoAttribute::parse(&new_key).unwrap().srtp_policy().ok();
+        assert!(c.tx == new_tx, "the relay sends with the new key");
+    }
+    assert_eq!(
+        w.ever_sent_to(CARRIER).len(),
+        sent_to_carrier,
+        "the carrier saw nothing: {:?}",
+        w.ever_sent_to(CARRIER)
+    );
+    assert_eq!(w.b.counters().transfers, 1);
+
+    // The call goes on with the target: its BYE reaches the carrier.
+    w.ms_sends(0, answer(&bye, 200, "ms-tag", &[], ""));
+    w.clear();
+    let target_bye = ms_in_dialog(
+        "BYE",
+        inv.call_id().unwrap(),
+        &format!("<{REFER_TO_URI}>;tag=target-tag"),
+        &hdr(&inv, "From").unwrap(),
+        5,
+        &[],
+        "",
+    );
+    w.ms_sends(0, target_bye);
+    w.take_resp(MS[0], 200, "BYE");
+    let cbye = w.take_req(CARRIER, "BYE");
+    assert_eq!(cbye.call_id().unwrap(), e.a_call_id);
+    let cdr = &w.cdrs()[0];
+    assert_eq!(cdr.transfers, 1);
+}
+
+#[test]
+fn invite_with_replaces_from_microsoft_replaces_the_dialog() {
+    let mut w = World::new();
+    let e = establish(&mut w);
+    let sent_to_carrier = w.ever_sent_to(CARRIER).len();
+    let our_tag = tag(&e.ms_to());
+    let replaces = format!(
+        "Replaces: {};to-tag={our_tag};from-tag=ms-tag",
+        e.teams_call_id()
+    );
+    w.ms_sends(
+        0,
+        ms_invite(
+            "replacing-1",
+            &ms_sdp("52.113.3.3", 51000, MS_KEY2, "sendrecv"),
+            &[replaces],
+        ),
+    );
+    let ok = w.take_resp(MS[0], 200, "INVITE");
+    assert!(hdr(&ok, "Contact").unwrap().contains(TEAMS_FQDN));
+    let ob = body(&ok);
+    assert_eq!(sdp_audio(&ob), (MEDIA_IP.to_owned(), 40002), "{ob}");
+    assert!(crypto_line(&ob).is_some(), "{ob}");
+    let bye = w.take_req(MS[0], "BYE");
+    assert_eq!(bye.call_id().unwrap(), e.teams_call_id());
+    {
+        let m = w.media();
+        let u = m
+            .updates
+            .iter()
+            .rfind(|u| u.side == Side::B)
+            .expect("relay re-pointed");
+        assert_eq!(u.rtp, Some(addr("52.113.3.3:51000")));
+        assert!(u.crypto.as_ref().and_then(|c| c.rx.clone()) == Some(policy(MS_KEY2)));
+    }
+    assert_eq!(w.ever_sent_to(CARRIER).len(), sent_to_carrier);
+    // The new dialog is the call now: its BYE ends it.
+    let to = hdr(&ok, "To").unwrap();
+    w.ms_sends(
+        0,
+        ms_in_dialog("ACK", "replacing-1", MS_FROM, &to, 1, &[], ""),
+    );
+    w.ms_sends(
+        0,
+        ms_in_dialog("BYE", "replacing-1", MS_FROM, &to, 2, &[], ""),
+    );
+    w.take_resp(MS[0], 200, "BYE");
+    w.take_req(CARRIER, "BYE");
+    assert_eq!(w.b.active_calls(), 0);
+}
+
+#[test]
+fn invite_with_unknown_replaces_gets_481() {
+    let mut w = World::new();
+    let _e = establish(&mut w);
+    w.ms_sends(
+        0,
+        ms_invite(
+            "replacing-2",
+            &ms_sdp("52.113.3.3", 51000, MS_KEY2, "sendrecv"),
+            &["Replaces: nosuchcall@x;to-tag=a;from-tag=b".to_owned()],
+        ),
+    );
+    w.take_resp(MS[0], 481, "INVITE");
+    assert!(w.pending_to(CARRIER).is_empty());
+    assert_eq!(w.b.active_calls(), 1);
+}
+
+// ----- OPTIONS, classification, health ---------------------------------------------
+
+#[test]
+fn options_from_microsoft_answered_200_with_fqdn_contact_and_allow_refer() {
+    let mut w = World::new();
+    let opt = build(
+        &format!("OPTIONS sip:{TEAMS_FQDN}:5061;transport=tls SIP/2.0"),
+        &[
+            "Via: SIP/2.0/TLS 52.112.1.2:5061;branch=z9hG4bKa01fb94a".to_owned(),
+            "From: <sip:sip-du-a-eu.pstnhub.microsoft.com:5061>;tag=8eb9".into(),
+            format!("To: <sip:{TEAMS_FQDN}>"),
+            "Call-ID: opt-1".into(),
+            "CSeq: 1 OPTIONS".into(),
+            "Contact: <sip:sip-du-a-eu.pstnhub.microsoft.com:5061>".into(),
+            "Allow: INVITE,ACK,OPTIONS,CANCEL,BYE,NOTIFY".into(),
+            "Max-Forwards: 70".into(),
+        ],
+        "",
+    );
+    w.ms_sends(1, opt);
+    let r = w.take_resp(MS[1], 200, "OPTIONS");
+    assert_eq!(
+        hdr(&r, "Contact").as_deref(),
+        Some(format!("<sip:{TEAMS_FQDN}:5061;transport=tls>").as_str())
+    );
+    assert!(hdr(&r, "Allow").unwrap().contains("REFER"));
+    assert!(hdr(&r, "X-MS-SBC").is_some());
+    assert!(!tag(&hdr(&r, "To").unwrap()).is_empty());
+    assert_eq!(w.b.counters().options_answered, 1);
+}
+
+#[test]
+fn unclassified_source_gets_403() {
+    let mut w = World::new();
+    let inv = carrier_invite("stranger", &carrier_sdp(30000, "sendrecv"), &[]);
+    w.deliver(
+        inv,
+        transaction::Peer::new(addr("198.51.100.99:5060"), transaction::Transport::Udp),
+        addr(SBC_UDP),
+        None,
+    );
+    let r = w
+        .try_take("198.51.100.99:5060", |m| m.status() == Some(403))
+        .unwrap_or_else(|| panic!("no 403:\n{}", w.dump()));
+    assert_eq!(cseq_method(&r), "INVITE");
+    // From Microsoft's range, but with a certificate naming someone else.
+    let inv = ms_invite(
+        "ms-bad-cert",
+        &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        &[],
+    );
+    w.deliver(
+        inv,
+        transaction::Peer::new(addr(MS[0]), transaction::Transport::Tls),
+        addr(SBC_TLS),
+        Some(vec!["evil.example.com".to_owned()]),
+    );
+    w.take_resp(MS[0], 403, "INVITE");
+    assert!(w.pending_to(CARRIER).is_empty());
+    assert_eq!(w.b.counters().unclassified, 2);
+    assert!(w.media().creates.is_empty());
+}
+
+#[test]
+fn options_pings_sent_to_sip_sip2_sip3_and_health_marks_down_on_timeout() {
+    let mut cfg = config();
+    // Only the Teams trunk pings, to keep the picture simple.
+    cfg.trunks[2].options.enabled = false;
+    let mut w = World::with(cfg);
+    // The first pings went out at start, answered automatically; answer
+    // the next ones by hand.
+    assert_eq!(w.pings_answered, 3);
+    w.auto_pings = false;
+    w.advance(Duration::from_secs(60));
+    let mut pings = Vec::new();
+    for (ms, host) in MS.iter().zip(MS_HOSTS) {
+        let p = w.take_req(ms, "OPTIONS");
+        assert_eq!(ruri(&p), format!("sip:{host}:5061;transport=tls"));
+        assert_eq!(
+            hdr(&p, "Contact").as_deref(),
+            Some(format!("<sip:{TEAMS_FQDN}:5061;transport=tls>").as_str())
+        );
+        assert!(hdr(&p, "From")
+            .unwrap()
+            .starts_with(&format!("<sip:{TEAMS_FQDN}:5061>;tag=")));
+        assert!(hdr(&p, "To").unwrap().contains(host));
+        assert!(hdr(&p, "Via")
+            .unwrap()
+            .starts_with(&format!("SIP/2.0/TLS {TEAMS_FQDN}:5061;branch=z9hG4bK")));
+        assert_eq!(cseq_method(&p), "OPTIONS");
+        assert_eq!(hdr(&p, "Max-Forwards").as_deref(), Some("70"));
+        assert!(hdr(&p, "Allow").unwrap().contains("REFER"));
+        assert!(hdr(&p, "X-MS-SBC").is_some());
+        assert!(hdr(&p, "User-Agent").is_some());
+        pings.push(p);
+    }
+    assert!(w.b.peer_states(1).iter().all(|s| !s.is_down()));
+    // sip and sip2 answer, sip3 stays silent.
+    w.ms_sends(0, answer(&pings[0], 200, "p1", &[], ""));
+    w.ms_sends(1, answer(&pings[1], 200, "p2", &[], ""));
+    w.advance(Duration::from_secs(33));
+    let states = w.b.peer_states(1);
+    assert!(!states[0].is_down() && !states[1].is_down());
+    assert!(states[2].is_down(), "{states:?}");
+    let down: Vec<_> = w
+        .outputs
+        .iter()
+        .filter_map(|o| match o {
+            b2bua::Output::Health {
+                host, up: false, ..
+            } => Some(host.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(down, vec![MS_HOSTS[2].to_owned()]);
+    // Pings go on every 60 s, to the down peer too.
+    w.clear();
+    w.advance(Duration::from_secs(30));
+    for ms in MS {
+        w.take_req(ms, "OPTIONS");
+    }
+}
