@@ -91,6 +91,7 @@ CHECKS = {
     "notify-sipfrag": "NOTIFY body is a sipfrag status line",
     "refer-ruri": "the INVITE after REFER has Request-URI = Refer-To URI, parameters kept",
     "refer-referred-by": "the INVITE after REFER carries the Referred-By we sent",
+    "acs-options-first": "--acs: the SBC sends OPTIONS before its first INVITE",
     "hold-direction": "hold answered with recvonly or inactive",
     "resume-direction": "resume answered with sendrecv",
 }
@@ -1031,6 +1032,9 @@ class Peer:
         elif m == "INVITE" and dlg is not None:
             self.on_reinvite(msg, conn, dlg)
         elif m == "INVITE":
+            if self.a.acs and self.options_received == 0:
+                self.violation("acs-options-first", "INVITE before any OPTIONS from the SBC (ACS waits for the "
+                                                    "SBC to start the OPTIONS exchange)")
             self.check_new_invite(msg)
             tx = Tx(msg, conn)
             self.server_invites[msg.branch()] = tx
@@ -1689,9 +1693,15 @@ class Peer:
                 f.write("%s:%d\n" % self.listen_addr if self.listen_addr else "connected\n")
             os.replace(a.ready_file + ".tmp", a.ready_file)
         if a.connect and self.out_conn is None:
-            self.fail("TLS connection to %s failed" % a.connect)
-        elif a.options_first:
-            self.options_ping()
+            if "tls-server-cert" not in self.expect_v:
+                self.fail("TLS connection to %s failed" % a.connect)
+            a.expect_calls = 0
+        else:
+            if a.acs and a.options_first:
+                # ACS: the SBC must start the OPTIONS exchange; Microsoft answers after.
+                self.wait(lambda: self.options_received >= 1, "the SBC's first OPTIONS (ACS)")
+            if a.options_first:
+                self.options_ping()
         if not self.failures or a.keep_going:
             for i in range(a.expect_calls):
                 if self.remaining() <= 0 or (self.failures and not a.keep_going):
@@ -1756,6 +1766,9 @@ def main(argv=None):
     p.add_argument("--call", metavar="NUMBER", help="place calls to +NUMBER (UAC) instead of receiving them")
     p.add_argument("--caller", default="+15550100001", help="caller number for --call (default %(default)s)")
     p.add_argument("--options-first", action="store_true", help="send an OPTIONS and require 200 first")
+    p.add_argument("--acs", action="store_true",
+                   help="ACS Direct Routing: the SBC must send OPTIONS before any INVITE; with "
+                        "--options-first ours waits for the SBC's first OPTIONS")
     p.add_argument("--expect-final", type=int, help="with --call: the final status expected (e.g. 503)")
     p.add_argument("--offer-codecs", default="8 0 101 13", help="payload types offered (default %(default)s)")
     p.add_argument("--offer-crypto32", action="store_true",

@@ -28,6 +28,7 @@ if [ ! -f "$W/sbc.pem" ]; then
     cert microsoft sip.pstnhub.microsoft.com sip2.pstnhub.microsoft.com sip3.pstnhub.microsoft.com
     cert sbc "$SBC"
     cert other other.sbc.example.test
+    cert acs acs.sbc.example.test
 fi
 MS="--cert $W/microsoft.pem --key $W/microsoft.key --ca $W/ca.pem --sbc-fqdn $SBC"
 SIM="--role sbc-sim --cert $W/sbc.pem --key $W/sbc.key --ca $W/ca.pem --sbc-fqdn $SBC"
@@ -106,6 +107,14 @@ case_ cancel-race \
     "$SIM --on-invite answer --then wait-bye --timeout 20" \
     "$MS --call +15550109999 --then cancel --expect-violation cancel-race-200 --timeout 20"
 
+# 8. ACS: the SBC (its own FQDN and certificate) starts the OPTIONS exchange,
+#    then calls; Microsoft answers and checks media.
+ACS_MS="--cert $W/microsoft.pem --key $W/microsoft.key --ca $W/ca.pem --sbc-fqdn acs.sbc.example.test --acs"
+ACS_SIM="--role sbc-sim --cert $W/acs.pem --key $W/acs.key --ca $W/ca.pem --sbc-fqdn acs.sbc.example.test"
+case_ acs-options-then-call \
+    "$ACS_MS --on-invite ring-answer --then wait-bye --timeout 20" \
+    "$ACS_SIM --options-first --call +15550102222 --then pause:2500 --then bye --timeout 20"
+
 # Negative cases: the stand-in breaks a rule, the Microsoft peer must name it.
 case_ neg-contact-ip \
     "$MS --on-invite answer --then wait-bye --expect-violation contact-host --timeout 20" \
@@ -119,6 +128,16 @@ case_ neg-wrong-cert \
 case_ neg-no-client-cert \
     "$MS --expect-calls 0 --linger 2 --expect-violation tls-client-cert --timeout 10" \
     "$SIM --no-client-cert --options-first --expect-calls 0 --timeout 3" client-may-fail
+
+case_ neg-acs-teams-cert \
+    "$ACS_MS --expect-calls 0 --expect-options 1 --expect-violation tls-client-cert-san --expect-violation contact-host --timeout 10" \
+    "$SIM --options-first --expect-calls 0 --timeout 10"
+case_ neg-acs-no-options \
+    "$ACS_MS --on-invite answer --then wait-bye --expect-violation acs-options-first --timeout 20" \
+    "$ACS_SIM --call +15550102222 --then pause:2500 --then bye --timeout 20"
+case_ neg-server-cert \
+    "--role sbc-sim --cert $W/other.pem --key $W/other.key --ca $W/ca.pem --sbc-fqdn $SBC --expect-calls 0 --linger 2 --timeout 10" \
+    "$MS --expect-calls 0 --expect-violation tls-server-cert --timeout 10"
 
 # The negative client above cannot succeed (Microsoft refuses it): its own
 # failure is expected, so only the server's verdict counts there.
