@@ -640,3 +640,131 @@ fn microsoft_without_a_client_certificate_is_refused() {
     assert_eq!(counter(&err, "calls"), Some(0), "{err}");
     assert!(counter(&err, "tls_failures").unwrap_or(0) >= 1, "{err}");
 }
+
+#[test]
+fn options_to_microsoft_carry_the_fqdn_contact_allow_refer_and_x_ms_sbc() {
+    let p = Ports::new();
+    // OPTIONS every second to each proxy; the peer checks each one.
+    let d = Daemon::start("call-options", |c| config(c, &p, 1));
+    let work = TempDir::new("call-options-work");
+    let mut a = teams_args(&p, 0);
+    a.extend(
+        [
+            "--expect-calls",
+            "0",
+            "--expect-options",
+            "3",
+            "--timeout",
+            "15",
+        ]
+        .map(String::from),
+    );
+    let peer = MsPeer::start(&work.0, &d.certs(), "teams", &strs(&a));
+    let (pok, v, ptext) = peer.finish();
+    let (code, err) = d.stop();
+    assert!(pok, "Microsoft peer:\n{ptext}\n{err}");
+    assert_eq!(v["violations"], serde_json::json!([]), "{ptext}");
+    assert!(v["options_received"].as_u64().unwrap() >= 3, "{ptext}");
+    assert_eq!(code, Some(0), "{err}");
+    // sip answered, sip2/sip3 refused the connection: marked down.
+    assert!(
+        err.contains("host=sip2.pstnhub.microsoft.com up=false"),
+        "{err}"
+    );
+}
+
+#[test]
+fn late_offer_from_the_carrier_gets_an_sbc_offer_toward_teams() {
+    let p = Ports::new();
+    let d = Daemon::start("call-late", |c| config(c, &p, 60));
+    let work = TempDir::new("call-late-work");
+    let mut args = teams_args(&p, 0);
+    args.extend(
+        [
+            "--media-seconds",
+            "2",
+            "--then",
+            "wait-bye",
+            "--timeout",
+            "30",
+        ]
+        .map(String::from),
+    );
+    let peer = MsPeer::start(&work.0, &d.certs(), "teams", &strs(&args));
+    let sipp = sipp_carrier(
+        &work.0,
+        "carrier-uac-late.xml",
+        p.carrier,
+        &[
+            "-s",
+            "0301234567",
+            "-key",
+            "caller",
+            "0401112222",
+            "-d",
+            "4000",
+        ],
+        d.listeners.udp,
+    );
+    let (sok, stext) = sipp_result(sipp);
+    let (pok, v, ptext) = peer.finish();
+    let cdr = cdrs(&d, 1);
+    let (code, err) = d.stop();
+    assert!(
+        sok,
+        "SIPp carrier (offer in our 200, answer in its ACK):\n{stext}\n{err}"
+    );
+    assert!(
+        pok,
+        "Microsoft peer (INVITE must carry SDP):\n{ptext}\n{err}"
+    );
+    assert_eq!(v["violations"], serde_json::json!([]), "{ptext}");
+    assert_eq!(media_matched(&v), [100], "{ptext}");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(cdr[0]["status"], 200);
+}
+
+#[test]
+fn bye_from_the_carrier_ends_a_teams_call() {
+    let p = Ports::new();
+    let d = Daemon::start("call-cbye", |c| config(c, &p, 60));
+    let work = TempDir::new("call-cbye-work");
+    let sipp = sipp_carrier(
+        &work.0,
+        "carrier-uas-bye.xml",
+        p.carrier,
+        &["-d", "4000"],
+        None,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let tls = d.listeners.tls.unwrap().to_string();
+    let args = [
+        "--connect",
+        &tls,
+        "--sni",
+        "teams.sbc.example.test",
+        "--sbc-fqdn",
+        "teams.sbc.example.test",
+        "--call",
+        "4930999",
+        "--caller",
+        "+4940111",
+        "--media-seconds",
+        "2",
+        "--then",
+        "wait-bye",
+        "--timeout",
+        "30",
+    ];
+    let peer = MsPeer::start(&work.0, &d.certs(), "teams", &args);
+    let (pok, v, ptext) = peer.finish();
+    let (sok, stext) = sipp_result(sipp);
+    let cdr = cdrs(&d, 1);
+    let (code, err) = d.stop();
+    assert!(pok, "Microsoft peer:\n{ptext}\n{err}");
+    assert!(sok, "SIPp carrier:\n{stext}\n{err}");
+    assert_eq!(v["violations"], serde_json::json!([]), "{ptext}");
+    assert_eq!(media_matched(&v), [100], "{ptext}");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(cdr[0]["ended_by"], "callee", "{}", cdr[0]);
+}
