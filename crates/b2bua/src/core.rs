@@ -391,11 +391,18 @@ impl B2bua {
                 tls_names,
             } => {
                 if msg.is_request() {
-                    let trunk = self.classifier.classify(
+                    // The Request-URI host names the trunk FQDN the peer is
+                    // calling (Teams and ACS share proxies and certificates).
+                    let host = msg.request_uri().and_then(Result::ok).and_then(|u| {
+                        u.as_sip()
+                            .map(|s| s.host_raw.trim_matches(['[', ']']).to_owned())
+                    });
+                    let trunk = self.classifier.classify_named(
                         local,
                         from.addr.ip(),
                         from.transport,
                         tls_names.as_deref(),
+                        host.as_deref(),
                     );
                     self.class = Some((trunk, local));
                 }
@@ -2342,20 +2349,22 @@ impl B2bua {
                 .position(|t| t.peers.iter().any(|p| p.host.eq_ignore_ascii_case(h)))
         });
         let number = number_of(target.as_bytes()).filter(|n| crate::is_number(n));
-        let (dest, ruri) = match (by_host, &number) {
-            (Some(t), _) => (Some(t), Some(target.clone())),
-            (None, Some(n)) => {
-                let tn = &self.cfg.trunks[trunk];
-                let n = tn.numbers_in.called(n);
-                let d = self
-                    .cfg
-                    .routes
-                    .select(&tn.name, &n)
-                    .and_then(|r| r.to.first())
-                    .and_then(|d| self.trunk_index(&d.trunk));
-                (d, None)
-            }
-            _ => (None, None),
+        // An E.164 target (a PSTN number) is routed like a call from the
+        // transferor's trunk; a target without a number (a Teams user,
+        // `x-m`/`x-t`) goes verbatim to the trunk whose peer it names.
+        let routed = number.as_ref().and_then(|n| {
+            let tn = &self.cfg.trunks[trunk];
+            let n = tn.numbers_in.called(n);
+            self.cfg
+                .routes
+                .select(&tn.name, &n)
+                .and_then(|r| r.to.first())
+                .and_then(|d| self.trunk_index(&d.trunk))
+        });
+        let (dest, ruri) = match (routed, by_host) {
+            (Some(t), _) => (Some(t), None),
+            (None, Some(t)) => (Some(t), Some(target.clone())),
+            (None, None) => (None, None),
         };
         let Some(dest) = dest else {
             self.reply(key, &msg, 404, Some(&tag), Some(trunk));
