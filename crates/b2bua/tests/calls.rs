@@ -1450,3 +1450,246 @@ fn options_pings_sent_to_sip_sip2_sip3_and_health_marks_down_on_timeout() {
         w.take_req(ms, "OPTIONS");
     }
 }
+
+// ----- more in-dialog traffic --------------------------------------------------------
+
+#[test]
+fn carrier_hold_reaches_teams_on_the_same_port_with_the_same_key() {
+    let mut w = World::new();
+    let e = establish(&mut w);
+    let key = crypto_line(&body(&e.invite)).unwrap();
+    w.carrier_sends(carrier_in_dialog(
+        "INVITE",
+        &e.a_call_id,
+        &e.a_tag,
+        2,
+        &["Contact: <sip:0891234567@192.0.2.10:5060>".to_owned()],
+        &carrier_sdp(30000, "sendonly").replace("o=carrier 1 1", "o=carrier 1 2"),
+    ));
+    let re = w.take_req(MS[0], "INVITE");
+    assert_eq!(ruri(&re), CONTACT_443_URI);
+    assert_eq!(hdrs(&re, "Route"), vec![MS_RR.to_owned()]);
+    assert!(hdr(&re, "Contact").unwrap().contains(TEAMS_FQDN));
+    assert!(hdr(&re, "X-MS-SBC").is_some());
+    let rb = body(&re);
+    assert!(rb.contains("a=sendonly"), "{rb}");
+    assert_eq!(sdp_audio(&rb), (MEDIA_IP.to_owned(), 40002), "{rb}");
+    assert_eq!(crypto_line(&rb).as_deref(), Some(key.as_str()), "same key");
+    w.ms_sends(
+        0,
+        answer(
+            &re,
+            200,
+            "ms-tag",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "recvonly"),
+        ),
+    );
+    w.take_req(MS[0], "ACK");
+    let ok = w.take_resp(CARRIER, 200, "INVITE");
+    let ob = body(&ok);
+    assert!(ob.contains("a=recvonly"), "{ob}");
+    assert_eq!(sdp_audio(&ob), (MEDIA_IP.to_owned(), 40000));
+    assert!(crypto_line(&ob).is_none());
+    assert_eq!(w.media().keys.len(), 1);
+}
+
+#[test]
+fn reinvite_refused_by_teams_is_relayed_and_the_call_goes_on() {
+    let mut w = World::new();
+    let e = establish(&mut w);
+    w.carrier_sends(carrier_in_dialog(
+        "INVITE",
+        &e.a_call_id,
+        &e.a_tag,
+        2,
+        &[],
+        &carrier_sdp(30004, "sendrecv"),
+    ));
+    let re = w.take_req(MS[0], "INVITE");
+    w.ms_sends(0, answer(&re, 488, "ms-tag", &[], ""));
+    w.take_req(MS[0], "ACK");
+    w.take_resp(CARRIER, 488, "INVITE");
+    assert_eq!(w.b.active_calls(), 1);
+    w.carrier_sends(carrier_in_dialog("BYE", &e.a_call_id, &e.a_tag, 3, &[], ""));
+    w.take_req(MS[0], "BYE");
+}
+
+#[test]
+fn info_forwarded_and_in_dialog_options_answered() {
+    let mut w = World::new();
+    let e = establish(&mut w);
+    w.carrier_sends(carrier_in_dialog(
+        "INFO",
+        &e.a_call_id,
+        &e.a_tag,
+        2,
+        &["Content-Type: application/dtmf-relay".to_owned()],
+        "Signal=5\r\nDuration=160\r\n",
+    ));
+    let info = w.take_req(MS[0], "INFO");
+    assert_eq!(body(&info), "Signal=5\r\nDuration=160\r\n");
+    assert_eq!(ruri(&info), CONTACT_443_URI);
+    w.ms_sends(0, answer(&info, 200, "ms-tag", &[], ""));
+    w.take_resp(CARRIER, 200, "INFO");
+    w.ms_sends(
+        0,
+        ms_in_dialog(
+            "OPTIONS",
+            &e.teams_call_id(),
+            &e.ms_from(),
+            &e.ms_to(),
+            2,
+            &[],
+            "",
+        ),
+    );
+    w.take_resp(MS[0], 200, "OPTIONS");
+    assert!(w.pending_to(CARRIER).is_empty());
+}
+
+#[test]
+fn cancel_from_teams_cancels_carrier() {
+    let mut w = World::new();
+    w.ms_sends(
+        0,
+        ms_invite(
+            "ms-cx",
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            &[],
+        ),
+    );
+    let inv = w.take_req(CARRIER, "INVITE");
+    w.carrier_sends(answer(&inv, 180, "c-tag", &[], ""));
+    w.take_resp(MS[0], 180, "INVITE");
+    let cancel = build(
+        &format!("CANCEL sip:+4989222@{TEAMS_FQDN}:5061;user=phone;transport=tls SIP/2.0"),
+        &[
+            "Via: SIP/2.0/TLS 52.112.1.1:5061;branch=z9hG4bK-ms-cx".to_owned(),
+            "Max-Forwards: 69".into(),
+            MS_FROM.replace("\"Bob\"", "From: \"Bob\""),
+            format!("To: <sip:+4989222@{TEAMS_FQDN}:5061;user=phone>"),
+            "Call-ID: ms-cx".into(),
+            "CSeq: 1 CANCEL".into(),
+        ],
+        "",
+    );
+    w.ms_sends(0, cancel);
+    w.take_resp(MS[0], 200, "CANCEL");
+    w.take_resp(MS[0], 487, "INVITE");
+    let c = w.take_req(CARRIER, "CANCEL");
+    w.carrier_sends(answer(&c, 200, "c-tag", &[], ""));
+    w.carrier_sends(answer(&inv, 487, "c-tag", &[], ""));
+    w.take_req(CARRIER, "ACK");
+    assert_eq!(w.cdrs()[0].status, 487);
+}
+
+#[test]
+fn busy_carrier_relayed_to_teams() {
+    let mut w = World::new();
+    w.ms_sends(
+        0,
+        ms_invite(
+            "ms-busy",
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            &[],
+        ),
+    );
+    let inv = w.take_req(CARRIER, "INVITE");
+    w.carrier_sends(answer(&inv, 486, "c-tag", &[], ""));
+    w.take_req(CARRIER, "ACK");
+    let r = w.take_resp(MS[0], 486, "INVITE");
+    assert!(hdr(&r, "X-MS-SBC").is_some());
+    assert_eq!(w.cdrs()[0].status, 486);
+    assert_eq!(w.b.active_calls(), 0);
+}
+
+#[test]
+fn anonymous_caller_reaches_teams_as_anonymous() {
+    let mut w = World::new();
+    let inv = build(
+        "INVITE sip:030123456@192.0.2.1:5060 SIP/2.0",
+        &[
+            "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-anon".to_owned(),
+            "Max-Forwards: 70".into(),
+            "From: \"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=c-from".into(),
+            "To: <sip:030123456@192.0.2.1>".into(),
+            "Call-ID: anon1".into(),
+            "CSeq: 1 INVITE".into(),
+            "Contact: <sip:192.0.2.10:5060>".into(),
+            "Privacy: id".into(),
+        ],
+        &carrier_sdp(30000, "sendrecv"),
+    );
+    w.carrier_sends(inv);
+    let out = w.take_req(MS[0], "INVITE");
+    let from = hdr(&out, "From").unwrap();
+    assert!(
+        from.starts_with("\"Anonymous\" <sip:anonymous@anonymous.invalid>"),
+        "{from}"
+    );
+    let contact = hdr(&out, "Contact").unwrap();
+    assert_eq!(
+        contact,
+        format!("<sip:{TEAMS_FQDN}:5061;transport=tls>"),
+        "FQDN Contact without a user"
+    );
+}
+
+#[test]
+fn refer_to_a_pstn_number_is_routed_to_the_carrier() {
+    let mut cfg = config();
+    // A Teams user calls the carrier and transfers the call to another number.
+    cfg.routes.routes[1] = route("from-teams", "teams", vec![dest("carrier", None)]);
+    let mut w = World::with(cfg);
+    let c = establish_from_teams(&mut w, &[]);
+    let to = c.our_side();
+    w.ms_sends(
+        0,
+        ms_in_dialog(
+            "REFER",
+            &c.ms_call_id,
+            MS_FROM,
+            &to,
+            2,
+            &[
+                "Refer-To: <sip:+4989333@sip.pstnhub.microsoft.com:5061;user=phone;transport=tls>"
+                    .to_owned(),
+                format!("Referred-By: {REFERRED_BY}"),
+            ],
+            "",
+        ),
+    );
+    w.take_resp(MS[0], 202, "REFER");
+    w.take_req(MS[0], "NOTIFY");
+    let inv = w.take_req(CARRIER, "INVITE");
+    assert!(ruri(&inv).starts_with("sip:089333@"), "{}", ruri(&inv));
+    assert_ne!(inv.call_id().unwrap(), c.c_invite.call_id().unwrap());
+    assert!(w
+        .try_take(MS[0], |m| m.method_str() == Some("INVITE"))
+        .is_none());
+    let ib = body(&inv);
+    assert!(ib.contains("RTP/AVP") && crypto_line(&ib).is_none(), "{ib}");
+    assert_eq!(sdp_audio(&ib), (MEDIA_IP.to_owned(), 40000), "{ib}");
+    w.carrier_sends(answer(
+        &inv,
+        200,
+        "target",
+        &["Contact: <sip:089333@192.0.2.10:5060>".to_owned()],
+        &carrier_sdp(30008, "sendrecv"),
+    ));
+    w.take_req(CARRIER, "ACK");
+    let n = w.take_req(MS[0], "NOTIFY");
+    assert!(body(&n).starts_with("SIP/2.0 200"));
+    w.take_req(MS[0], "BYE");
+    let m = w.media();
+    let u = m.updates.last().unwrap();
+    assert_eq!(u.side, Side::A);
+    assert_eq!(u.rtp, Some(addr("198.51.100.7:30008")));
+    let spec = u.crypto.as_ref().expect("keys replaced");
+    assert!(
+        spec.rx.is_none() && spec.tx.is_none(),
+        "plain RTP toward the target"
+    );
+    let _ = &c.c_ok;
+}
