@@ -177,6 +177,9 @@ class Msg:
         for n in ("call-id", "cseq", "from", "to", "via"):
             if self.get(n) is None:
                 raise ValueError("missing %s" % n)
+        num, method = self.cseq()
+        if self.is_request and method != self.method:
+            raise ValueError("CSeq method %s differs from %s" % (method, self.method))
 
     def get(self, name):
         vals = self.all(name)
@@ -194,8 +197,10 @@ class Msg:
         return any(n == name.lower() for n, _ in self.headers)
 
     def cseq(self):
-        num, method = self.get("cseq").split()
-        return int(num), method.upper()
+        parts = self.get("cseq").split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise ValueError("bad CSeq %r" % self.get("cseq"))
+        return int(parts[0]), parts[1].upper()
 
     def call_id(self):
         return self.get("call-id")
@@ -312,6 +317,8 @@ class Framer:
                 self.buf = stripped
             end = self.buf.find(b"\r\n\r\n")
             if end < 0:
+                if b"\n\n" in self.buf:
+                    raise ValueError("header block ends with bare LF line endings (CRLF required)")
                 if len(self.buf) > 65536:
                     raise ValueError("header block over 64 KiB")
                 return out
@@ -963,12 +970,16 @@ class Peer:
         except (ValueError, IndexError) as e:
             self.violation("malformed", "%s: %s: %r" % (conn.desc(), e, raw[:200]))
             return
-        self.check_common(msg)
-        if msg.is_request:
-            self.on_request(msg, conn)
-        else:
-            self.check_response(msg)
-            self.responses.setdefault((msg.branch(), msg.method), []).append(msg)
+        try:
+            self.check_common(msg)
+            if msg.is_request:
+                self.on_request(msg, conn)
+            else:
+                self.check_response(msg)
+                self.responses.setdefault((msg.branch(), msg.method), []).append(msg)
+        except (ValueError, IndexError, KeyError, AttributeError) as e:
+            # Parseable but unusable (a broken URI, CSeq, SDP...): named, never a crash.
+            self.violation("malformed", "%s: %s: %s" % (msg.first_line(), type(e).__name__, e))
 
     def find_dialog(self, msg):
         return self.dialogs.get((msg.call_id(), msg.to_tag(), msg.from_tag()))

@@ -91,6 +91,11 @@ def main():
             check(False, "malformed message rejected")
         except (ValueError, IndexError):
             check(True, "malformed message rejected: %r" % bad[:20])
+    try:
+        mp.Framer().feed(b"OPTIONS sip:x SIP/2.0\nVia: x\n\n")
+        check(False, "bare-LF framing rejected")
+    except ValueError:
+        check(True, "bare-LF framing rejected")
     print("all unit checks passed")
 
 
