@@ -193,10 +193,18 @@ impl Core {
         let tx = self.connected_tx.clone();
         tokio::spawn(async move {
             let is_tls = tls.is_some();
-            let result = t
-                .connect(dest.0, dest.1, tls)
-                .await
-                .map_err(|e| (e.to_string(), is_tls));
+            // A refused or timed-out TCP connect is a transport failure; the
+            // rest on a TLS destination is the handshake's.
+            let result = t.connect(dest.0, dest.1, tls).await.map_err(|e| {
+                let tcp = matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::HostUnreachable
+                        | std::io::ErrorKind::NetworkUnreachable
+                );
+                (e.to_string(), is_tls && !tcp)
+            });
             let _ = tx.send(Connected { dest, result });
         });
     }
