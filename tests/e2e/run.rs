@@ -488,23 +488,22 @@ fn sbc_check_validates_configs_naming_file_line_and_field() {
     // `every_sample_config_passes_the_checks_of_sbc_check` covers them).
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../sbc-config");
     let certs = TempDir::new("check-certs");
-    for p in [examples.join("demo.toml")] {
-        // Examples name certificates relative to the working directory.
-        let cwd = certs.0.join(p.file_stem().unwrap());
-        crate::daemon::dev_certs(&cwd.join("certs/dev"));
-        let out = crate::common::sbc()
-            .current_dir(&cwd)
-            .args(["check", "--config"])
-            .arg(&p)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            p.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let p = examples.join("demo.toml");
+    // It names certificates relative to the working directory.
+    let cwd = certs.0.join("demo");
+    crate::daemon::dev_certs(&cwd.join("certs/dev"));
+    let out = crate::common::sbc()
+        .current_dir(&cwd)
+        .args(["check", "--config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        p.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dir = TempDir::new("check");
     let cases = [
         ("[sbc]\nfqdn = \"sbc.example.test\"\nport = 5060\n", ":3: ", "unknown field `port`"),
