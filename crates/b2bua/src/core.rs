@@ -1410,6 +1410,7 @@ impl B2bua {
         let is_transfer = call.refer.as_ref().is_some_and(|r| r.new_leg == li);
         let current = call.b == Some(li) && call.state == CallState::Routing;
         let already_confirmed = call.legs[li].state == LegState::Confirmed;
+        let was_ended = call.legs[li].state == LegState::Ended;
         if status >= 100 {
             self.disarm(|t| matches!(t, Timer::Invite { call, leg } if *call == id && *leg == li));
         }
@@ -1422,13 +1423,20 @@ impl B2bua {
                 }
                 return;
             }
-            self.confirm_uac(id, li, &msg);
+            self.confirm_uac(id, li, &msg, is_transfer || current);
             if is_transfer {
                 self.transfer_answered(id, li, &msg);
             } else if current {
                 self.callee_answered(id, li, &msg);
             } else {
                 // An abandoned attempt answered after all: hang it up.
+                // Giving up on it released its trunk slot; bye() releases
+                // it again, so take it back first.
+                if let Some(t) = self.calls.get(&id).map(|c| c.legs[li].trunk) {
+                    if was_ended {
+                        self.active[t] += 1;
+                    }
+                }
                 self.bye(id, li);
             }
             let _ = key;
@@ -1440,12 +1448,9 @@ impl B2bua {
             }
             return;
         }
-        // A final failure.
-        if let Some(c) = self.calls.get_mut(&id) {
-            c.legs[li].state = LegState::Ended;
-            let t = c.legs[li].trunk;
-            self.active[t] = self.active[t].saturating_sub(1);
-        }
+        // A final failure. The trunk slot is released once: a leg given up
+        // on (INVITE timeout, CANCEL) released it already.
+        call_leg_end(&mut self.calls, &mut self.active, id, li);
         if is_transfer {
             self.transfer_failed(id, li, status);
             return;
@@ -1455,8 +1460,10 @@ impl B2bua {
         }
     }
 
-    /// Fills the dialog of a UAC leg from its 2xx and ACKs it.
-    fn confirm_uac(&mut self, id: u64, li: usize, msg: &Message) {
+    /// Fills the dialog of a UAC leg from its 2xx and ACKs it; with
+    /// `media`, its SDP goes to the relay (not for an abandoned attempt's
+    /// late 2xx: media stays with the leg that is the call).
+    fn confirm_uac(&mut self, id: u64, li: usize, msg: &Message, media: bool) {
         let via = {
             let Some(call) = self.calls.get(&id) else {
                 return;
@@ -1485,7 +1492,7 @@ impl B2bua {
             self.ep.send_stateless(&ack, leg.peer);
             leg.ack = Some(ack);
         }
-        if let Some(body) = sdp_body(msg).map(<[u8]>::to_vec) {
+        if let Some(body) = sdp_body(msg).map(<[u8]>::to_vec).filter(|_| media) {
             let session = call.session;
             let leg = &mut call.legs[li];
             apply_remote(self.ctl.as_mut(), session, leg, &body, true);
