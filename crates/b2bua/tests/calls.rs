@@ -1693,3 +1693,234 @@ fn refer_to_a_pstn_number_is_routed_to_the_carrier() {
     );
     let _ = &c.c_ok;
 }
+
+// ----- trunk limits and bookkeeping ---------------------------------------------------
+
+#[test]
+fn call_limit_holds_after_an_attempt_timed_out_and_was_cancelled() {
+    let mut cfg = config();
+    cfg.trunks[1].max_calls = Some(1);
+    let mut w = World::with(cfg);
+    w.carrier_sends(carrier_invite("lim1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    // sip says nothing for 5 s: the SBC moves to sip2 and cancels sip
+    // once sip shows life; sip then ends its INVITE with 487.
+    w.advance(Duration::from_millis(5100));
+    let inv2 = w.take_req(MS[1], "INVITE");
+    w.ms_sends(0, answer(&inv, 100, "", &[], ""));
+    if let Some(c) = w.try_take(MS[0], |m| m.method_str() == Some("CANCEL")) {
+        w.ms_sends(0, answer(&c, 200, "late", &[], ""));
+    }
+    w.ms_sends(0, answer(&inv, 487, "late", &[], ""));
+    w.ms_sends(
+        1,
+        answer(
+            &inv2,
+            200,
+            "ms-tag",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    w.take_resp(CARRIER, 200, "INVITE");
+    w.clear();
+    // One call up on a trunk limited to one: the next is refused.
+    w.carrier_sends(carrier_invite("lim2", &carrier_sdp(30010, "sendrecv"), &[]));
+    assert!(
+        w.try_take(MS[0], |m| m.method_str() == Some("INVITE"))
+            .is_none()
+            && w.try_take(MS[1], |m| m.method_str() == Some("INVITE"))
+                .is_none(),
+        "the Teams trunk is at its limit"
+    );
+    let st = final_to_carrier(&mut w);
+    assert_eq!(st, 503);
+}
+
+#[test]
+fn call_limit_refuses_with_503_and_frees_the_slot_at_the_end() {
+    let mut cfg = config();
+    cfg.trunks[1].max_calls = Some(1);
+    let mut w = World::with(cfg);
+    let e = establish(&mut w);
+    w.carrier_sends(carrier_invite("lim3", &carrier_sdp(30010, "sendrecv"), &[]));
+    assert_eq!(final_to_carrier(&mut w), 503);
+    w.carrier_sends(carrier_in_dialog("BYE", &e.a_call_id, &e.a_tag, 2, &[], ""));
+    w.clear();
+    w.carrier_sends(carrier_invite("lim4", &carrier_sdp(30020, "sendrecv"), &[]));
+    w.take_req(MS[0], "INVITE");
+}
+
+#[test]
+fn teams_2xx_retransmission_acked_again_and_relayed_once() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("rx1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    let ok = answer(
+        &inv,
+        200,
+        "ms-tag",
+        &[
+            format!("Contact: {CONTACT_443}"),
+            format!("Record-Route: {MS_RR}"),
+        ],
+        &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+    );
+    w.ms_sends(0, ok.clone());
+    w.take_req(MS[0], "ACK");
+    w.ms_sends(0, ok);
+    let ack2 = w.take_req(MS[0], "ACK");
+    assert_eq!(ruri(&ack2), CONTACT_443_URI);
+    w.take_resp(CARRIER, 200, "INVITE");
+    assert!(w.try_take(CARRIER, |m| m.status() == Some(200)).is_none());
+}
+
+#[test]
+fn codecs_filtered_to_the_trunk_list_and_max_forwards_decremented() {
+    let mut cfg = config();
+    cfg.trunks[1].codecs = vec!["PCMU".into(), "telephone-event".into()];
+    let mut w = World::with(cfg);
+    w.carrier_sends(carrier_invite("cod1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    let b = body(&inv);
+    assert!(b.contains("m=audio 40002 RTP/SAVP 0 101\r\n"), "{b}");
+    assert!(!b.contains("PCMA"), "{b}");
+    assert_eq!(hdr(&inv, "Max-Forwards").as_deref(), Some("69"));
+}
+
+#[test]
+fn carrier_session_refresh_by_update_keeps_the_call() {
+    let mut w = World::new();
+    let a_call_id = "upd1";
+    w.carrier_sends(carrier_invite(
+        a_call_id,
+        &carrier_sdp(30000, "sendrecv"),
+        &[
+            "Supported: timer".to_owned(),
+            "Session-Expires: 120".to_owned(),
+        ],
+    ));
+    let inv = w.take_req(MS[0], "INVITE");
+    assert!(hdr(&inv, "Session-Expires").is_none() || hdr(&inv, "Supported").is_some());
+    w.ms_sends(
+        0,
+        answer(
+            &inv,
+            200,
+            "ms-tag",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    let ok = w.take_resp(CARRIER, 200, "INVITE");
+    assert!(hdr(&ok, "Session-Expires").unwrap().starts_with("120"));
+    let a_tag = tag(&hdr(&ok, "To").unwrap());
+    w.carrier_sends(carrier_in_dialog("ACK", a_call_id, &a_tag, 1, &[], ""));
+    w.advance(Duration::from_secs(100));
+    w.carrier_sends(carrier_in_dialog(
+        "UPDATE",
+        a_call_id,
+        &a_tag,
+        2,
+        &[
+            "Supported: timer".to_owned(),
+            "Session-Expires: 120".to_owned(),
+        ],
+        "",
+    ));
+    w.take_resp(CARRIER, 200, "UPDATE");
+    w.advance(Duration::from_secs(100));
+    assert_eq!(w.b.active_calls(), 1, "refreshed at 100 s");
+    w.advance(Duration::from_secs(30));
+    assert_eq!(w.b.active_calls(), 0, "expired at 220 s");
+}
+
+#[test]
+fn late_2xx_of_an_abandoned_attempt_is_hung_up() {
+    let mut cfg = config();
+    cfg.trunks[1].max_calls = Some(1);
+    let mut w = World::with(cfg);
+    w.carrier_sends(carrier_invite("ab1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    w.advance(Duration::from_millis(5100));
+    let inv2 = w.take_req(MS[1], "INVITE");
+    // sip answers after all, while sip2 is being tried.
+    w.ms_sends(
+        0,
+        answer(
+            &inv,
+            200,
+            "late",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.9.9", 49000, MS_KEY2, "sendrecv"),
+        ),
+    );
+    w.take_req(MS[0], "ACK");
+    let bye = w.take_req(MS[0], "BYE");
+    assert_eq!(bye.call_id().unwrap(), inv.call_id().unwrap());
+    assert!(w.try_take(CARRIER, |m| m.status() == Some(200)).is_none());
+    w.ms_sends(
+        1,
+        answer(
+            &inv2,
+            200,
+            "ms-tag",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    w.take_resp(CARRIER, 200, "INVITE");
+    {
+        let m = w.media();
+        let u = m.updates.iter().rfind(|u| u.rtp.is_some()).unwrap();
+        assert_eq!(u.rtp, Some(addr("52.113.1.1:49152")), "media follows sip2");
+    }
+    w.clear();
+    w.carrier_sends(carrier_invite("ab2", &carrier_sdp(30010, "sendrecv"), &[]));
+    assert_eq!(
+        final_to_carrier(&mut w),
+        503,
+        "one call up on a one-call trunk"
+    );
+}
+
+#[test]
+fn late_2xx_of_an_abandoned_attempt_after_the_answer_leaves_media_alone() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("ab3", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    w.advance(Duration::from_millis(5100));
+    let inv2 = w.take_req(MS[1], "INVITE");
+    w.ms_sends(
+        1,
+        answer(
+            &inv2,
+            200,
+            "ms-tag",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    w.take_resp(CARRIER, 200, "INVITE");
+    let updates = w.media().updates.len();
+    w.ms_sends(
+        0,
+        answer(
+            &inv,
+            200,
+            "late",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.9.9", 49000, MS_KEY2, "sendrecv"),
+        ),
+    );
+    w.take_req(MS[0], "BYE");
+    let m = w.media();
+    assert!(
+        m.updates[updates..].is_empty(),
+        "the relay must keep sending to sip2: {:?}",
+        m.updates[updates..]
+            .iter()
+            .map(|u| u.rtp)
+            .collect::<Vec<_>>()
+    );
+}
