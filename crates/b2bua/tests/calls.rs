@@ -1924,3 +1924,189 @@ fn late_2xx_of_an_abandoned_attempt_after_the_answer_leaves_media_alone() {
             .collect::<Vec<_>>()
     );
 }
+
+// ----- more edges ----------------------------------------------------------------------
+
+#[test]
+fn refer_target_busy_keeps_the_call() {
+    let mut w = World::new();
+    let e = establish(&mut w);
+    w.ms_sends(
+        0,
+        ms_in_dialog(
+            "REFER",
+            &e.teams_call_id(),
+            &e.ms_from(),
+            &e.ms_to(),
+            2,
+            &[
+                format!("Refer-To: <{REFER_TO_URI}>"),
+                format!("Referred-By: {REFERRED_BY}"),
+            ],
+            "",
+        ),
+    );
+    w.take_resp(MS[0], 202, "REFER");
+    w.take_req(MS[0], "NOTIFY");
+    let inv = w.take_req(MS[0], "INVITE");
+    w.ms_sends(0, answer(&inv, 486, "t", &[], ""));
+    w.take_req(MS[0], "ACK");
+    let n = w.take_req(MS[0], "NOTIFY");
+    assert!(body(&n).starts_with("SIP/2.0 486"), "{}", body(&n));
+    assert!(hdr(&n, "Subscription-State")
+        .unwrap()
+        .starts_with("terminated"));
+    assert!(w
+        .try_take(MS[0], |m| m.method_str() == Some("BYE"))
+        .is_none());
+    assert_eq!(w.b.active_calls(), 1);
+    // The original dialog still carries the call.
+    w.carrier_sends(carrier_in_dialog("BYE", &e.a_call_id, &e.a_tag, 2, &[], ""));
+    let bye = w.take_req(MS[0], "BYE");
+    assert_eq!(bye.call_id().unwrap(), e.teams_call_id());
+}
+
+#[test]
+fn request_on_an_unknown_dialog_gets_481() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_in_dialog("BYE", "nosuch", "nosuchtag", 2, &[], ""));
+    w.take_resp(CARRIER, 481, "BYE");
+    assert_eq!(w.b.counters().no_dialog, 1);
+}
+
+#[test]
+fn peer_down_is_tried_last() {
+    let mut cfg = config();
+    cfg.trunks[2].options.enabled = false;
+    let mut w = World::with(cfg);
+    w.auto_pings = false;
+    w.advance(Duration::from_secs(60));
+    // sip stays silent, sip2 and sip3 answer.
+    let _p0 = w.take_req(MS[0], "OPTIONS");
+    for (i, ms) in MS.iter().enumerate().skip(1) {
+        let p = w.take_req(ms, "OPTIONS");
+        w.ms_sends(i, answer(&p, 200, "p", &[], ""));
+    }
+    w.advance(Duration::from_secs(33));
+    assert!(w.b.peer_states(1)[0].is_down());
+    w.auto_pings = true;
+    w.clear();
+    w.carrier_sends(carrier_invite(
+        "down1",
+        &carrier_sdp(30000, "sendrecv"),
+        &[],
+    ));
+    let inv = w.take_req(MS[1], "INVITE");
+    assert!(ruri(&inv).contains("sip2.pstnhub.microsoft.com"));
+    assert!(w.pending_to(MS[0]).is_empty());
+}
+
+#[test]
+fn acs_call_reaches_carrier_with_acs_fqdn() {
+    let mut w = World::new();
+    let inv = build(
+        &format!("INVITE sip:+4989222@{ACS_FQDN}:5061;user=phone;transport=tls SIP/2.0"),
+        &[
+            "Via: SIP/2.0/TLS 52.112.1.1:5061;branch=z9hG4bK-acs1".to_owned(),
+            format!("Record-Route: {MS_RR}"),
+            "Max-Forwards: 69".into(),
+            MS_FROM.replace("\"Bob\"", "From: \"Bob\""),
+            format!("To: <sip:+4989222@{ACS_FQDN}:5061;user=phone>"),
+            "Call-ID: acs-call-1".into(),
+            "CSeq: 1 INVITE".into(),
+            format!("Contact: {CONTACT_443}"),
+        ],
+        &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+    );
+    w.ms_sends(0, inv);
+    let c = w.take_req(CARRIER, "INVITE");
+    w.carrier_sends(answer(
+        &c,
+        200,
+        "c-tag",
+        &["Contact: <sip:089222@192.0.2.10:5060>".to_owned()],
+        &carrier_sdp(30000, "sendrecv"),
+    ));
+    let ok = w.take_resp(MS[0], 200, "INVITE");
+    let contact = hdr(&ok, "Contact").unwrap();
+    assert!(contact.contains(&format!("@{ACS_FQDN}:5061")), "{contact}");
+    assert_eq!(w.cdrs().len(), 0);
+    assert_eq!(w.b.active_calls(), 1);
+}
+
+#[test]
+fn srtp_answer_echoes_the_chosen_crypto_tag() {
+    let mut w = World::new();
+    let sdp = ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv").replace(
+        &format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{MS_KEY1}|2^31\r\n"),
+        &format!(
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:{MS_KEY2}|2^31\r\n\
+             a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{MS_KEY1}|2^31\r\n"
+        ),
+    );
+    w.ms_sends(0, ms_invite("tag2", &sdp, &[]));
+    let c = w.take_req(CARRIER, "INVITE");
+    w.carrier_sends(answer(
+        &c,
+        200,
+        "c-tag",
+        &["Contact: <sip:089222@192.0.2.10:5060>".to_owned()],
+        &carrier_sdp(30000, "sendrecv"),
+    ));
+    let ok = w.take_resp(MS[0], 200, "INVITE");
+    let b = body(&ok);
+    let lines: Vec<&str> = b.lines().filter(|l| l.starts_with("a=crypto")).collect();
+    assert_eq!(lines.len(), 1, "{b}");
+    assert!(
+        lines[0].starts_with("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:"),
+        "{b}"
+    );
+    assert!(w.media().creates[0].0.crypto.rx.as_ref() == Some(&policy(MS_KEY1)));
+}
+
+#[test]
+fn offerless_reinvite_from_teams_gets_our_offer_and_its_ack_answer_applies() {
+    let mut w = World::new();
+    let c = establish_from_teams(&mut w, &[]);
+    let to = c.our_side();
+    let sent = w.ever_sent_to(CARRIER).len();
+    w.ms_sends(
+        0,
+        ms_in_dialog("INVITE", &c.ms_call_id, MS_FROM, &to, 2, &[], ""),
+    );
+    let ok = w.take_resp(MS[0], 200, "INVITE");
+    let ob = body(&ok);
+    assert_eq!(sdp_audio(&ob), (MEDIA_IP.to_owned(), 40000), "{ob}");
+    assert_eq!(crypto_line(&ob), crypto_line(&body(&c.ms_ok)));
+    w.ms_sends(
+        0,
+        ms_in_dialog(
+            "ACK",
+            &c.ms_call_id,
+            MS_FROM,
+            &to,
+            2,
+            &[],
+            &ms_sdp("52.113.1.7", 49200, MS_KEY1, "sendrecv"),
+        ),
+    );
+    let m = w.media();
+    let u = m.updates.last().unwrap();
+    assert_eq!(u.side, Side::A);
+    assert_eq!(u.rtp, Some(addr("52.113.1.7:49200")));
+    drop(m);
+    assert_eq!(w.ever_sent_to(CARRIER).len(), sent);
+}
+
+#[test]
+fn media_inactivity_ends_the_call() {
+    let mut w = World::new();
+    let e = establish(&mut w);
+    w.b.handle(w.now, b2bua::Input::MediaInactive { session: 1 });
+    let mut w = w;
+    w.advance(Duration::from_millis(1));
+    w.take_req(MS[0], "BYE");
+    let bye = w.take_req(CARRIER, "BYE");
+    assert_eq!(bye.call_id().unwrap(), e.a_call_id);
+    assert_eq!(w.cdrs()[0].ended_by, "sbc");
+}
