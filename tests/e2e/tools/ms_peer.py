@@ -659,7 +659,7 @@ class Peer:
         self.logline("# " + text)
 
     def violation(self, name, detail):
-        if self.sim or name in self.skip:
+        if (self.sim and name not in WARNINGS) or name in self.skip:
             return
         if name in WARNINGS:
             self.warnings.append({"name": name, "detail": detail})
@@ -998,6 +998,11 @@ class Peer:
                 tx.final = 487
                 self.respond(tx.msg, tx.conn, 487, "Request Terminated", to_tag=tx.to_tag)
                 self.event("INVITE cancelled by the far end (487 sent)")
+            elif tx:
+                # Final response already sent (CANCEL/200 race): the CANCEL gets its
+                # 200 and changes nothing; the far end ACKs the 200 and sends BYE.
+                self.respond(msg, conn, 200, "OK", to_tag=tx.to_tag)
+                self.event("CANCEL after the final %d: 200, no effect" % tx.final)
             else:
                 self.respond(msg, conn, 481, "Call/Transaction Does Not Exist")
             return

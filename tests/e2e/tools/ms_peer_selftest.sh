@@ -107,6 +107,13 @@ case_ cancel-race \
     "$SIM --on-invite answer --then wait-bye --timeout 20" \
     "$MS --call +15550109999 --then cancel --expect-violation cancel-race-200 --timeout 20"
 
+# 7b. The same race seen from the answering side: Microsoft answers at once
+#     after 180; a CANCEL that arrives after the 200 gets 200 and changes
+#     nothing; the call is ACKed and hung up.
+case_ cancel-after-200 \
+    "$MS --on-invite ring-answer --ring-ms 0 --media none --then wait-bye --timeout 20" \
+    "$SIM --call +15550102222 --then cancel --expect-violation cancel-race-200 --timeout 20"
+
 # 8. ACS: the SBC (its own FQDN and certificate) starts the OPTIONS exchange,
 #    then calls; Microsoft answers and checks media.
 ACS_MS="--cert $W/microsoft.pem --key $W/microsoft.key --ca $W/ca.pem --sbc-fqdn acs.sbc.example.test --acs"
