@@ -1416,9 +1416,16 @@ impl B2bua {
         }
         if (200..300).contains(&status) {
             if already_confirmed {
-                // A retransmitted 2xx (or a second fork's): ACK again.
-                if let Some(ack) = self.calls.get(&id).and_then(|c| c.legs[li].ack.clone()) {
-                    let peer = self.calls[&id].legs[li].peer;
+                let Some(l) = self.calls.get(&id).map(|c| &c.legs[li]) else {
+                    return;
+                };
+                let (trunk, peer) = (l.trunk, l.peer);
+                if msg.header(HeaderName::To).and_then(tag_of) != l.remote_tag {
+                    // A second fork answered too: ACK and hang up its
+                    // dialog; the call stays with the first.
+                    self.hang_up_late_answer(trunk, peer, &msg);
+                } else if let Some(ack) = l.ack.clone() {
+                    // A retransmitted 2xx: ACK again.
                     self.ep.send_stateless(&ack, peer);
                 }
                 return;
