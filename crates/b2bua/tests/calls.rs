@@ -2110,3 +2110,46 @@ fn media_inactivity_ends_the_call() {
     assert_eq!(bye.call_id().unwrap(), e.a_call_id);
     assert_eq!(w.cdrs()[0].ended_by, "sbc");
 }
+
+#[test]
+fn second_fork_answering_is_acked_and_hung_up() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("f2ok", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    for t in ["fork-a", "fork-b"] {
+        w.ms_sends(
+            0,
+            answer(
+                &inv,
+                200,
+                t,
+                &[
+                    format!("Contact: <sip:ep-{t}.pstnhub.microsoft.com:443;x-i={t}>"),
+                    format!("Record-Route: {MS_RR}"),
+                ],
+                &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            ),
+        );
+    }
+    let ack_a = w.take_req(MS[0], "ACK");
+    assert_eq!(tag(&hdr(&ack_a, "To").unwrap()), "fork-a");
+    let ack_b = w.take_req(MS[0], "ACK");
+    assert_eq!(
+        tag(&hdr(&ack_b, "To").unwrap()),
+        "fork-b",
+        "the ACK names the fork it answers"
+    );
+    assert_eq!(
+        ruri(&ack_b),
+        "sip:ep-fork-b.pstnhub.microsoft.com:443;x-i=fork-b"
+    );
+    let bye = w.take_req(MS[0], "BYE");
+    assert_eq!(tag(&hdr(&bye, "To").unwrap()), "fork-b");
+    assert_eq!(hdrs(&bye, "Route"), vec![MS_RR.to_owned()]);
+    w.take_resp(CARRIER, 200, "INVITE");
+    assert!(w.try_take(CARRIER, |m| m.status() == Some(200)).is_none());
+    // The call stays with fork a.
+    assert_eq!(w.b.active_calls(), 1);
+    let updates = w.media().updates.len();
+    assert!(updates > 0);
+}
