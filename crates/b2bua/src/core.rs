@@ -1077,7 +1077,26 @@ impl B2bua {
         push(&mut m, "CSeq", "1 INVITE");
         push(&mut m, "Contact", &contact);
         push(&mut m, "Allow", ALLOW);
-        copy_identity(&call.a_request, &mut m, trunk);
+        // History URIs name the other side's hosts and its number format:
+        // rewritten as this trunk's number at this trunk's host.
+        let in_trunk = &self.cfg.trunks[call.from_trunk];
+        let history_uri = |uri: &str| -> String {
+            let n = number_of(uri.as_bytes()).filter(|n| crate::is_number(n));
+            let Some(n) = n else {
+                return uri.to_owned();
+            };
+            let n = plus_if(
+                trunk.e164,
+                &trunk.numbers_out.called(&in_trunk.numbers_in.called(&n)),
+            );
+            let host = if trunk.kind.is_microsoft() {
+                &peer.host
+            } else {
+                &trunk.fqdn
+            };
+            format!("sip:{n}@{host}{phone}")
+        };
+        copy_identity(&call.a_request, &mut m, trunk, &history_uri);
         let (proto, mux) = (
             proto_of(trunk.media).to_owned(),
             trunk.media == MediaSecurity::Srtp,
@@ -1189,7 +1208,7 @@ fn plus_if(e164: bool, n: &str) -> String {
 /// Privacy (pass or strip), History-Info ⇄ Diversion (RFC 7544 mapping of
 /// the reason), headers on the pass list (`X-MS-Custom-…`). Replaces is
 /// never copied (Microsoft refuses it).
-fn copy_identity(from: &Message, to: &mut Message, t: &TrunkSpec) {
+fn copy_identity(from: &Message, to: &mut Message, t: &TrunkSpec, uri: &dyn Fn(&str) -> String) {
     if t.headers.pai == PaiPolicy::Pass {
         if let Some(pai) = header_by_name(from, "P-Asserted-Identity") {
             push(to, "P-Asserted-Identity", &pai);
@@ -1202,7 +1221,7 @@ fn copy_identity(from: &Message, to: &mut Message, t: &TrunkSpec) {
     let div = header_by_name(from, "Diversion");
     if let Some(d) = &div {
         if t.headers.diversion_to_history_info && t.kind.is_microsoft() {
-            if let Some(h) = diversion_to_history(d) {
+            if let Some(h) = diversion_to_history(d, uri) {
                 push(to, "History-Info", &h);
             }
         } else {
@@ -1211,7 +1230,7 @@ fn copy_identity(from: &Message, to: &mut Message, t: &TrunkSpec) {
     }
     if let Some(h) = &hi {
         if t.headers.history_info_to_diversion && !t.kind.is_microsoft() {
-            if let Some(d) = history_to_diversion(h) {
+            if let Some(d) = history_to_diversion(h, uri) {
                 push(to, "Diversion", &d);
             }
         } else if div.is_none() {
@@ -1227,9 +1246,9 @@ fn copy_identity(from: &Message, to: &mut Message, t: &TrunkSpec) {
 }
 
 /// Diversion reason → History-Info cause (RFC 7544 / RFC 6044).
-fn diversion_to_history(d: &str) -> Option<String> {
+fn diversion_to_history(d: &str, rewrite: &dyn Fn(&str) -> String) -> Option<String> {
     let n = sip::NameAddr::parse(d.as_bytes()).ok()?;
-    let uri = String::from_utf8_lossy(n.uri_raw).into_owned();
+    let uri = rewrite(&String::from_utf8_lossy(n.uri_raw));
     let reason = n
         .params()
         .get("reason")
@@ -1253,7 +1272,7 @@ fn diversion_to_history(d: &str) -> Option<String> {
 
 /// History-Info cause → Diversion reason (the inverse mapping), from the
 /// last entry carrying a cause.
-fn history_to_diversion(h: &str) -> Option<String> {
+fn history_to_diversion(h: &str, rewrite: &dyn Fn(&str) -> String) -> Option<String> {
     let entries: Vec<&str> = h.split(',').collect();
     let e = entries
         .iter()
@@ -1276,6 +1295,7 @@ fn history_to_diversion(h: &str) -> Option<String> {
         Some(404) => "unavailable",
         _ => "unknown",
     };
+    let uri = rewrite(uri);
     Some(format!("<{uri}>;reason={reason}"))
 }
 
