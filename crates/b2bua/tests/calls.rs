@@ -2153,3 +2153,84 @@ fn second_fork_answering_is_acked_and_hung_up() {
     let updates = w.media().updates.len();
     assert!(updates > 0);
 }
+
+#[test]
+fn carrier_early_media_reaches_teams_as_srtp_and_200_without_sdp_reuses_it() {
+    let mut w = World::new();
+    w.ms_sends(
+        0,
+        ms_invite(
+            "em-c",
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            &[],
+        ),
+    );
+    let inv = w.take_req(CARRIER, "INVITE");
+    w.carrier_sends(answer(
+        &inv,
+        183,
+        "c-tag",
+        &["Contact: <sip:089222@192.0.2.10:5060>".to_owned()],
+        &carrier_sdp(30000, "sendrecv"),
+    ));
+    let p = w.take_resp(MS[0], 183, "INVITE");
+    let pb = body(&p);
+    assert!(pb.contains("m=audio 40000 RTP/SAVP"), "{pb}");
+    let key = crypto_line(&pb).expect("our key in the early answer");
+    assert!(hdr(&p, "Contact").unwrap().contains(TEAMS_FQDN));
+    // 200 without SDP: the answer stays the 183's.
+    w.carrier_sends(answer(
+        &inv,
+        200,
+        "c-tag",
+        &["Contact: <sip:089222@192.0.2.10:5060>".to_owned()],
+        "",
+    ));
+    let ok = w.take_resp(MS[0], 200, "INVITE");
+    let ob = body(&ok);
+    assert_eq!(sdp_audio(&ob), (MEDIA_IP.to_owned(), 40000), "{ob}");
+    assert_eq!(crypto_line(&ob).as_deref(), Some(key.as_str()));
+    let m = w.media();
+    let u = m
+        .updates_of(Side::B)
+        .into_iter()
+        .find(|u| u.rtp.is_some())
+        .unwrap();
+    assert_eq!(u.rtp, Some(addr("198.51.100.7:30000")));
+}
+
+#[test]
+fn diversion_from_carrier_becomes_history_info_toward_teams() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite(
+        "div1",
+        &carrier_sdp(30000, "sendrecv"),
+        &["Diversion: <sip:030555@192.0.2.10>;reason=user-busy;counter=1".to_owned()],
+    ));
+    let inv = w.take_req(MS[0], "INVITE");
+    assert!(hdr(&inv, "Diversion").is_none());
+    let hi = hdr(&inv, "History-Info").expect("History-Info toward Teams");
+    assert_eq!(
+        hi, "<sip:+4930555@sip.pstnhub.microsoft.com;user=phone?Reason=SIP%3Bcause%3D486>;index=1",
+        "E.164 at Microsoft's host, no carrier address"
+    );
+}
+
+#[test]
+fn history_info_from_teams_becomes_diversion_toward_the_carrier() {
+    let mut cfg = config();
+    cfg.trunks[0].headers.history_info_to_diversion = true;
+    let mut w = World::with(cfg);
+    w.ms_sends(
+        0,
+        ms_invite(
+            "hi1",
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            &["History-Info: <sip:+4930123@sip.pstnhub.microsoft.com:5061;user=phone?Reason=SIP%3Bcause%3D302%3Btext%3D%22Moved%22>;index=1".to_owned()],
+        ),
+    );
+    let inv = w.take_req(CARRIER, "INVITE");
+    let d = hdr(&inv, "Diversion").expect("Diversion toward the carrier");
+    assert_eq!(d, "<sip:030123@sbc.carrier.example>;reason=unconditional");
+    assert!(!text(&inv).contains("pstnhub"), "{}", text(&inv));
+}
