@@ -2234,3 +2234,135 @@ fn history_info_from_teams_becomes_diversion_toward_the_carrier() {
     assert_eq!(d, "<sip:030123@sbc.carrier.example>;reason=unconditional");
     assert!(!text(&inv).contains("pstnhub"), "{}", text(&inv));
 }
+
+#[test]
+fn transfer_of_a_teams_call_then_hold_from_the_target() {
+    let mut w = World::new();
+    let c = establish_from_teams(&mut w, &[]);
+    let to = c.our_side();
+    let first_key = crypto_line(&body(&c.ms_ok)).unwrap();
+    w.ms_sends(
+        0,
+        ms_in_dialog(
+            "REFER",
+            &c.ms_call_id,
+            MS_FROM,
+            &to,
+            2,
+            &[
+                format!("Refer-To: <{REFER_TO_URI}>"),
+                format!("Referred-By: {REFERRED_BY}"),
+            ],
+            "",
+        ),
+    );
+    w.take_resp(MS[0], 202, "REFER");
+    w.take_req(MS[0], "NOTIFY");
+    let inv = w.take_req(MS[0], "INVITE");
+    assert_eq!(ruri(&inv), REFER_TO_URI);
+    let from = hdr(&inv, "From").unwrap();
+    assert!(
+        from.contains(&format!("<sip:+4989222@{TEAMS_FQDN};user=phone>")),
+        "the party that stays calls the target: {from}"
+    );
+    let ib = body(&inv);
+    assert_eq!(sdp_audio(&ib), (MEDIA_IP.to_owned(), 40000), "{ib}");
+    let new_key = crypto_line(&ib).unwrap();
+    assert_ne!(new_key, first_key);
+    w.ms_sends(
+        0,
+        answer(
+            &inv,
+            200,
+            "target-tag",
+            &[
+                format!("Contact: {CONTACT_443}"),
+                format!("Record-Route: {MS_RR}"),
+            ],
+            &ms_sdp("52.113.2.2", 50000, MS_KEY2, "sendrecv"),
+        ),
+    );
+    w.take_req(MS[0], "ACK");
+    w.take_req(MS[0], "NOTIFY");
+    let bye = w.take_req(MS[0], "BYE");
+    assert_eq!(bye.call_id().unwrap(), c.ms_call_id);
+    assert!(w.pending_to(CARRIER).is_empty());
+
+    // The target puts the carrier on hold.
+    let target_from = "<sip:sip.pstnhub.microsoft.com:5061;transport=tls>;tag=target-tag";
+    let target_to = hdr(&inv, "From").unwrap();
+    w.ms_sends(
+        0,
+        ms_in_dialog(
+            "INVITE",
+            inv.call_id().unwrap(),
+            target_from,
+            &target_to,
+            1,
+            &[],
+            &ms_sdp("52.113.2.2", 50000, MS_KEY2, "sendonly"),
+        ),
+    );
+    let re = w.take_req(CARRIER, "INVITE");
+    assert!(body(&re).contains("a=sendonly"));
+    assert_eq!(sdp_audio(&body(&re)), (MEDIA_IP.to_owned(), 40002));
+    w.carrier_sends(answer(
+        &re,
+        200,
+        "c-tag",
+        &["Contact: <sip:089222@192.0.2.10:5060>".to_owned()],
+        &carrier_sdp(30000, "recvonly"),
+    ));
+    w.take_req(CARRIER, "ACK");
+    let ok = w.take_resp(MS[0], 200, "INVITE");
+    let ob = body(&ok);
+    assert_eq!(sdp_audio(&ob), (MEDIA_IP.to_owned(), 40000), "{ob}");
+    assert_eq!(
+        crypto_line(&ob).as_deref(),
+        Some(new_key.as_str()),
+        "the key of the target's dialog"
+    );
+    let _ = &c.c_ok;
+}
+
+#[test]
+fn carrier_retransmissions_absorbed() {
+    let mut w = World::new();
+    let inv = carrier_invite("rtx1", &carrier_sdp(30000, "sendrecv"), &[]);
+    w.carrier_sends(inv.clone());
+    w.advance(Duration::from_millis(500));
+    w.carrier_sends(inv);
+    let inv = w.take_req(MS[0], "INVITE");
+    assert!(w
+        .try_take(MS[0], |m| m.method_str() == Some("INVITE"))
+        .is_none());
+    assert_eq!(w.media().creates.len(), 1);
+    let e = {
+        w.ms_sends(
+            0,
+            answer(
+                &inv,
+                200,
+                "ms-tag",
+                &[format!("Contact: {CONTACT_443}")],
+                &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            ),
+        );
+        let ok = w.take_resp(CARRIER, 200, "INVITE");
+        tag(&hdr(&ok, "To").unwrap())
+    };
+    w.carrier_sends(carrier_in_dialog("ACK", "rtx1", &e, 1, &[], ""));
+    w.clear();
+    let bye = carrier_in_dialog("BYE", "rtx1", &e, 2, &[], "");
+    w.carrier_sends(bye.clone());
+    w.carrier_sends(bye);
+    assert_eq!(
+        w.pending_to(CARRIER),
+        vec!["SIP/2.0 200 OK".to_owned(), "SIP/2.0 200 OK".to_owned()]
+    );
+    w.take_req(MS[0], "BYE");
+    assert!(w
+        .try_take(MS[0], |m| m.method_str() == Some("BYE"))
+        .is_none());
+    assert_eq!(w.cdrs().len(), 1);
+}
