@@ -1054,10 +1054,51 @@ fn drain_refuses_new_invites_with_503() {
     assert!(hdr(&r, "Retry-After").is_some(), "{}", text(&r));
     assert!(w.pending_to(MS[0]).is_empty());
     assert_eq!(w.b.counters().refused_draining, 1);
+    // Microsoft's OPTIONS are refused too, so it moves traffic elsewhere.
+    let opt = build(
+        &format!("OPTIONS sip:{TEAMS_FQDN}:5061;transport=tls SIP/2.0"),
+        &[
+            "Via: SIP/2.0/TLS 52.112.1.2:5061;branch=z9hG4bKdrainopt".to_owned(),
+            "From: <sip:sip-du-a-eu.pstnhub.microsoft.com:5061>;tag=8eb9".into(),
+            format!("To: <sip:{TEAMS_FQDN}>"),
+            "Call-ID: opt-drain".into(),
+            "CSeq: 1 OPTIONS".into(),
+            "Max-Forwards: 70".into(),
+        ],
+        "",
+    );
+    w.ms_sends(1, opt);
+    let r = w.take_resp(MS[1], 503, "OPTIONS");
+    assert!(hdr(&r, "Retry-After").is_some());
     // The call in progress goes on and ends normally.
     w.carrier_sends(carrier_in_dialog("BYE", &e.a_call_id, &e.a_tag, 2, &[], ""));
     w.take_req(MS[0], "BYE");
     assert_eq!(w.b.active_calls(), 0);
+    assert_eq!(w.cdrs().len(), 1, "the refused INVITE makes no CDR");
+}
+
+#[test]
+fn cdr_is_one_json_line_with_legs_times_and_attempts() {
+    let mut w = World::new();
+    let e = establish(&mut w);
+    w.advance(Duration::from_secs(5));
+    w.carrier_sends(carrier_in_dialog("BYE", &e.a_call_id, &e.a_tag, 2, &[], ""));
+    let cdr = &w.cdrs()[0];
+    let line = serde_json::to_string(cdr).unwrap();
+    assert!(!line.contains('\n'));
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["a_call_id"], e.a_call_id.as_str());
+    assert_eq!(v["b_call_id"], e.teams_call_id().as_str());
+    assert_eq!(v["from_trunk"], "carrier");
+    assert_eq!(v["to_trunk"], "teams");
+    assert_eq!(v["route"], "to-teams");
+    assert_eq!(v["attempts"][0]["peer"], MS_HOSTS[0]);
+    assert_eq!(v["reason"], "bye from caller");
+    assert_eq!(
+        v["end_ms"].as_u64().unwrap() - v["answer_ms"].as_u64().unwrap(),
+        5000
+    );
 }
 
 #[test]
