@@ -1,6 +1,7 @@
 //! `sbc` — the Session Border Controller program.
 //!
 //! * `sbc run [--config FILE]` — the daemon (embedded loopback default without `--config`);
+//! * `sbc demo` — the daemon with simulated carrier, Teams and ACS peers: calls, a transfer, a failover;
 //! * `sbc check --config FILE` — validate a configuration and exit;
 //! * `sbc dev-certs [--dir DIR]` — generate the development PKI used by the default;
 //! * `sbc media --ng ADDR` — the media relay alone, driven over the rtpengine ng protocol;
@@ -15,6 +16,7 @@ use clap::{Parser, Subcommand};
 
 mod config;
 mod daemon;
+mod demo;
 mod media_cmd;
 mod sip_check;
 
@@ -38,6 +40,10 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Run the SBC on the embedded default with simulated carrier, Teams and ACS peers in
+    /// the same process: OPTIONS health, calls both ways with SRTP, a REFER transfer, a
+    /// failover to ACS. Prints what happens; exits 0 when every call worked.
+    Demo,
     /// Validate a configuration file (syntax, fields, certificates) and exit.
     Check {
         /// Configuration file (TOML).
@@ -143,6 +149,7 @@ fn main() -> ExitCode {
             command: SipCommand::Check(args),
         } => return sip_check::run(&args),
         Command::Run { config } => run(config),
+        Command::Demo => demo::run(),
         Command::Media(args) => {
             init_logging("info");
             media_cmd::run(&args)
