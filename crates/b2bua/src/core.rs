@@ -2272,9 +2272,8 @@ impl B2bua {
         };
         push(&mut r, "Contact", &leg.contact);
         push(&mut r, "Allow", ALLOW);
-        if let Some(se) =
-            session_interval(req).filter(|_| has_token(req, HeaderName::Supported, "timer"))
-        {
+        let se = session_interval(req).filter(|_| has_token(req, HeaderName::Supported, "timer"));
+        if let Some(se) = se {
             leg.session_expires = Some(se);
             push(&mut r, "Session-Expires", &format!("{se};refresher=uac"));
             push(&mut r, "Require", "timer");
@@ -2289,6 +2288,11 @@ impl B2bua {
         let trunk = leg.trunk;
         self.decorate(&mut r, Some(trunk));
         self.respond(key, r);
+        if se.is_some() {
+            // The interval granted now (it may differ from the last one)
+            // counts from this refresh.
+            self.refreshed(id, li);
+        }
         if udp {
             self.arm(
                 now + t1,
