@@ -2407,3 +2407,42 @@ fn carrier_retransmissions_absorbed() {
         .is_none());
     assert_eq!(w.cdrs().len(), 1);
 }
+
+#[test]
+fn session_refresh_with_a_longer_interval_moves_the_expiry() {
+    let mut w = World::new();
+    let c = establish_from_teams(
+        &mut w,
+        &[
+            "Supported: timer".to_owned(),
+            "Session-Expires: 90;refresher=uac".to_owned(),
+        ],
+    );
+    let to = c.our_side();
+    w.advance(Duration::from_secs(60));
+    w.ms_sends(
+        0,
+        ms_in_dialog(
+            "INVITE",
+            &c.ms_call_id,
+            MS_FROM,
+            &to,
+            2,
+            &[
+                "Supported: timer".to_owned(),
+                "Session-Expires: 1800;refresher=uac".to_owned(),
+            ],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    let ok = w.take_resp(MS[0], 200, "INVITE");
+    assert!(hdr(&ok, "Session-Expires").unwrap().starts_with("1800"));
+    w.ms_sends(
+        0,
+        ms_in_dialog("ACK", &c.ms_call_id, MS_FROM, &to, 2, &[], ""),
+    );
+    w.advance(Duration::from_secs(600));
+    assert_eq!(w.b.active_calls(), 1, "1800 s granted at 60 s");
+    w.advance(Duration::from_secs(1300));
+    assert_eq!(w.b.active_calls(), 0, "expired at 1860 s");
+}
