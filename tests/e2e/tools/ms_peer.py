@@ -484,20 +484,22 @@ class Media:
             return res
         sent = set()
         seen = set()
-        start = time.monotonic()
-        end_send = min(start + seconds, deadline)
-        end_recv = min(end_send + 0.6, deadline)
-        next_send = start
+        # Exactly `total` packets, one every 20 ms; after a stall the missed ones
+        # go out at once, so the count never depends on the machine's load.
+        total = max(1, int(round(seconds * 50)))
+        next_send = time.monotonic()
+        end_recv = deadline          # set 0.6 s after the last packet is sent
         marker = 0x80
-        self.sock.settimeout(0.005)
         while True:
             now = time.monotonic()
-            if now >= end_recv:
+            if now >= end_recv or now >= deadline:
+                if res["sent"] < total:
+                    res["error"] = "deadline before all packets were sent"
                 break
             if self.stop.is_set():
                 res["error"] = "call ended during the media check"
                 break
-            if now >= next_send and now < end_send:
+            if res["sent"] < total and now >= next_send:
                 payload = os.urandom(160)
                 sent.add(payload)
                 hdr = struct.pack("!BBHII", 0x80, marker | self.pt, self.seq & 0xFFFF,
@@ -507,12 +509,15 @@ class Media:
                 self.ts += 160
                 try:
                     self.sock.sendto(self.out.protect(hdr + payload), self.remote)
-                    res["sent"] += 1
                 except OSError as e:
                     res["error"] = "send: %s" % e
+                res["sent"] += 1
                 next_send += 0.02
-            wait = max(0.0, min(next_send if now < end_send else end_recv, end_recv) - time.monotonic())
-            self.sock.settimeout(max(0.001, wait))
+                if res["sent"] == total:
+                    end_recv = min(deadline, now + 0.6)
+                continue
+            until = next_send if res["sent"] < total else end_recv
+            self.sock.settimeout(max(0.001, until - time.monotonic()))
             try:
                 pkt, src = self.sock.recvfrom(4096)
             except (socket.timeout, BlockingIOError):
