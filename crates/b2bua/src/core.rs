@@ -2319,6 +2319,24 @@ impl B2bua {
             return;
         }
         let Some((req, _, _)) = self.held.remove(&server) else {
+            // Answered already: a retransmitted 2xx (our ACK was lost)
+            // is ACKed again (RFC 6026 7.2), nothing else.
+            if (200..300).contains(&status) {
+                let Some((t, tp)) = self
+                    .calls
+                    .get(&id)
+                    .map(|c| (c.legs[to].trunk, c.legs[to].peer.transport))
+                else {
+                    return;
+                };
+                let via = self.via(t, tp);
+                let cseq = msg.cseq().map(|c| c.seq).unwrap_or(1);
+                if let Some(leg) = self.calls.get(&id).map(|c| &c.legs[to]) {
+                    if let Some(ack) = dialog_request(leg, "ACK", cseq, &via) {
+                        self.ep.send_stateless(&ack, leg.peer);
+                    }
+                }
+            }
             return;
         };
         let Some(call) = self.calls.get(&id) else {
