@@ -2446,3 +2446,39 @@ fn session_refresh_with_a_longer_interval_moves_the_expiry() {
     w.advance(Duration::from_secs(1300));
     assert_eq!(w.b.active_calls(), 0, "expired at 1860 s");
 }
+
+#[test]
+fn carrier_reinvite_2xx_retransmission_acked_again() {
+    let mut w = World::new();
+    let c = establish_from_teams(&mut w, &[]);
+    let to = c.our_side();
+    w.ms_sends(
+        0,
+        ms_in_dialog(
+            "INVITE",
+            &c.ms_call_id,
+            MS_FROM,
+            &to,
+            2,
+            &[],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendonly"),
+        ),
+    );
+    let re = w.take_req(CARRIER, "INVITE");
+    let ok = answer(
+        &re,
+        200,
+        "c-tag",
+        &["Contact: <sip:089222@192.0.2.10:5060>".to_owned()],
+        &carrier_sdp(30000, "recvonly"),
+    );
+    w.carrier_sends(ok.clone());
+    w.take_req(CARRIER, "ACK");
+    w.take_resp(MS[0], 200, "INVITE");
+    // Our ACK was lost: the carrier sends its 200 again.
+    w.advance(Duration::from_millis(500));
+    w.carrier_sends(ok);
+    let ack = w.take_req(CARRIER, "ACK");
+    assert_eq!(ack.cseq().unwrap().seq, re.cseq().unwrap().seq);
+    assert!(w.try_take(MS[0], |m| m.status() == Some(200)).is_none());
+}
