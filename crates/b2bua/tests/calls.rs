@@ -388,7 +388,6 @@ fn teams_call_reaches_carrier() {
         ),
     );
     let inv = w.take_req(CARRIER, "INVITE");
-    assert_eq!(inv.call_id().ok(), Some(inv.call_id().unwrap()));
     assert_ne!(inv.call_id().unwrap(), "ms1");
     let t = text(&inv);
     assert!(ruri(&inv).starts_with("sip:089222@192.0.2.10"), "{t}");
@@ -459,8 +458,7 @@ fn teams_call_reaches_carrier() {
             .expect("relay told where the carrier receives");
         assert_eq!(u.rtp, Some(addr("198.51.100.7:30000")));
     }
-    let cdr_before = w.cdrs().len();
-    assert_eq!(cdr_before, 0);
+    assert!(w.cdrs().is_empty());
     assert_eq!(w.b.active_calls(), 1);
 }
 
