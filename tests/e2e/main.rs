@@ -4,6 +4,7 @@
 mod calls;
 mod common;
 mod daemon;
+mod demo;
 mod media;
 mod run;
 mod sip_check;
