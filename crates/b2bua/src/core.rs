@@ -1096,7 +1096,21 @@ impl B2bua {
             };
             format!("sip:{n}@{host}{phone}")
         };
-        copy_identity(&call.a_request, &mut m, trunk, &history_uri);
+        // The asserted identity is ours toward this trunk: the caller's
+        // number in this trunk's format at this trunk's FQDN.
+        let pai_uri = |uri: &str| -> String {
+            match number_of(uri.as_bytes()).filter(|n| crate::is_number(n)) {
+                Some(n) => {
+                    let n = plus_if(
+                        trunk.e164,
+                        &trunk.numbers_out.calling(&in_trunk.numbers_in.calling(&n)),
+                    );
+                    format!("sip:{n}@{}{phone}", trunk.fqdn)
+                }
+                None => uri.to_owned(),
+            }
+        };
+        copy_identity(&call.a_request, &mut m, trunk, &history_uri, &pai_uri);
         let (proto, mux) = (
             proto_of(trunk.media).to_owned(),
             trunk.media == MediaSecurity::Srtp,
@@ -1208,10 +1222,30 @@ fn plus_if(e164: bool, n: &str) -> String {
 /// Privacy (pass or strip), History-Info ⇄ Diversion (RFC 7544 mapping of
 /// the reason), headers on the pass list (`X-MS-Custom-…`). Replaces is
 /// never copied (Microsoft refuses it).
-fn copy_identity(from: &Message, to: &mut Message, t: &TrunkSpec, uri: &dyn Fn(&str) -> String) {
+fn copy_identity(
+    from: &Message,
+    to: &mut Message,
+    t: &TrunkSpec,
+    uri: &dyn Fn(&str) -> String,
+    pai_uri: &dyn Fn(&str) -> String,
+) {
     if t.headers.pai == PaiPolicy::Pass {
         if let Some(pai) = header_by_name(from, "P-Asserted-Identity") {
-            push(to, "P-Asserted-Identity", &pai);
+            // The first value, rewritten (never the other side's host).
+            let first = pai.split(',').next().unwrap_or(&pai).trim().to_owned();
+            let v = match sip::NameAddr::parse(first.as_bytes()) {
+                Ok(n) => {
+                    let u = pai_uri(&String::from_utf8_lossy(n.uri_raw));
+                    match display_of(first.as_bytes()) {
+                        Some(d) => format!("{} <{u}>", quoted(&d)),
+                        None => format!("<{u}>"),
+                    }
+                }
+                Err(_) => String::new(),
+            };
+            if !v.is_empty() {
+                push(to, "P-Asserted-Identity", &v);
+            }
         }
         if let Some(p) = header_by_name(from, "Privacy") {
             push(to, "Privacy", &p);
@@ -1374,7 +1408,10 @@ impl B2bua {
             attempt: None,
         };
         let via = self.via(trunk, peer.transport);
-        if let Some(ack) = dialog_request(&leg, "ACK", leg.local_cseq, &via) {
+        if let Some(mut ack) = dialog_request(&leg, "ACK", leg.local_cseq, &via) {
+            if let Some(x) = &self.cfg.trunks[leg.trunk].headers.x_ms_sbc {
+                push(&mut ack, "X-MS-SBC", x);
+            }
             self.ep.send_stateless(&ack, peer);
         }
         let via = self.via(trunk, peer.transport);
@@ -1515,7 +1552,10 @@ impl B2bua {
         rr.reverse();
         leg.route_set = rr;
         let cseq = msg.cseq().map(|c| c.seq).unwrap_or(1);
-        if let Some(ack) = dialog_request(leg, "ACK", cseq, &via) {
+        if let Some(mut ack) = dialog_request(leg, "ACK", cseq, &via) {
+            if let Some(x) = &self.cfg.trunks[leg.trunk].headers.x_ms_sbc {
+                push(&mut ack, "X-MS-SBC", x);
+            }
             self.ep.send_stateless(&ack, leg.peer);
             leg.ack = Some(ack);
         }
@@ -2332,7 +2372,10 @@ impl B2bua {
                 let via = self.via(t, tp);
                 let cseq = msg.cseq().map(|c| c.seq).unwrap_or(1);
                 if let Some(leg) = self.calls.get(&id).map(|c| &c.legs[to]) {
-                    if let Some(ack) = dialog_request(leg, "ACK", cseq, &via) {
+                    if let Some(mut ack) = dialog_request(leg, "ACK", cseq, &via) {
+                        if let Some(x) = &self.cfg.trunks[leg.trunk].headers.x_ms_sbc {
+                            push(&mut ack, "X-MS-SBC", x);
+                        }
                         self.ep.send_stateless(&ack, leg.peer);
                     }
                 }
@@ -2352,7 +2395,10 @@ impl B2bua {
             let session = call.session;
             let cseq = msg.cseq().map(|c| c.seq).unwrap_or(1);
             let leg = &mut call.legs[to];
-            if let Some(ack) = dialog_request(leg, "ACK", cseq, &via) {
+            if let Some(mut ack) = dialog_request(leg, "ACK", cseq, &via) {
+                if let Some(x) = &self.cfg.trunks[leg.trunk].headers.x_ms_sbc {
+                    push(&mut ack, "X-MS-SBC", x);
+                }
                 self.ep.send_stateless(&ack, leg.peer);
             }
             let mut out = None;

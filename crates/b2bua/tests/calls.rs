@@ -162,7 +162,8 @@ fn establish(w: &mut World) -> Established {
         &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
     );
     w.ms_sends(0, ok.clone());
-    let _ack = w.take_req(MS[0], "ACK");
+    let ack = w.take_req(MS[0], "ACK");
+    assert!(hdr(&ack, "X-MS-SBC").is_some(), "X-MS-SBC on our ACK too");
     let a_ok = w.take_resp(CARRIER, 200, "INVITE");
     let a_tag = tag(&hdr(&a_ok, "To").unwrap());
     let ack = carrier_in_dialog("ACK", &a_call_id, &a_tag, 1, &[], "");
@@ -2479,4 +2480,26 @@ fn carrier_reinvite_2xx_retransmission_acked_again() {
     let ack = w.take_req(CARRIER, "ACK");
     assert_eq!(ack.cseq().unwrap().seq, re.cseq().unwrap().seq);
     assert!(w.try_take(MS[0], |m| m.status() == Some(200)).is_none());
+}
+
+#[test]
+fn carrier_pai_reaches_teams_as_our_e164_identity() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite(
+        "pai1",
+        &carrier_sdp(30000, "sendrecv"),
+        &[
+            "P-Asserted-Identity: \"Front desk\" <sip:0401112222@10.9.9.9;user=phone>".to_owned(),
+            "Privacy: id".to_owned(),
+        ],
+    ));
+    let inv = w.take_req(MS[0], "INVITE");
+    let pai = hdr(&inv, "P-Asserted-Identity").expect("PAI passed");
+    assert!(
+        pai.starts_with("\"Front desk\" <sip:+49401112222@")
+            && pai.ends_with(";user=phone>")
+            && !pai.contains("10.9.9.9"),
+        "the carrier's host never reaches Microsoft: {pai}"
+    );
+    assert_eq!(hdr(&inv, "Privacy").as_deref(), Some("id"));
 }
