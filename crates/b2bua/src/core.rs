@@ -474,8 +474,8 @@ impl B2bua {
         self.calls.len()
     }
 
-    /// INVITE server transactions not yet ended (answered or not: a
-    /// non-2xx final over UDP waits for its ACK). A drain waits for them.
+    /// INVITE server transactions not answered yet, or answered with a
+    /// non-2xx final still waiting for its ACK over UDP. A drain waits for them.
     pub fn pending_invites(&self) -> usize {
         self.server_invites.len()
     }
@@ -595,6 +595,11 @@ impl B2bua {
     }
 
     fn respond(&mut self, key: ServerKey, resp: Message) {
+        // An INVITE answered 2xx is the call's business from now on (its
+        // transaction only absorbs retransmissions): a drain need not wait.
+        if resp.status().is_some_and(|s| (200..300).contains(&s)) {
+            self.server_invites.remove(&key);
+        }
         if let Err(e) = self.ep.respond(self.now, key, resp) {
             tracing::debug!(%e, "response not sent");
         }
