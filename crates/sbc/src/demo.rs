@@ -258,7 +258,7 @@ impl Script {
         println!("    SRTP on: {SUITE} toward Teams, plain RTP toward the carrier");
         audio(("carrier", &mut call.audio), ("Teams", &mut teams.audio)).await?;
         call.hang_up(&mut self.carrier).await?;
-        self.teams.answer_bye(&mut teams.dialog).await?;
+        self.teams.answer_bye(&teams.dialog).await?;
         self.sbc.cdr_line().await
     }
 
@@ -337,7 +337,7 @@ impl Script {
         println!("    SRTP on: {SUITE} from Teams, plain RTP toward the carrier");
         audio(("Teams", &mut audio_t), ("carrier", &mut carrier.audio)).await?;
         dialog.hang_up(&mut self.teams).await?;
-        self.carrier.answer_bye(&mut carrier.dialog).await?;
+        self.carrier.answer_bye(&carrier.dialog).await?;
         self.sbc.cdr_line().await
     }
 
@@ -454,7 +454,7 @@ impl Script {
         println!("    carrier: saw no REFER, its dialog and RTP stream continue");
         audio(("carrier", &mut call.audio), ("Teams", &mut second.audio)).await?;
         call.hang_up(&mut self.carrier).await?;
-        self.teams.answer_bye(&mut second.dialog).await?;
+        self.teams.answer_bye(&second.dialog).await?;
         self.sbc.cdr_line().await
     }
 
@@ -487,7 +487,7 @@ impl Script {
         println!("    SRTP on: {SUITE} toward ACS, plain RTP toward the carrier");
         audio(("carrier", &mut call.audio), ("ACS", &mut acs.audio)).await?;
         call.hang_up(&mut self.carrier).await?;
-        self.acs.answer_bye(&mut acs.dialog).await?;
+        self.acs.answer_bye(&acs.dialog).await?;
         self.sbc.cdr_line().await
     }
 
@@ -816,13 +816,13 @@ impl Seen {
     }
 }
 
-/// One simulated neighbour: what it receives from the SBC (OPTIONS are
-/// answered by its reader tasks), and how it reaches the SBC.
+/// One simulated neighbour and what it receives from the SBC (OPTIONS
+/// are answered by its reader tasks, the rest is queued for the script).
 struct Endpoint {
     /// "carrier", "Teams" or "ACS".
     name: &'static str,
-    /// The SBC FQDN this peer is paired with (Microsoft peers).
-    fqdn: &'static str,
+    /// A Microsoft proxy (answers as Microsoft does), or the carrier.
+    microsoft: bool,
     inbox: mpsc::UnboundedReceiver<Incoming>,
     inbox_tx: mpsc::UnboundedSender<Incoming>,
     seen: Arc<Seen>,
@@ -855,7 +855,7 @@ impl Endpoint {
         });
         let ep = Endpoint {
             name: "carrier",
-            fqdn: "",
+            microsoft: false,
             inbox,
             inbox_tx,
             seen,
@@ -912,7 +912,7 @@ impl Endpoint {
         });
         Ok(Endpoint {
             name,
-            fqdn,
+            microsoft: true,
             inbox,
             inbox_tx,
             seen,
@@ -1003,8 +1003,7 @@ impl Endpoint {
         };
         audio.set_remote(&remote)?;
         let tag = unique("t");
-        let microsoft = !self.fqdn.is_empty();
-        let (contact, agent) = if microsoft {
+        let (contact, agent) = if self.microsoft {
             (ms_contact(), MS_AGENT)
         } else {
             let to = value(&offer.msg, "To")
@@ -1019,7 +1018,7 @@ impl Endpoint {
         };
         let rr = format!("<sip:{MS_PROXY}:5061;transport=tls;lr>");
         let mut headers = vec![("Contact", contact.as_str()), ("Server", agent)];
-        if microsoft {
+        if self.microsoft {
             headers.push(("Record-Route", rr.as_str()));
             headers.push(("Allow", MS_ALLOW));
         }
@@ -1034,7 +1033,7 @@ impl Endpoint {
     }
 
     /// Waits for the BYE of `dialog` and answers 200.
-    async fn answer_bye(&mut self, dialog: &mut Dialog) -> Result<()> {
+    async fn answer_bye(&mut self, dialog: &Dialog) -> Result<()> {
         let bye = self.request("BYE", "the BYE").await?;
         if bye.msg.call_id().ok() != Some(dialog.call_id.as_str()) {
             return Err(format!("{}: BYE for an unknown call", self.name));
