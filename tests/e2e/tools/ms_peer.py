@@ -1500,6 +1500,9 @@ class Peer:
 
     def media_check(self, dlg, why="call"):
         out = {}
+        # Let the far side of the SBC settle first (e.g. a late-offer carrier's
+        # ACK, or its leg of a re-INVITE, may still be on its way).
+        self.pause(self.a.media_delay_ms / 1000.0)
 
         def run():
             out.update(dlg.media.echo_check(self.a.media_seconds, self.deadline))
@@ -1797,7 +1800,10 @@ def main(argv=None):
     p.add_argument("--media", choices=["echo-check", "echo", "none"], default=None,
                    help="echo-check (microsoft default): send SRTP, require it back; "
                         "echo (sbc-sim default): send back what arrives")
-    p.add_argument("--media-seconds", type=float, default=2.0)
+    p.add_argument("--media-seconds", type=float, default=2.0,
+                   help="length of each media check: media-seconds x 50 packets (default 2)")
+    p.add_argument("--media-delay-ms", type=int, default=150,
+                   help="wait before each media check, for the SBC's other leg to settle (default 150)")
     p.add_argument("--then", action="append", metavar="ACTION",
                    help="after each call is up, in order: hold, resume, refresh, media, bye, wait-bye, "
                         "refer:URI, wait-refer (sbc-sim), pause:MS, cancel (first, with --call)")
