@@ -6,6 +6,7 @@ Run: python3 tests/e2e/tools/ms_peer_unit.py (exit 0 when all pass)."""
 import os
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ms_peer as mp  # noqa: E402
 
