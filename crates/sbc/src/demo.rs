@@ -147,18 +147,15 @@ async fn demo(cfg: config::Loaded, certs: &std::path::Path) -> Result<()> {
         r = steps => (r, false),
     };
     if !stopped {
-        // Drain and stop the daemon, as SIGTERM would. Every call has ended
-        // by now; the drain also waits for answered INVITE server
-        // transactions, which RFC 6026 keeps 32 s (Timer L) to absorb
-        // retransmissions. The demo does not wait that long.
+        // Drain and stop the daemon, as SIGTERM would: every call has ended.
         let _ = stop_tx.send(());
-        match timeout(Duration::from_secs(2), &mut daemon).await {
+        match timeout(WAIT, &mut daemon).await {
             Ok(Ok(())) => println!("SBC drained and stopped"),
             Ok(Err(e)) => return Err(format!("the SBC failed while stopping: {e}")),
-            Err(_) if result.is_ok() => println!(
-                "SBC stopped: no call left (its drain would still hold answered INVITE transactions for their 32 s)"
-            ),
-            Err(_) => println!("SBC stopped without draining"),
+            Err(_) if result.is_ok() => {
+                return Err("the SBC did not finish draining within 10 s".into())
+            }
+            Err(_) => println!("SBC stopped without draining (the failed step left a call up)"),
         }
     }
     let secs = started.elapsed().as_secs_f32();
