@@ -768,3 +768,27 @@ fn bye_from_the_carrier_ends_a_teams_call() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(cdr[0]["ended_by"], "callee", "{}", cdr[0]);
 }
+
+/// The Microsoft peer's checks can fail: its self-test plays an SBC that
+/// breaks one rule at a time (IP in Contact, no `+`, wrong or missing
+/// client certificate, the Teams certificate toward ACS, INVITE before
+/// OPTIONS on ACS, wrong server certificate) and requires the peer to name
+/// each broken rule, besides whole calls, REFER and CANCEL races between
+/// the two of them.
+#[test]
+fn microsoft_peer_names_every_broken_rule() {
+    let work = TempDir::new("ms-peer-selftest");
+    let out = Command::new("timeout")
+        .arg("240")
+        .arg("sh")
+        .arg(tool("ms_peer_selftest.sh"))
+        .arg(&work.0)
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
