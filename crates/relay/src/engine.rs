@@ -736,6 +736,7 @@ impl Worker {
     /// batch per `recvmmsg`, relays each batch in place and sends it with
     /// one `sendmmsg` per outgoing socket before reading the next.
     fn drain_socket(&mut self, idx: usize, io: &mut Batch, out: &mut OutQueue) {
+        let mut errors = 0;
         loop {
             let Some(slot) = self.slots.get(idx).and_then(Option::as_ref) else {
                 return;
@@ -744,10 +745,18 @@ impl Worker {
             let n = match io.recv(slot.socket.as_raw_fd()) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // ICMP port unreachable from an earlier send surfaces here
                 // (and is consumed by this call); it concerns that peer only.
-                Err(_) => continue,
+                // An error that arrives during a batch raises its own epoll
+                // edge, so the socket comes back even after a short count.
+                // Bounded: a socket that keeps failing waits for its next edge.
+                Err(_) => {
+                    errors += 1;
+                    if errors > 8 {
+                        return;
+                    }
+                    continue;
+                }
             };
             let Some(s) = self.sessions.at(index) else {
                 return;
