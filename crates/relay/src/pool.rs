@@ -48,12 +48,18 @@ impl PortPool {
             if used.contains(&candidate) {
                 continue;
             }
-            // Someone else may hold the port (another process): try the next pair.
-            let Ok(rtp) = bind(SocketAddr::new(ip, candidate)) else {
-                continue;
+            // Someone else may hold the port (another process): try the next
+            // pair. Any other error (out of file descriptors, no such
+            // address) would fail for every pair: give up at once.
+            let rtp = match bind(SocketAddr::new(ip, candidate)) {
+                Ok(s) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+                Err(e) => return Err(e),
             };
-            let Ok(rtcp) = bind(SocketAddr::new(ip, candidate + 1)) else {
-                continue;
+            let rtcp = match bind(SocketAddr::new(ip, candidate + 1)) {
+                Ok(s) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+                Err(e) => return Err(e),
             };
             used.insert(candidate);
             self.next.insert(ip, port);

@@ -376,7 +376,10 @@ impl Transports {
             transport,
             conn: Some(id),
         };
-        let (tx, rx) = mpsc::channel(256);
+        // Writes waiting on one connection. A trunk carries thousands of
+        // calls on one TLS connection: a burst of setups must not overflow
+        // it (an overflow is a send error the transaction layer sees).
+        let (tx, rx) = mpsc::channel(8192);
         lock(&self.inner.conns).insert(
             id,
             Conn {
