@@ -155,9 +155,9 @@ struct Leg {
     /// The initial INVITE client transaction (UAC legs).
     invite: Option<ClientKey>,
     /// Our ACK for its 2xx, resent for 2xx retransmissions.
-    ack: Option<Message>,
+    ack: Option<Box<Message>>,
     /// Our 2xx to its INVITE (UAS legs over UDP: retransmitted until ACK).
-    ok: Option<(ServerKey, Message)>,
+    ok: Option<Box<(ServerKey, Message)>>,
     media: PartyMedia,
     /// Session-timer interval the party refreshes at, seconds.
     session_expires: Option<u32>,
@@ -197,7 +197,8 @@ struct Call {
     /// The caller's INVITE server transaction until its final response.
     a_invite: Option<ServerKey>,
     /// The caller's INVITE (headers copied to attempts).
-    a_request: Message,
+    /// Dropped once the caller is answered (only its INVITE's answers need it).
+    a_request: Option<Box<Message>>,
     plan: Option<Plan>,
     attempts: Vec<AttemptRecord>,
     relayed_18x: bool,
@@ -936,7 +937,7 @@ impl B2bua {
             b: None,
             a_invite: Some(key),
             late_offer: offer.is_none(),
-            a_request: msg,
+            a_request: Some(Box::new(msg)),
             plan: Some(plan),
             attempts: Vec::new(),
             relayed_18x: false,
@@ -1067,8 +1068,8 @@ impl B2bua {
         } else {
             trunk.contact()
         };
-        let mf = call
-            .a_request
+        let a_request = call.a_request.as_deref().ok_or("caller already answered")?;
+        let mf = a_request
             .max_forwards()
             .ok()
             .flatten()
@@ -1115,7 +1116,7 @@ impl B2bua {
                 None => uri.to_owned(),
             }
         };
-        copy_identity(&call.a_request, &mut m, trunk, &history_uri, &pai_uri);
+        copy_identity(a_request, &mut m, trunk, &history_uri, &pai_uri);
         let (proto, mux) = (
             proto_of(trunk.media).to_owned(),
             trunk.media == MediaSecurity::Srtp,
@@ -1562,7 +1563,7 @@ impl B2bua {
                 push(&mut ack, "X-MS-SBC", x);
             }
             self.ep.send_stateless(&ack, leg.peer);
-            leg.ack = Some(ack);
+            leg.ack = Some(Box::new(ack));
         }
         if let Some(body) = sdp_body(msg).map(<[u8]>::to_vec).filter(|_| media) {
             let session = call.session;
@@ -1598,7 +1599,10 @@ impl B2bua {
         } else {
             status
         };
-        let Ok(mut r) = response_to(&call.a_request, code, reason_phrase(code), Some(&a_tag))
+        let Some(Ok(mut r)) = call
+            .a_request
+            .as_deref()
+            .map(|q| response_to(q, code, reason_phrase(code), Some(&a_tag)))
         else {
             return;
         };
@@ -1641,7 +1645,11 @@ impl B2bua {
         let session = call.session;
         let a_tag = call.legs[a].local_tag.clone();
         let a_trunk = call.legs[a].trunk;
-        let Ok(mut r) = response_to(&call.a_request, 200, "OK", Some(&a_tag)) else {
+        let Some(Ok(mut r)) = call
+            .a_request
+            .take()
+            .map(|q| response_to(&q, 200, "OK", Some(&a_tag)))
+        else {
             return;
         };
         push(&mut r, "Contact", &call.legs[a].contact);
@@ -1673,7 +1681,7 @@ impl B2bua {
         a_leg.state = LegState::Confirmed;
         let udp = a_leg.peer.transport == Transport::Udp;
         if udp {
-            a_leg.ok = Some((server, r.clone()));
+            a_leg.ok = Some(Box::new((server, r.clone())));
         }
         let se = a_leg.session_expires;
         tracing::info!(call = id, "answered");
@@ -1819,7 +1827,7 @@ impl B2bua {
                 let Some(c) = self.calls.get(&call) else {
                     return;
                 };
-                let Some((server, ok)) = c.legs[leg].ok.clone() else {
+                let Some((server, ok)) = c.legs[leg].ok.as_deref().cloned() else {
                     return;
                 };
                 let t1 = self.cfg.timers.t1.as_millis() as u64;
@@ -1940,7 +1948,10 @@ impl B2bua {
         if let Some(server) = pending {
             let a_tag = call.legs[a].local_tag.clone();
             let a_trunk = call.legs[a].trunk;
-            if let Ok(mut r) = response_to(&call.a_request, code, reason_phrase(code), Some(&a_tag))
+            if let Some(Ok(mut r)) = call
+                .a_request
+                .as_deref()
+                .map(|q| response_to(q, code, reason_phrase(code), Some(&a_tag)))
             {
                 if code == 503 {
                     push(&mut r, "Retry-After", "5");
@@ -2328,7 +2339,7 @@ impl B2bua {
         }
         let udp = leg.peer.transport == Transport::Udp;
         if udp {
-            leg.ok = Some((key, r.clone()));
+            leg.ok = Some(Box::new((key, r.clone())));
         }
         let trunk = leg.trunk;
         self.decorate(&mut r, Some(trunk));
