@@ -1,7 +1,7 @@
 //! The B2BUA proper: the call table and every SIP flow.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use relay::{SessionInfo, Side};
@@ -732,6 +732,52 @@ impl B2bua {
 
 // ----- calls -----------------------------------------------------------------
 
+impl Leg {
+    /// A leg of `trunk` facing relay side `side`, reached at `peer`, with
+    /// the dialog's Call-ID, our tag and our Contact; everything else empty
+    /// (callers set what they know with struct update syntax).
+    fn new(
+        trunk: usize,
+        side: Side,
+        peer: Peer,
+        call_id: String,
+        local_tag: String,
+        contact: String,
+    ) -> Leg {
+        Leg {
+            trunk,
+            side,
+            peer,
+            peer_index: None,
+            uac: false,
+            call_id,
+            local_tag,
+            remote_tag: None,
+            local_uri: String::new(),
+            remote_uri: String::new(),
+            local_cseq: 0,
+            remote_target: None,
+            route_set: Vec::new(),
+            contact,
+            state: LegState::Trying,
+            invite: None,
+            ack: None,
+            ok: None,
+            media: PartyMedia::default(),
+            session_expires: None,
+            attempt: None,
+        }
+    }
+}
+
+/// The URI of the first Contact of a message (the remote target).
+fn contact_uri(m: &Message) -> Option<String> {
+    m.contacts().filter_map(Result::ok).find_map(|c| match c {
+        sip::Contact::Addr(n) => Some(String::from_utf8_lossy(n.uri_raw).into_owned()),
+        sip::Contact::Star => None,
+    })
+}
+
 /// What a new UAS leg is made of (from the request that created it).
 fn uas_leg(
     req: &Message,
@@ -745,18 +791,8 @@ fn uas_leg(
         .values(HeaderName::RecordRoute)
         .map(|v| String::from_utf8_lossy(v).trim().to_owned())
         .collect();
-    let remote_target = req.contacts().filter_map(Result::ok).find_map(|c| match c {
-        sip::Contact::Addr(n) => Some(String::from_utf8_lossy(n.uri_raw).into_owned()),
-        sip::Contact::Star => None,
-    });
+    let remote_target = contact_uri(req);
     Leg {
-        trunk,
-        side,
-        peer: from,
-        peer_index: None,
-        uac: false,
-        call_id: req.call_id().unwrap_or("").to_owned(),
-        local_tag: tag,
         remote_tag: req.header(HeaderName::From).and_then(tag_of),
         local_uri: req
             .header(HeaderName::To)
@@ -766,17 +802,16 @@ fn uas_leg(
             .header(HeaderName::From)
             .map(without_tag)
             .unwrap_or_default(),
-        local_cseq: 0,
         remote_target,
         route_set,
-        contact,
-        state: LegState::Trying,
-        invite: None,
-        ack: None,
-        ok: None,
-        media: PartyMedia::default(),
-        session_expires: None,
-        attempt: None,
+        ..Leg::new(
+            trunk,
+            side,
+            from,
+            req.call_id().unwrap_or("").to_owned(),
+            tag,
+            contact,
+        )
     }
 }
 
@@ -1169,27 +1204,15 @@ impl B2bua {
             .send_request(self.now, m, to_peer)
             .map_err(|e| e.to_string())?;
         let leg = Leg {
-            trunk: t,
-            side: Side::B,
-            peer: to_peer,
             peer_index: Some(att.peer),
             uac: true,
-            call_id: call_id.clone(),
-            local_tag: tag.clone(),
-            remote_tag: None,
             local_uri,
             remote_uri: to,
             local_cseq: 1,
-            remote_target: None,
-            route_set: Vec::new(),
-            contact,
-            state: LegState::Trying,
             invite: Some(key),
-            ack: None,
-            ok: None,
             media: mb,
-            session_expires: None,
             attempt: Some(ai),
+            ..Leg::new(t, Side::B, to_peer, call_id.clone(), tag.clone(), contact)
         };
         let call = self.calls.get_mut(&id).ok_or("call gone")?;
         call.legs.push(leg);
@@ -1382,36 +1405,28 @@ impl B2bua {
             .map(|v| String::from_utf8_lossy(v).trim().to_owned())
             .collect();
         route_set.reverse();
-        let remote_target = msg.contacts().filter_map(Result::ok).find_map(|c| match c {
-            sip::Contact::Addr(n) => Some(String::from_utf8_lossy(n.uri_raw).into_owned()),
-            sip::Contact::Star => None,
-        });
+        let remote_target = contact_uri(msg);
         let (Some(from), Some(to)) = (msg.header(HeaderName::From), msg.header(HeaderName::To))
         else {
             return;
         };
         let leg = Leg {
-            trunk,
-            side: Side::B,
-            peer,
-            peer_index: None,
             uac: true,
-            call_id: msg.call_id().unwrap_or("").to_owned(),
-            local_tag: tag_of(from).unwrap_or_default(),
             remote_tag: tag_of(to),
             local_uri: without_tag(from),
             remote_uri: without_tag(to),
             local_cseq: msg.cseq().map(|c| c.seq).unwrap_or(1),
             remote_target,
             route_set,
-            contact: self.cfg.trunks[trunk].contact(),
             state: LegState::Confirmed,
-            invite: None,
-            ack: None,
-            ok: None,
-            media: PartyMedia::default(),
-            session_expires: None,
-            attempt: None,
+            ..Leg::new(
+                trunk,
+                Side::B,
+                peer,
+                msg.call_id().unwrap_or("").to_owned(),
+                tag_of(from).unwrap_or_default(),
+                self.cfg.trunks[trunk].contact(),
+            )
         };
         let via = self.via(trunk, peer.transport);
         if let Some(mut ack) = dialog_request(&leg, "ACK", leg.local_cseq, &via) {
@@ -1547,10 +1562,7 @@ impl B2bua {
         let leg = &mut call.legs[li];
         leg.state = LegState::Confirmed;
         leg.remote_tag = msg.header(HeaderName::To).and_then(tag_of);
-        leg.remote_target = msg.contacts().filter_map(Result::ok).find_map(|c| match c {
-            sip::Contact::Addr(n) => Some(String::from_utf8_lossy(n.uri_raw).into_owned()),
-            sip::Contact::Star => None,
-        });
+        leg.remote_target = contact_uri(msg);
         let mut rr: Vec<String> = msg
             .values(HeaderName::RecordRoute)
             .map(|v| String::from_utf8_lossy(v).trim().to_owned())
@@ -1568,7 +1580,7 @@ impl B2bua {
         if let Some(body) = sdp_body(msg).map(<[u8]>::to_vec).filter(|_| media) {
             let session = call.session;
             let leg = &mut call.legs[li];
-            apply_remote(self.ctl.as_mut(), session, leg, &body, true);
+            apply_remote(self.ctl.as_mut(), session, leg, &body);
         }
     }
 
@@ -1582,7 +1594,7 @@ impl B2bua {
         }
         let body = sdp_body(msg).map(<[u8]>::to_vec);
         if let Some(b) = &body {
-            apply_remote(self.ctl.as_mut(), session, &mut call.legs[li], b, false);
+            apply_remote(self.ctl.as_mut(), session, &mut call.legs[li], b);
         }
         let early_sdp = body.is_some() && !call.late_offer;
         if call.last_relayed == Some(status) && !early_sdp {
@@ -1627,7 +1639,6 @@ impl B2bua {
     fn callee_answered(&mut self, id: u64, li: usize, msg: &Message) {
         let now = self.now;
         let t1 = self.cfg.timers.t1;
-        let se_default = self.cfg.session_expires;
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -1658,7 +1669,6 @@ impl B2bua {
             push(&mut r, "Session-Expires", &format!("{se};refresher=uac"));
             push(&mut r, "Require", "timer");
         }
-        let _ = se_default;
         let b_sdp = sdp_body(msg)
             .map(<[u8]>::to_vec)
             .or_else(|| call.legs[li].media.last_remote_sdp.clone());
@@ -1891,7 +1901,7 @@ impl B2bua {
         call.legs[li].ok = None;
         if let Some(body) = sdp_body(&msg).map(<[u8]>::to_vec) {
             let session = call.session;
-            apply_remote(self.ctl.as_mut(), session, &mut call.legs[li], &body, true);
+            apply_remote(self.ctl.as_mut(), session, &mut call.legs[li], &body);
         }
     }
 
@@ -2085,7 +2095,6 @@ fn apply_remote(
     session: Option<SessionInfo>,
     leg: &mut Leg,
     body: &[u8],
-    _final: bool,
 ) {
     let Ok(sd) = sdp::SessionDescription::parse(body) else {
         tracing::info!("unparsable SDP from a party ignored");
@@ -2105,7 +2114,7 @@ fn apply_remote(
     leg.media.proto = remote.proto.clone();
     let rtp = remote
         .rtp
-        .filter(|a| a.port() != 0 && !md::is_unspecified(a.ip()));
+        .filter(|a| a.port() != 0 && !a.ip().is_unspecified());
     if rtp.is_some() {
         leg.media.remote = rtp;
     }
@@ -2121,11 +2130,6 @@ fn apply_remote(
     if let Err(e) = ctl.update(s.id, leg.side, rtp, rtcp, crypto) {
         tracing::warn!(%e, "relay update failed");
     }
-}
-
-#[allow(dead_code)]
-fn ip_of(p: &Peer) -> IpAddr {
-    p.addr.ip()
 }
 
 // ----- in-dialog requests: BYE, re-INVITE, INFO, REFER, Replaces ------------
@@ -2269,7 +2273,7 @@ impl B2bua {
             return;
         };
         let session = call.session;
-        apply_remote(self.ctl.as_mut(), session, &mut call.legs[li], &body, false);
+        apply_remote(self.ctl.as_mut(), session, &mut call.legs[li], &body);
         let Some(s) = session else {
             return;
         };
@@ -2419,7 +2423,7 @@ impl B2bua {
             }
             let mut out = None;
             if let Some(body) = sdp_body(&msg).map(<[u8]>::to_vec) {
-                apply_remote(self.ctl.as_mut(), session, &mut call.legs[to], &body, true);
+                apply_remote(self.ctl.as_mut(), session, &mut call.legs[to], &body);
                 if let (Ok(sd), Some(s)) = (sdp::SessionDescription::parse(&body), session) {
                     let ports = md::side_ports(&s, call.legs[from].side);
                     out = md::rewrite(sd, ports, &mut call.legs[from].media, &[]).ok();
@@ -2605,10 +2609,9 @@ impl B2bua {
         };
         let codecs = trunk.codecs.clone();
         let source = call.legs[stay].media.last_remote_sdp.clone();
-        let (addr, transport, timeout) = (
+        let (addr, transport) = (
             peer.addr.ok_or("peer address not resolved")?,
             peer.transport,
-            trunk.invite_timeout,
         );
         md::ensure_key(self.ctl.as_mut(), &mut media, None, 1)?;
         let ports = md::side_ports(&session, side);
@@ -2625,27 +2628,14 @@ impl B2bua {
             .send_request(self.now, m, to_peer)
             .map_err(|e| e.to_string())?;
         let leg = Leg {
-            trunk: t,
-            side,
-            peer: to_peer,
             peer_index: Some(pi),
             uac: true,
-            call_id: call_id.clone(),
-            local_tag: tag.clone(),
-            remote_tag: None,
             local_uri: from,
             remote_uri: to,
             local_cseq: 1,
-            remote_target: None,
-            route_set: Vec::new(),
-            contact,
-            state: LegState::Trying,
             invite: Some(key),
-            ack: None,
-            ok: None,
             media,
-            session_expires: None,
-            attempt: None,
+            ..Leg::new(t, side, to_peer, call_id.clone(), tag.clone(), contact)
         };
         let call = self.calls.get_mut(&id).ok_or("call gone")?;
         call.legs.push(leg);
@@ -2654,7 +2644,6 @@ impl B2bua {
         self.clients
             .insert(key, Pending::Invite { call: id, leg: nl });
         self.active[t] += 1;
-        let _ = timeout;
         Ok(nl)
     }
 

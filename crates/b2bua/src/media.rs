@@ -8,7 +8,7 @@
 //! failover, a transfer): only the relay's entry for that other side is
 //! updated.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use media::{choose_crypto, CryptoAttribute, Lifetime, SrtpPolicy, SrtpProfile};
 use relay::{CryptoSpec, LegPorts, LegSpec, LegStats, SessionInfo, Side};
@@ -335,9 +335,4 @@ pub(crate) fn side_ports(info: &SessionInfo, side: Side) -> LegPorts {
         Side::A => info.a,
         Side::B => info.b,
     }
-}
-
-/// True when `ip` is unspecified (hold by `c=0.0.0.0`).
-pub(crate) fn is_unspecified(ip: IpAddr) -> bool {
-    ip.is_unspecified()
 }

@@ -358,8 +358,7 @@ fn build_request(method: &str, uri: &str, headers: &[(&str, String)]) -> sip::Me
         // A peer host that does not form a URI (refused by the configuration
         // loader) makes a ping that fails visibly instead of a panic.
         .or_else(|_| sip::Message::new_request(method, b"sip:invalid.invalid"))
-        // Cannot fail: `method` is the constant OPTIONS and the URI a constant.
-        .expect("constant OPTIONS request line");
+        .expect("constant OPTIONS request line"); // cannot fire: constant method and URI
     for (name, value) in headers {
         let _ = m.push_header(name, value.as_bytes());
     }
