@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use relay::{SessionInfo, Side};
 use routing::{Attempt, Outcome, Plan};
 use sip::{HeaderName, Message};
@@ -154,8 +155,11 @@ struct Leg {
     state: LegState,
     /// The initial INVITE client transaction (UAC legs).
     invite: Option<ClientKey>,
-    /// Our ACK for its 2xx, resent for 2xx retransmissions.
-    ack: Option<Box<Message>>,
+    /// Our ACK for its 2xx as sent (printed: a parsed message would be
+    /// 1 KiB more per call), resent for 2xx retransmissions until 64·T1.
+    ack: Option<Bytes>,
+    /// We ACKed a 2xx on this leg (the ACK itself is forgotten later).
+    acked: bool,
     /// Our 2xx to its INVITE (UAS legs over UDP: retransmitted until ACK).
     ok: Option<Box<(ServerKey, Message)>>,
     media: PartyMedia,
@@ -259,6 +263,9 @@ enum Timer {
     },
     /// The session interval of a leg passed without a refresh.
     SessionExpires { call: u64, leg: usize },
+    /// 64·T1 after our ACK for a leg's 2xx: no retransmission of that 2xx
+    /// can come any more (RFC 3261 §13.3.1.4), so the stored ACK goes.
+    ForgetAck { call: u64, leg: usize },
 }
 
 /// The back-to-back user agent. See the crate documentation.
@@ -268,7 +275,9 @@ pub struct B2bua {
     ctl: Box<dyn MediaControl + Send>,
     classifier: Classifier,
     health: Vec<Health>,
-    calls: HashMap<u64, Call>,
+    /// Boxed: a map of ≈ 600-byte values would carry its empty buckets at
+    /// that size too (up to half the table after a resize).
+    calls: HashMap<u64, Box<Call>>,
     /// (Call-ID, our tag) → (call, leg).
     dialogs: HashMap<(String, String), (u64, usize)>,
     /// The caller's INVITE server transaction → call.
@@ -762,6 +771,7 @@ impl Leg {
             state: LegState::Trying,
             invite: None,
             ack: None,
+            acked: false,
             ok: None,
             media: PartyMedia::default(),
             session_expires: None,
@@ -967,7 +977,12 @@ impl B2bua {
             state: CallState::Routing,
             start: self.now,
             session: Some(session),
-            legs: vec![leg],
+            legs: {
+                // Two legs in nearly every call (a transfer adds a third).
+                let mut legs = Vec::with_capacity(2);
+                legs.push(leg);
+                legs
+            },
             a: 0,
             b: None,
             a_invite: Some(key),
@@ -991,7 +1006,7 @@ impl B2bua {
             cdr_done: false,
             from_trunk: trunk,
         };
-        self.calls.insert(id, call);
+        self.calls.insert(id, Box::new(call));
         self.next_attempt(id, None);
     }
 
@@ -1504,7 +1519,7 @@ impl B2bua {
                     self.hang_up_late_answer(trunk, peer, &msg);
                 } else if let Some(ack) = l.ack.clone() {
                     // A retransmitted 2xx: ACK again.
-                    self.ep.send_stateless(&ack, peer);
+                    self.ep.send_stateless_bytes(ack, peer);
                 }
                 return;
             }
@@ -1574,9 +1589,16 @@ impl B2bua {
             if let Some(x) = &self.cfg.trunks[leg.trunk].headers.x_ms_sbc {
                 push(&mut ack, "X-MS-SBC", x);
             }
-            self.ep.send_stateless(&ack, leg.peer);
-            leg.ack = Some(Box::new(ack));
+            let bytes = ack.to_bytes();
+            self.ep.send_stateless_bytes(bytes.clone(), leg.peer);
+            leg.ack = Some(bytes);
+            leg.acked = true;
+            let at = self.now + self.cfg.timers.t1 * 64;
+            self.arm(at, Timer::ForgetAck { call: id, leg: li });
         }
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
         if let Some(body) = sdp_body(msg).map(<[u8]>::to_vec).filter(|_| media) {
             let session = call.session;
             let leg = &mut call.legs[li];
@@ -1860,6 +1882,11 @@ impl B2bua {
                     },
                 );
             }
+            Timer::ForgetAck { call, leg } => {
+                if let Some(l) = self.calls.get_mut(&call).and_then(|c| c.legs.get_mut(leg)) {
+                    l.ack = None;
+                }
+            }
             Timer::SessionExpires { call, leg } => {
                 if self
                     .calls
@@ -2006,13 +2033,14 @@ impl B2bua {
         self.disarm(|t| match t {
             Timer::Invite { call, .. }
             | Timer::Resend { call, .. }
-            | Timer::SessionExpires { call, .. } => *call == id,
+            | Timer::SessionExpires { call, .. }
+            | Timer::ForgetAck { call, .. } => *call == id,
         });
         for (_, p) in self.clients.iter_mut() {
             if let Pending::Invite { call: c, leg } = *p {
                 if c == id {
                     let l = &call.legs[leg];
-                    *p = if l.ack.is_none() {
+                    *p = if !l.acked {
                         Pending::Abandoned {
                             trunk: l.trunk,
                             peer: l.peer,
@@ -2052,7 +2080,7 @@ impl B2bua {
     }
 }
 
-fn call_leg_end(calls: &mut HashMap<u64, Call>, active: &mut [u32], id: u64, li: usize) {
+fn call_leg_end(calls: &mut HashMap<u64, Box<Call>>, active: &mut [u32], id: u64, li: usize) {
     if let Some(c) = calls.get_mut(&id) {
         if c.legs[li].state != LegState::Ended {
             c.legs[li].state = LegState::Ended;

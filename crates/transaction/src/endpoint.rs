@@ -242,13 +242,26 @@ struct ClientTx {
     index: ClientMatch,
     /// The request as sent, for retransmission.
     request: Bytes,
-    /// The INVITE, to write its ACK and CANCEL.
-    invite: Option<Message>,
+    /// An INVITE transaction: `request` is parsed again to write its ACK or
+    /// CANCEL (rare; a parsed message kept here would be 1 KiB more per
+    /// transaction for its 32 s).
+    invite: bool,
     /// The ACK sent for the non-2xx final, resent for its retransmissions.
     ack: Option<Bytes>,
     cancel: CancelSlot,
     timers: TimerTable,
     wakeup: Option<Instant>,
+}
+
+impl ClientTx {
+    /// The INVITE as sent (our own printing always parses again).
+    fn sent_invite(&self) -> Option<Message> {
+        if self.invite {
+            Message::parse(self.request.clone()).ok()
+        } else {
+            None
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -478,6 +491,12 @@ impl Endpoint {
         });
     }
 
+    /// Queues bytes already printed (a stored ACK sent again) for `to`,
+    /// outside any transaction.
+    pub fn send_stateless_bytes(&mut self, bytes: Bytes, to: Peer) {
+        self.transmits.push_back(Transmit { to, bytes });
+    }
+
     /// The next datagram or stream message to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
@@ -629,7 +648,7 @@ impl Endpoint {
                 peer: to,
                 index,
                 request: bytes,
-                invite: invite.then_some(request),
+                invite,
                 ack: None,
                 cancel: CancelSlot::None,
                 timers: TimerTable::default(),
@@ -680,10 +699,10 @@ impl Endpoint {
                 }),
                 Action::SendAck => {
                     if tx.ack.is_none() {
-                        if let (Some(inv), Some(resp)) = (&tx.invite, &response) {
+                        if let (Some(inv), Some(resp)) = (tx.sent_invite(), &response) {
                             // A response without To cannot be ACKed; it still
                             // completes the transaction.
-                            tx.ack = ack_for(inv, resp).ok().map(|m| m.to_bytes());
+                            tx.ack = ack_for(&inv, resp).ok().map(|m| m.to_bytes());
                         }
                     }
                     if let Some(ack) = &tx.ack {
@@ -725,7 +744,7 @@ impl Endpoint {
         };
         tx.cancel = CancelSlot::Done;
         let peer = tx.peer;
-        let built = tx.invite.as_ref().map(cancel_for);
+        let built = tx.sent_invite().as_ref().map(cancel_for);
         let index = ClientMatch {
             branch: tx.index.branch.clone(),
             method: "CANCEL".into(),

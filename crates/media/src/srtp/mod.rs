@@ -35,7 +35,7 @@ use core::fmt;
 use crate::rtp::RtpHeader;
 use crate::seq::estimate_index;
 use streams::{RxStream, SsrcMap};
-use transform::{Transform, GCM_TAG_LEN};
+use transform::{Cm, Gcm, Rtcp, Transform, GCM_TAG_LEN};
 
 /// The replay window a policy gets by default, in packets (as libsrtp).
 pub const DEFAULT_REPLAY_WINDOW: u32 = 128;
@@ -425,7 +425,7 @@ struct TxRtcp {
 pub struct SrtpContext {
     profile: SrtpProfile,
     rtp: Transform,
-    rtcp: Transform,
+    rtcp: Rtcp,
     encrypt_rtp: bool,
     encrypt_rtcp: bool,
     /// Replay bitmap size in 64-bit words (0 = off).
@@ -469,15 +469,15 @@ impl SrtpContext {
         let (rtp, rtcp) = if policy.profile.is_gcm() {
             (
                 Transform::gcm(&rtp_keys).map_err(|_| SrtpError::Crypto)?,
-                Transform::gcm(&rtcp_keys).map_err(|_| SrtpError::Crypto)?,
+                Rtcp::Gcm(Gcm::new(&rtcp_keys).map_err(|_| SrtpError::Crypto)?),
             )
         } else {
-            (Transform::cm(&rtp_keys), Transform::cm(&rtcp_keys))
+            (Transform::cm(&rtp_keys), Rtcp::Cm(rtcp_keys))
         };
         Self::assemble(policy, rtp, rtcp)
     }
 
-    fn assemble(policy: &SrtpPolicy, rtp: Transform, rtcp: Transform) -> Result<Self, SrtpError> {
+    fn assemble(policy: &SrtpPolicy, rtp: Transform, rtcp: Rtcp) -> Result<Self, SrtpError> {
         let window_words = match policy.replay_window {
             0 => 0,
             w @ 64..=MAX_REPLAY_WINDOW => (w.next_power_of_two() / 64) as usize,
@@ -774,7 +774,8 @@ impl SrtpContext {
         let e = if self.encrypt_rtcp { E_BIT } else { 0 };
         let e_index = (e | index as u32).to_be_bytes();
         match &self.rtcp {
-            Transform::Cm(cm) => {
+            Rtcp::Cm(keys) => {
+                let cm = Cm::new(keys);
                 if self.encrypt_rtcp {
                     cm.apply_keystream(ssrc, index, &mut buf[8..len]);
                 }
@@ -782,7 +783,7 @@ impl SrtpContext {
                 let tag = cm.tag(&buf[..len + 4], &[]);
                 buf[len + 4..out_len].copy_from_slice(&tag[..tag_len]);
             }
-            Transform::Gcm(gcm) => {
+            Rtcp::Gcm(gcm) => {
                 let tag = if self.encrypt_rtcp {
                     let mut aad = [0u8; 12];
                     aad[..8].copy_from_slice(&buf[..8]);
@@ -846,7 +847,8 @@ impl SrtpContext {
             self.rx_rtcp.get(i).check(index)?;
         }
         match &self.rtcp {
-            Transform::Cm(cm) => {
+            Rtcp::Cm(keys) => {
+                let cm = Cm::new(keys);
                 let (data, tag) = buf.split_at(len - tag_len);
                 if !cm.verify(data, &[], tag) {
                     return Err(UnprotectError::AuthFailed);
@@ -855,7 +857,7 @@ impl SrtpContext {
                     cm.apply_keystream(ssrc, index, &mut buf[8..end]);
                 }
             }
-            Transform::Gcm(gcm) => {
+            Rtcp::Gcm(gcm) => {
                 let e_bytes = e_index.to_be_bytes();
                 let ok = if encrypted {
                     let mut aad = [0u8; 12];

@@ -35,17 +35,11 @@ fn keys(cipher_key: &[u8], cipher_salt: &[u8], auth_key: &[u8]) -> SessionKeys {
 }
 
 fn cm(k: &SessionKeys) -> Cm {
-    match Transform::cm(k) {
-        Transform::Cm(c) => c,
-        Transform::Gcm(_) => unreachable!(),
-    }
+    Cm::new(k)
 }
 
 fn gcm(k: &SessionKeys) -> Gcm {
-    match Transform::gcm(k).unwrap() {
-        Transform::Gcm(g) => g,
-        Transform::Cm(_) => unreachable!(),
-    }
+    Gcm::new(k).unwrap()
 }
 
 #[test]
@@ -237,7 +231,7 @@ fn rfc7714_context(encrypt_rtp: bool, encrypt_rtcp: bool) -> SrtpContext {
     SrtpContext::assemble(
         &policy,
         Transform::gcm(&k).unwrap(),
-        Transform::gcm(&k).unwrap(),
+        Rtcp::Gcm(Gcm::new(&k).unwrap()),
     )
     .unwrap()
 }
