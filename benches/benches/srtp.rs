@@ -72,6 +72,29 @@ fn bench_profile(c: &mut Criterion, profile: SrtpProfile) {
     assert_eq!(rx.counters().replays + rx.counters().auth_failures, 0);
 }
 
+/// SRTCP protect of a 52-byte receiver report (8-byte header + RR block +
+/// SDES-less padding). For AES-CM the context keeps only the SRTCP session
+/// keys and expands the transform per packet (docs/media.md, memory): this
+/// shows what that costs.
+fn bench_rtcp(c: &mut Criterion, profile: SrtpProfile) {
+    const RR: usize = 52;
+    let mut g = c.benchmark_group(format!("srtcp/{}", profile.sdes_name()));
+    g.throughput(Throughput::Elements(1));
+    let mut tx = context(profile);
+    g.bench_function("protect", |b| {
+        b.iter_batched_ref(
+            || {
+                let mut p = [0u8; RR + 64];
+                p[..8].copy_from_slice(&[0x81, 201, 0, 12, 0x5b, 0xc0, 0, 1]);
+                p
+            },
+            |buf| tx.protect_rtcp(buf, RR).expect("protect"),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
 fn srtp(c: &mut Criterion) {
     for profile in [
         SrtpProfile::AesCm128HmacSha1_80,
@@ -79,6 +102,7 @@ fn srtp(c: &mut Criterion) {
         SrtpProfile::AeadAes128Gcm,
     ] {
         bench_profile(c, profile);
+        bench_rtcp(c, profile);
     }
 }
 
