@@ -26,6 +26,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use crate::crypto::{Crypto, CryptoError, CryptoSpec};
 use crate::pool::PortPool;
 use crate::stats::{LegStats, StreamState};
+use crate::sys::uring::{Completion, Uring, PAYLOAD_OFFSET};
 use crate::sys::{Batch, Outgoing};
 
 /// A local media address: where sockets are bound and what SDP advertises
@@ -83,6 +84,31 @@ pub struct RelayConfig {
     pub inactivity: Duration,
     /// RTP clock rate assumed for jitter (8,000 Hz: G.711, G.729, telephone-event).
     pub clock_rate: u32,
+    /// How the workers do their socket I/O.
+    pub io: Io,
+}
+
+/// The workers' I/O: epoll with batched `recvmmsg`/`sendmmsg`, or io_uring
+/// (multishot receives into provided buffers, sends of many sockets per
+/// system call; Linux 6.0 or later). See docs/media.md.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Io {
+    /// epoll (mio) and `recvmmsg`/`sendmmsg`/`sendto`.
+    #[default]
+    Epoll,
+    /// io_uring; a worker whose ring cannot be set up falls back to epoll.
+    Uring,
+}
+
+impl std::str::FromStr for Io {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Io, String> {
+        match s {
+            "epoll" => Ok(Io::Epoll),
+            "uring" | "io_uring" | "io-uring" => Ok(Io::Uring),
+            _ => Err(format!("unknown relay I/O {s:?} (epoll or uring)")),
+        }
+    }
 }
 
 impl Default for RelayConfig {
@@ -98,6 +124,7 @@ impl Default for RelayConfig {
             workers: 0,
             inactivity: Duration::from_secs(60),
             clock_rate: 8000,
+            io: Io::Epoll,
         }
     }
 }
@@ -272,7 +299,8 @@ impl Relay {
             let poll = Poll::new()?;
             let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
             let (tx, rx) = mpsc::channel();
-            let worker = Worker::new(poll, rx, ev_tx.clone(), cfg.inactivity, cfg.clock_rate);
+            let mut worker = Worker::new(poll, rx, ev_tx.clone(), cfg.inactivity, cfg.clock_rate);
+            worker.uring = cfg.io == Io::Uring;
             let thread = std::thread::Builder::new()
                 .name(format!("relay-{i}"))
                 .spawn(move || worker.run())?;
@@ -487,6 +515,16 @@ struct Worker {
     inactivity: Duration,
     clock_rate: u32,
     epoch: Instant,
+    /// io_uring mode: sockets are not registered with `poll` (only the
+    /// waker is); their receives are armed on the ring.
+    uring: bool,
+    /// Generation of each slot (io_uring completions of a removed socket
+    /// are recognised by it).
+    gens: Vec<u32>,
+    /// Slots whose multishot receive must be (re)armed.
+    to_arm: Vec<usize>,
+    /// Receives to cancel (user data of removed slots).
+    to_cancel: Vec<u64>,
 }
 
 /// Buffer size: the largest RTP packet we relay plus SRTP tag room.
@@ -514,6 +552,10 @@ impl Worker {
             inactivity,
             clock_rate,
             epoch: Instant::now(),
+            uring: false,
+            gens: Vec::new(),
+            to_arm: Vec::new(),
+            to_cancel: Vec::new(),
         }
     }
 
@@ -529,12 +571,17 @@ impl Worker {
             Some(i) => i,
             None => {
                 self.slots.push(None);
+                self.gens.push(0);
                 self.slots.len() - 1
             }
         };
-        self.poll
-            .registry()
-            .register(&mut socket, Token(idx), Interest::READABLE)?;
+        if self.uring {
+            self.to_arm.push(idx);
+        } else {
+            self.poll
+                .registry()
+                .register(&mut socket, Token(idx), Interest::READABLE)?;
+        }
         self.slots[idx] = Some(Slot {
             socket,
             session,
@@ -546,12 +593,36 @@ impl Worker {
 
     fn remove_slot(&mut self, idx: usize) {
         if let Some(mut slot) = self.slots.get_mut(idx).and_then(Option::take) {
-            let _ = self.poll.registry().deregister(&mut slot.socket);
+            if self.uring {
+                // The ring holds the socket until the cancel completes.
+                self.to_cancel.push(ud(KIND_RECV, self.gens[idx], idx));
+                self.gens[idx] = self.gens[idx].wrapping_add(1);
+            } else {
+                let _ = self.poll.registry().deregister(&mut slot.socket);
+            }
             self.free_slots.push(idx);
         }
     }
 
     fn run(mut self) {
+        if self.uring {
+            match Uring::new(URING_BUFFERS, BUF) {
+                Ok(u) => return self.run_uring(u),
+                Err(e) => {
+                    tracing::warn!(%e, "io_uring unavailable, relay worker falls back to epoll");
+                    self.uring = false;
+                    for idx in std::mem::take(&mut self.to_arm) {
+                        if let Some(slot) = self.slots.get_mut(idx).and_then(Option::as_mut) {
+                            let _ = self.poll.registry().register(
+                                &mut slot.socket,
+                                Token(idx),
+                                Interest::READABLE,
+                            );
+                        }
+                    }
+                }
+            }
+        }
         let mut events = Events::with_capacity(256);
         // Made here, on the worker's thread: it holds raw pointers (see sys).
         let mut io = Batch::new(BATCH, BUF, TAILROOM);
@@ -829,6 +900,185 @@ impl Worker {
                 // A short count: the queue was empty; a later datagram is a
                 // new edge (no extra call that would fail with EAGAIN).
                 return;
+            }
+        }
+    }
+}
+
+// ----- the io_uring loop ------------------------------------------------------
+
+/// Provided buffers per worker ring (8 MiB of `BUF`-octet buffers).
+const URING_BUFFERS: u16 = 4096;
+/// User data: kind in the top 2 bits, then a 30-bit generation or a 16-bit
+/// buffer id, then the slot index in the low 32 bits.
+const KIND_RECV: u64 = 1;
+const KIND_SEND: u64 = 2;
+const KIND_OTHER: u64 = 3;
+const UD_WAKE: u64 = KIND_OTHER << 62;
+const UD_CANCEL: u64 = (KIND_OTHER << 62) | 1;
+
+fn ud(kind: u64, tag: u32, slot: usize) -> u64 {
+    (kind << 62) | (u64::from(tag & 0x3fff_ffff) << 32) | (slot as u64 & 0xffff_ffff)
+}
+
+fn ud_kind(u: u64) -> u64 {
+    u >> 62
+}
+
+fn ud_tag(u: u64) -> u32 {
+    ((u >> 32) & 0x3fff_ffff) as u32
+}
+
+fn ud_slot(u: u64) -> usize {
+    (u & 0xffff_ffff) as usize
+}
+
+impl Worker {
+    /// The worker loop on io_uring: arm what was added, cancel what was
+    /// removed, wait for completions (at most 500 ms), relay every received
+    /// datagram in its buffer and queue its send, apply commands, sweep.
+    fn run_uring(mut self, mut u: Uring) {
+        // The waker (an eventfd in `poll`) makes the epoll fd readable.
+        let poll_fd = self.poll.as_raw_fd();
+        if let Err(e) = u.arm_poll(poll_fd, UD_WAKE) {
+            tracing::error!(%e, "relay worker cannot watch its waker");
+            return;
+        }
+        let mut events = Events::with_capacity(16);
+        let mut done: Vec<Completion> = Vec::with_capacity(1024);
+        let mut last_sweep = Instant::now();
+        loop {
+            for idx in std::mem::take(&mut self.to_arm) {
+                if let Some(slot) = self.slots.get(idx).and_then(Option::as_ref) {
+                    let fd = slot.socket.as_raw_fd();
+                    if let Err(e) = u.arm_recv(fd, ud(KIND_RECV, self.gens[idx], idx)) {
+                        tracing::error!(%e, "cannot arm a relay receive");
+                    }
+                }
+            }
+            for target in std::mem::take(&mut self.to_cancel) {
+                let _ = u.cancel(target, UD_CANCEL);
+            }
+            done.clear();
+            if let Err(e) = u.wait(Duration::from_millis(500), &mut done) {
+                tracing::error!(%e, "relay worker ring failed");
+                return;
+            }
+            let now = Instant::now();
+            for c in &done {
+                match ud_kind(c.user_data) {
+                    KIND_RECV => self.on_recv(&mut u, c, now),
+                    KIND_SEND => self.on_sent(&mut u, c),
+                    _ if c.user_data == UD_WAKE => {
+                        // Empty the epoll ready list so the next wake is a new edge.
+                        let _ = self.poll.poll(&mut events, Some(Duration::ZERO));
+                        if !c.more() {
+                            let _ = u.arm_poll(poll_fd, UD_WAKE);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if !self.commands() {
+                return;
+            }
+            if now.duration_since(last_sweep) >= Duration::from_millis(500) {
+                last_sweep = now;
+                self.sweep(now);
+            }
+        }
+    }
+
+    fn on_recv(&mut self, u: &mut Uring, c: &Completion, now: Instant) {
+        let idx = ud_slot(c.user_data);
+        let live = self.slots.get(idx).and_then(Option::as_ref).is_some()
+            && self.gens.get(idx) == Some(&ud_tag(c.user_data));
+        let bid = c.buffer();
+        if live && !c.more() && c.result != -libc::ECANCELED {
+            // The multishot ended (out of buffers, an error): arm it again.
+            self.to_arm.push(idx);
+        }
+        let Some(bid) = bid else {
+            return;
+        };
+        if !live || c.result <= 0 {
+            u.recycle(bid);
+            return;
+        }
+        let Some(slot) = self.slots.get(idx).and_then(Option::as_ref) else {
+            u.recycle(bid);
+            return;
+        };
+        let (index, side, on_rtcp_port) = (slot.session, slot.side, slot.rtcp);
+        let d = u.datagram(bid, c.result);
+        let Some(s) = self.sessions.at(index) else {
+            u.recycle(bid);
+            return;
+        };
+        let id = s.id;
+        let (first, second) = s.legs.split_at_mut(1);
+        let (from, to) = match side {
+            Side::A => (&mut first[0], &mut second[0]),
+            Side::B => (&mut second[0], &mut first[0]),
+        };
+        let Some((src, len)) = d.and_then(|d| d.src.filter(|_| !d.truncated).map(|a| (a, d.len)))
+        else {
+            from.stats.dropped += 1;
+            u.recycle(bid);
+            return;
+        };
+        let fwd = forward(
+            from,
+            to,
+            id,
+            on_rtcp_port,
+            src,
+            &mut u.buffer(bid)[PAYLOAD_OFFSET..],
+            len,
+            now,
+            self.epoch,
+            self.clock_rate,
+        );
+        let Some((out_slot, out_len, dest)) = fwd else {
+            u.recycle(bid);
+            return;
+        };
+        let Some(out) = self.slots.get(out_slot).and_then(Option::as_ref) else {
+            from.stats.dropped += 1;
+            u.recycle(bid);
+            return;
+        };
+        let fd = out.socket.as_raw_fd();
+        let tag = u32::from(bid);
+        if u.send(
+            fd,
+            bid,
+            PAYLOAD_OFFSET,
+            out_len,
+            dest,
+            ud(KIND_SEND, tag, out_slot),
+        )
+        .is_err()
+        {
+            from.stats.dropped += 1;
+            u.recycle(bid);
+        }
+    }
+
+    fn on_sent(&mut self, u: &mut Uring, c: &Completion) {
+        u.recycle(ud_tag(c.user_data) as u16);
+        if c.result < 0 {
+            // Count the failure on the leg the packet came from.
+            let out_slot = ud_slot(c.user_data);
+            if let Some(slot) = self.slots.get(out_slot).and_then(Option::as_ref) {
+                let (index, side) = (slot.session, slot.side);
+                if let Some(s) = self.sessions.at(index) {
+                    let from = match side {
+                        Side::A => 1,
+                        Side::B => 0,
+                    };
+                    s.legs[from].stats.dropped += 1;
+                }
             }
         }
     }

@@ -23,6 +23,6 @@ mod sys;
 
 pub use crypto::{CryptoError, CryptoSpec};
 pub use engine::{
-    Interface, LegPorts, LegSpec, Relay, RelayConfig, RelayError, RelayEvent, SessionInfo, Side,
+    Interface, Io, LegPorts, LegSpec, Relay, RelayConfig, RelayError, RelayEvent, SessionInfo, Side,
 };
 pub use stats::LegStats;

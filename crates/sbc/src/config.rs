@@ -192,6 +192,8 @@ pub(crate) struct MediaSection {
     pub(crate) workers: usize,
     /// Seconds without media after which a call's media is considered dead.
     pub(crate) inactivity_s: Spanned<u64>,
+    /// Worker socket I/O: "epoll" or "uring" (io_uring).
+    pub(crate) io: Spanned<String>,
 }
 
 impl Default for MediaSection {
@@ -202,6 +204,7 @@ impl Default for MediaSection {
             port_max: Spanned::new(0..0, 49_999),
             workers: 0,
             inactivity_s: Spanned::new(0..0, 60),
+            io: Spanned::new(0..0, "epoll".to_owned()),
         }
     }
 }
@@ -347,6 +350,7 @@ pub(crate) struct MediaSettings {
     pub(crate) port_max: u16,
     pub(crate) workers: usize,
     pub(crate) inactivity: Duration,
+    pub(crate) io: relay::Io,
 }
 
 /// A configuration error: file, line, field, message.
@@ -600,12 +604,17 @@ fn check_media(ctx: &Ctx<'_>, m: &MediaSection) -> Result<MediaSettings, ConfigE
             "must be at least 1",
         ));
     }
+    let io =
+        m.io.get_ref()
+            .parse::<relay::Io>()
+            .map_err(|e| ctx.err(Some(&m.io.span()), "media.io", &e))?;
     Ok(MediaSettings {
         interfaces: m.interfaces.iter().map(|s| s.get_ref().clone()).collect(),
         port_min: lo,
         port_max: hi,
         workers: m.workers,
         inactivity: Duration::from_secs(*m.inactivity_s.get_ref()),
+        io,
     })
 }
 
@@ -2235,6 +2244,13 @@ to = ["teams", { trunk = "acs", label = "Fail-over" }]
             "port_max",
             "media.port_max",
             "larger than media.port_min",
+        );
+        refused(
+            "[media]\n",
+            "[media]\nio = \"poll\"\n",
+            "io = ",
+            "media.io",
+            "epoll or uring",
         );
         refused(
             "kind = \"carrier\"",

@@ -439,6 +439,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             port_max: m.port_max,
             workers: m.workers,
             inactivity: m.inactivity,
+            io: m.io,
             ..relay::RelayConfig::default()
         })
         .map_err(|e| format!("cannot start the media relay: {e}"))?,

@@ -34,6 +34,9 @@ pub(crate) struct Args {
     /// Relay worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     workers: usize,
+    /// Worker socket I/O: `epoll` (recvmmsg/sendmmsg) or `uring` (io_uring, Linux 6.0+).
+    #[arg(long, default_value = "epoll")]
+    io: relay::Io,
     /// Seconds without media after which a call is deleted.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -554,6 +557,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         port_max: args.port_max,
         workers: args.workers,
         inactivity: Duration::from_secs(args.timeout.max(1)),
+        io: args.io,
         ..RelayConfig::default()
     })
     .map_err(|e| format!("cannot start the relay: {e}"))?;

@@ -22,6 +22,8 @@
 //! they come from and the struct can move freely; nothing is allocated after
 //! [`Batch::new`].
 
+pub(crate) mod uring;
+
 use std::io;
 use std::mem;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
