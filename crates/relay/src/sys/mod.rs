@@ -243,6 +243,20 @@ impl Batch {
     }
 }
 
+/// The process's current (soft) limit on open descriptors, `ulimit -n`.
+pub(crate) fn nofile_limit() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
+        r.rlim_cur
+    } else {
+        1024
+    }
+}
+
 /// Writes `addr` into `st` as a sockaddr_in or sockaddr_in6; returns its length.
 fn to_storage(addr: SocketAddr, st: &mut libc::sockaddr_storage) -> libc::socklen_t {
     match addr {

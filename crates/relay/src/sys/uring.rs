@@ -1,7 +1,12 @@
 //! The io_uring worker I/O (`RelayConfig::io = Io::Uring`): one ring per
 //! worker, a multishot `recvmsg` armed once per socket that takes its buffer
 //! from a ring of provided buffers, and sends queued as `IORING_OP_SEND`
-//! with a destination address. Completions of many sockets are reaped and
+//! with a destination address. The sockets live in the ring's table of
+//! registered files, not in the process's descriptor table: their
+//! descriptors are closed once registered, so a worker holds up to
+//! as many sockets as its table has slots, whatever `ulimit -n` allows the process (the
+//! kernel caps each ring's table at that limit; more workers, more tables),
+//! and no request pays for a descriptor lookup. Completions of many sockets are reaped and
 //! the sends of many sockets submitted in one `io_uring_enter`, so at paced
 //! load a packet costs no system call of its own (with epoll it costs a
 //! `recvmmsg` and a `sendto`, plus its share of `epoll_wait`).
@@ -24,7 +29,7 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use io_uring::types::{BufRingEntry, Fd, RecvMsgOut, SubmitArgs, Timespec};
+use io_uring::types::{BufRingEntry, Fd, Fixed, RecvMsgOut, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 
 use super::{from_storage, to_storage, zeroed_storage};
@@ -86,6 +91,8 @@ pub(crate) struct Uring {
     msghdr: Box<libc::msghdr>,
     /// Requests the kernel may still complete (for the drain on drop).
     in_flight: usize,
+    /// Size of the registered-file table.
+    files: u32,
 }
 
 impl std::fmt::Debug for Uring {
@@ -104,8 +111,9 @@ fn page_layout(size: usize) -> io::Result<Layout> {
 
 impl Uring {
     /// A ring with `entries` provided buffers of `buf_size` octets
-    /// (`entries` a power of two, at most 32,768).
-    pub(crate) fn new(entries: u16, buf_size: usize) -> io::Result<Uring> {
+    /// (`entries` a power of two, at most 32,768) and a table of `files`
+    /// registered sockets.
+    pub(crate) fn new(entries: u16, buf_size: usize, files: u32) -> io::Result<Uring> {
         if !entries.is_power_of_two() || entries > 1 << 15 || buf_size <= PAYLOAD_OFFSET {
             return Err(io::ErrorKind::InvalidInput.into());
         }
@@ -151,7 +159,9 @@ impl Uring {
             dests: vec![zeroed_storage(); n].into_boxed_slice(),
             msghdr,
             in_flight: 0,
+            files,
         };
+        u.ring.submitter().register_files_sparse(files)?;
         // SAFETY: `buf_ring` is page aligned, `entries` slots long, zeroed
         // (a valid empty ring) and lives until after the ring is dropped
         // (see Drop).
@@ -236,9 +246,30 @@ impl Uring {
         }
     }
 
-    /// Arms a multishot receive on `fd`; its completions carry `user_data`.
-    pub(crate) fn arm_recv(&mut self, fd: RawFd, user_data: u64) -> io::Result<()> {
-        let e = opcode::RecvMsgMulti::new(Fd(fd), &*self.msghdr, BGID)
+    /// Puts socket `fd` into the registered-file table at `slot` (replacing
+    /// what was there); the caller may close `fd` afterwards.
+    pub(crate) fn register(&mut self, slot: u32, fd: RawFd) -> io::Result<()> {
+        if slot >= self.files {
+            return Err(io::Error::other("relay worker's socket table is full"));
+        }
+        self.ring
+            .submitter()
+            .register_files_update(slot, &[fd])
+            .map(|_| ())
+    }
+
+    /// Empties `slot` of the registered-file table (the socket closes when
+    /// no request holds it any more).
+    pub(crate) fn unregister(&mut self, slot: u32) {
+        if slot < self.files {
+            let _ = self.ring.submitter().register_files_update(slot, &[-1]);
+        }
+    }
+
+    /// Arms a multishot receive on the registered socket `slot`; its
+    /// completions carry `user_data`.
+    pub(crate) fn arm_recv(&mut self, slot: u32, user_data: u64) -> io::Result<()> {
+        let e = opcode::RecvMsgMulti::new(Fixed(slot), &*self.msghdr, BGID)
             .build()
             .user_data(user_data);
         self.push(&e)
@@ -262,11 +293,11 @@ impl Uring {
         self.push(&e)
     }
 
-    /// Sends `len` octets at `offset` in buffer `bid` from `fd` to `dest`;
-    /// the buffer stays the send's until its completion.
+    /// Sends `len` octets at `offset` in buffer `bid` from the registered
+    /// socket `slot` to `dest`; the buffer stays the send's until its completion.
     pub(crate) fn send(
         &mut self,
-        fd: RawFd,
+        slot: u32,
         bid: u16,
         offset: usize,
         len: usize,
@@ -281,7 +312,7 @@ impl Uring {
         let dest_ptr: *const libc::sockaddr = std::ptr::addr_of!(self.dests[i]).cast();
         // SAFETY: within the buffer (checked above).
         let buf = unsafe { self.data.add(i * self.buf_size + offset) };
-        let e = opcode::Send::new(Fd(fd), buf, len as u32)
+        let e = opcode::Send::new(Fixed(slot), buf, len as u32)
             .dest_addr(dest_ptr)
             .dest_addr_len(alen)
             .build()
@@ -365,16 +396,21 @@ mod tests {
 
     #[test]
     fn receives_and_sends_through_the_ring() {
-        let mut u = Uring::new(8, 2048).expect("io_uring available");
+        let mut u = Uring::new(8, 2048, 4).expect("io_uring available");
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
         peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        u.arm_recv(a.as_raw_fd(), 1).unwrap();
+        u.register(0, a.as_raw_fd()).unwrap();
+        u.register(1, b.as_raw_fd()).unwrap();
+        // The ring keeps the sockets: their descriptors can go.
+        drop((a, b));
+        assert!(u.register(4, peer.as_raw_fd()).is_err(), "beyond the table");
+        u.arm_recv(0, 1).unwrap();
         let mut out = Vec::new();
         u.wait(Duration::from_millis(1), &mut out).unwrap();
-        peer.send_to(b"hello relay", a.local_addr().unwrap())
-            .unwrap();
+        peer.send_to(b"hello relay", a_addr).unwrap();
         let c = loop {
             out.clear();
             u.wait(Duration::from_millis(100), &mut out).unwrap();
@@ -393,15 +429,8 @@ mod tests {
             b"hello relay"
         );
         u.buffer(bid)[PAYLOAD_OFFSET] = b'H';
-        u.send(
-            b.as_raw_fd(),
-            bid,
-            PAYLOAD_OFFSET,
-            d.len,
-            peer.local_addr().unwrap(),
-            2,
-        )
-        .unwrap();
+        u.send(1, bid, PAYLOAD_OFFSET, d.len, peer.local_addr().unwrap(), 2)
+            .unwrap();
         let mut got = [0u8; 64];
         let mut sent = false;
         for _ in 0..50 {
@@ -417,16 +446,17 @@ mod tests {
         assert!(sent, "send completed");
         let (n, from) = peer.recv_from(&mut got).unwrap();
         assert_eq!(&got[..n], b"Hello relay");
-        assert_eq!(from, b.local_addr().unwrap());
+        assert_eq!(from, b_addr);
     }
 
     #[test]
     fn buffers_come_back_after_many_datagrams() {
         // More datagrams than buffers: each is recycled, none is lost.
-        let mut u = Uring::new(4, 256).unwrap();
+        let mut u = Uring::new(4, 256, 1).unwrap();
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
-        u.arm_recv(a.as_raw_fd(), 7).unwrap();
+        u.register(0, a.as_raw_fd()).unwrap();
+        u.arm_recv(0, 7).unwrap();
         let mut out = Vec::new();
         u.wait(Duration::from_millis(1), &mut out).unwrap();
         let mut received = 0;
@@ -444,7 +474,7 @@ mod tests {
                         u.recycle(bid);
                     }
                     if !c.more() {
-                        u.arm_recv(a.as_raw_fd(), 7).unwrap();
+                        u.arm_recv(0, 7).unwrap();
                     }
                 }
             }
