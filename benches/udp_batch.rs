@@ -10,7 +10,7 @@
 //! no safe wrapper for either call, so this module is the package's only
 //! `unsafe` code besides the counting allocator of `examples/sip_allocs.rs`;
 //! each block says why it is sound. The same pattern as the relay's own
-//! `crates/relay/src/sys.rs`: headers are rebuilt from `&mut self` before
+//! `crates/relay/src/sys/mod.rs`: headers are rebuilt from `&mut self` before
 //! every call, so no pointer outlives its borrow.
 
 use std::io;

@@ -980,6 +980,7 @@ const KIND_SEND: u64 = 2;
 const KIND_OTHER: u64 = 3;
 const UD_WAKE: u64 = KIND_OTHER << 62;
 const UD_CANCEL: u64 = (KIND_OTHER << 62) | 1;
+const UD_TICK: u64 = (KIND_OTHER << 62) | 2;
 
 fn ud(kind: u64, tag: u32, slot: usize) -> u64 {
     (kind << 62) | (u64::from(tag & 0x3fff_ffff) << 32) | (slot as u64 & 0xffff_ffff)
@@ -1006,6 +1007,12 @@ impl Worker {
         let poll_fd = self.poll.as_raw_fd();
         if let Err(e) = u.arm_poll(poll_fd, UD_WAKE) {
             tracing::error!(%e, "relay worker cannot watch its waker");
+            return;
+        }
+        // The sweep's clock: a multishot timeout, so that a wait arms no timer.
+        let tick = Duration::from_millis(500);
+        if let Err(e) = u.arm_tick(tick, UD_TICK) {
+            tracing::error!(%e, "relay worker cannot arm its tick");
             return;
         }
         let mut events = Events::with_capacity(16);
@@ -1036,7 +1043,7 @@ impl Worker {
                 }
             }
             done.clear();
-            if let Err(e) = u.wait(Duration::from_millis(500), &mut done) {
+            if let Err(e) = u.wait_one(&mut done) {
                 tracing::error!(%e, "relay worker ring failed");
                 return;
             }
@@ -1045,6 +1052,11 @@ impl Worker {
                 match ud_kind(c.user_data) {
                     KIND_RECV => self.on_recv(&mut u, c, now),
                     KIND_SEND => self.on_sent(&mut u, c),
+                    _ if c.user_data == UD_TICK => {
+                        if !c.more() {
+                            let _ = u.arm_tick(tick, UD_TICK);
+                        }
+                    }
                     _ if c.user_data == UD_WAKE => {
                         // Empty the epoll ready list so the next wake is a new edge.
                         let _ = self.poll.poll(&mut events, Some(Duration::ZERO));

@@ -1,7 +1,7 @@
 //! # relay — the media relay engine of sbc
 //!
 //! Owns the media sockets and the fast path: worker threads (one per core by
-//! default) on epoll, each owning the sockets and forwarding state of the
+//! default) on epoll or io_uring ([`Io`]), each owning the sockets and forwarding state of the
 //! sessions assigned to it; a port pool; symmetric latching; per-leg
 //! statistics and inactivity events. Packets are decrypted and encrypted in
 //! place with the `media` crate's SRTP contexts; nothing on the per-packet
@@ -9,8 +9,9 @@
 //! (`Relay::create` / `update` / `query` / `delete`) is the slow path: it
 //! sends commands to the owning worker.
 //!
-//! The only `unsafe` code is in `sys` (batched `recvmmsg`/`sendmmsg`,
-//! which have no safe wrapper); the rest of the crate denies it.
+//! The only `unsafe` code is in `sys` (batched `recvmmsg`/`sendmmsg`, which
+//! have no safe wrapper, and in `sys::uring` the memory the kernel shares
+//! with the io_uring worker); the rest of the crate denies it.
 
 #![deny(unsafe_code)]
 

@@ -29,7 +29,7 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use io_uring::types::{BufRingEntry, Fd, Fixed, RecvMsgOut, SubmitArgs, Timespec};
+use io_uring::types::{BufRingEntry, Fd, Fixed, RecvMsgOut, SubmitArgs, TimeoutFlags, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 
 use super::{from_storage, to_storage, zeroed_storage};
@@ -89,6 +89,8 @@ pub(crate) struct Uring {
     /// Destination of the send that holds each buffer.
     dests: Box<[libc::sockaddr_storage]>,
     msghdr: Box<libc::msghdr>,
+    /// The period of the tick (a multishot timeout), boxed for the kernel.
+    tick: Box<Timespec>,
     /// Requests the kernel may still complete (for the drain on drop).
     in_flight: usize,
     /// Size of the registered-file table.
@@ -158,6 +160,7 @@ impl Uring {
             tail: 0,
             dests: vec![zeroed_storage(); n].into_boxed_slice(),
             msghdr,
+            tick: Box::new(Timespec::new()),
             in_flight: 0,
             files,
         };
@@ -284,6 +287,43 @@ impl Uring {
         self.push(&e)
     }
 
+    /// A completion with `user_data` every `every` (a multishot timeout):
+    /// the worker's periodic work without a timer armed per wait.
+    pub(crate) fn arm_tick(&mut self, every: Duration, user_data: u64) -> io::Result<()> {
+        *self.tick = Timespec::from(every);
+        let e = opcode::Timeout::new(&*self.tick)
+            .flags(TimeoutFlags::MULTISHOT)
+            .build()
+            .user_data(user_data);
+        self.push(&e)
+    }
+
+    /// Publishes recycled buffers, submits what is queued and sleeps until
+    /// at least one completion; appends every completion there is to `out`.
+    pub(crate) fn wait_one(&mut self, out: &mut Vec<Completion>) -> io::Result<()> {
+        self.publish();
+        match self.ring.submit_and_wait(1) {
+            Ok(_) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EBUSY)) => {}
+            Err(e) => return Err(e),
+        }
+        self.reap(out);
+        Ok(())
+    }
+
+    fn reap(&mut self, out: &mut Vec<Completion>) {
+        for c in self.ring.completion() {
+            if !cqueue::more(c.flags()) {
+                self.in_flight = self.in_flight.saturating_sub(1);
+            }
+            out.push(Completion {
+                user_data: c.user_data(),
+                result: c.result(),
+                flags: c.flags(),
+            });
+        }
+    }
+
     /// Cancels the request(s) with `target` user data; the cancel's own
     /// completion carries `user_data`.
     pub(crate) fn cancel(&mut self, target: u64, user_data: u64) -> io::Result<()> {
@@ -333,16 +373,7 @@ impl Uring {
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {}
             Err(e) => return Err(e),
         }
-        for c in self.ring.completion() {
-            if !cqueue::more(c.flags()) {
-                self.in_flight = self.in_flight.saturating_sub(1);
-            }
-            out.push(Completion {
-                user_data: c.user_data(),
-                result: c.result(),
-                flags: c.flags(),
-            });
-        }
+        self.reap(out);
         Ok(())
     }
 }
