@@ -88,15 +88,17 @@ pub struct RelayConfig {
     pub io: Io,
 }
 
-/// The workers' I/O: epoll with batched `recvmmsg`/`sendmmsg`, or io_uring
-/// (multishot receives into provided buffers, sends of many sockets per
-/// system call; Linux 6.0 or later). See docs/media.md.
+/// The workers' I/O: io_uring (multishot receives into provided buffers,
+/// sends of many sockets per system call, sockets in the ring's file table
+/// instead of the descriptor table; Linux 6.10 or later), or epoll with
+/// batched `recvmmsg`/`sendmmsg`. See docs/media.md.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Io {
     /// epoll (mio) and `recvmmsg`/`sendmmsg`/`sendto`.
-    #[default]
     Epoll,
-    /// io_uring; a worker whose ring cannot be set up falls back to epoll.
+    /// io_uring (the default); a worker whose ring cannot be set up (older
+    /// kernel, io_uring disabled) falls back to epoll and says so in the log.
+    #[default]
     Uring,
 }
 
@@ -124,7 +126,7 @@ impl Default for RelayConfig {
             workers: 0,
             inactivity: Duration::from_secs(60),
             clock_rate: 8000,
-            io: Io::Epoll,
+            io: Io::default(),
         }
     }
 }
@@ -1052,10 +1054,8 @@ impl Worker {
                 match ud_kind(c.user_data) {
                     KIND_RECV => self.on_recv(&mut u, c, now),
                     KIND_SEND => self.on_sent(&mut u, c),
-                    _ if c.user_data == UD_TICK => {
-                        if !c.more() {
-                            let _ = u.arm_tick(tick, UD_TICK);
-                        }
+                    _ if c.user_data == UD_TICK && !c.more() => {
+                        let _ = u.arm_tick(tick, UD_TICK);
                     }
                     _ if c.user_data == UD_WAKE => {
                         // Empty the epoll ready list so the next wake is a new edge.
@@ -1082,8 +1082,9 @@ impl Worker {
         let live = self.slots.get(idx).and_then(Option::as_ref).is_some()
             && self.gens.get(idx) == Some(&ud_tag(c.user_data));
         let bid = c.buffer();
-        if live && !c.more() && c.result != -libc::ECANCELED {
-            // The multishot ended (out of buffers, an error): arm it again.
+        if live && !c.more() && (c.result >= 0 || c.result == -libc::ENOBUFS) {
+            // The multishot ended (out of buffers, a full completion queue):
+            // arm it again. Other errors are not retried in a loop.
             self.to_arm.push(idx);
         }
         let Some(bid) = bid else {

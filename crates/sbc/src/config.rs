@@ -192,7 +192,7 @@ pub(crate) struct MediaSection {
     pub(crate) workers: usize,
     /// Seconds without media after which a call's media is considered dead.
     pub(crate) inactivity_s: Spanned<u64>,
-    /// Worker socket I/O: "epoll" or "uring" (io_uring).
+    /// Worker socket I/O: "uring" (io_uring, the default) or "epoll".
     pub(crate) io: Spanned<String>,
 }
 
@@ -204,7 +204,7 @@ impl Default for MediaSection {
             port_max: Spanned::new(0..0, 49_999),
             workers: 0,
             inactivity_s: Spanned::new(0..0, 60),
-            io: Spanned::new(0..0, "epoll".to_owned()),
+            io: Spanned::new(0..0, "uring".to_owned()),
         }
     }
 }

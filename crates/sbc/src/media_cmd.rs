@@ -34,8 +34,8 @@ pub(crate) struct Args {
     /// Relay worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     workers: usize,
-    /// Worker socket I/O: `epoll` (recvmmsg/sendmmsg) or `uring` (io_uring, Linux 6.0+).
-    #[arg(long, default_value = "epoll")]
+    /// Worker socket I/O: `uring` (io_uring, Linux 6.10+; falls back to epoll) or `epoll`.
+    #[arg(long, default_value = "uring")]
     io: relay::Io,
     /// Seconds without media after which a call is deleted.
     #[arg(long, default_value_t = 60)]

@@ -22,7 +22,6 @@
 //! array for the same span. The `msghdr` template is boxed and lives as
 //! long as the ring.
 
-use std::alloc::{self, Layout};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
@@ -107,8 +106,36 @@ impl std::fmt::Debug for Uring {
     }
 }
 
-fn page_layout(size: usize) -> io::Result<Layout> {
-    Layout::from_size_align(size.max(4096), 4096).map_err(|_| io::ErrorKind::InvalidInput.into())
+/// `len` octets of fresh anonymous memory: page aligned, zero, and not
+/// resident until touched (a worker's 2 MiB of buffers cost nothing while
+/// no packet comes).
+fn map(len: usize) -> io::Result<*mut u8> {
+    // SAFETY: an anonymous private mapping at an address the kernel picks
+    // touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(p.cast())
+    }
+}
+
+/// Undoes [`map`].
+///
+/// # Safety
+/// `p` and `len` come from one [`map`] call and nothing uses the memory any more.
+unsafe fn unmap(p: *mut u8, len: usize) {
+    // SAFETY: as the caller promises.
+    unsafe { libc::munmap(p.cast(), len) };
 }
 
 impl Uring {
@@ -129,25 +156,26 @@ impl Uring {
             .setup_cqsize(cq)
             .build(SQ_ENTRIES)
             .or_else(|_| IoUring::builder().setup_cqsize(cq).build(SQ_ENTRIES))?;
-        let n = usize::from(entries);
-        let ring_layout = page_layout(n * size_of::<BufRingEntry>())?;
-        let data_layout = page_layout(n * buf_size)?;
-        // SAFETY: both layouts have a non-zero size (at least a page).
-        let buf_ring = unsafe { alloc::alloc_zeroed(ring_layout) }.cast::<BufRingEntry>();
-        // SAFETY: as above.
-        let data = unsafe { alloc::alloc_zeroed(data_layout) };
-        if buf_ring.is_null() || data.is_null() {
-            // SAFETY: each pointer is freed only if it was allocated, with its layout.
-            unsafe {
-                if !buf_ring.is_null() {
-                    alloc::dealloc(buf_ring.cast(), ring_layout);
-                }
-                if !data.is_null() {
-                    alloc::dealloc(data, data_layout);
-                }
-            }
-            return Err(io::ErrorKind::OutOfMemory.into());
+        // Everything used here (multishot recvmsg, provided-buffer rings,
+        // sparse file tables, sends with an address, multishot timeouts) is
+        // in Linux 6.10, the first with this feature flag; older kernels get
+        // the epoll workers.
+        if !ring.params().is_feature_recvsend_bundle() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring of Linux 6.10 or later needed",
+            ));
         }
+        let n = usize::from(entries);
+        let buf_ring = map(n * size_of::<BufRingEntry>())?.cast::<BufRingEntry>();
+        let data = match map(n * buf_size) {
+            Ok(d) => d,
+            Err(e) => {
+                // SAFETY: mapped just above with this length, not used yet.
+                unsafe { unmap(buf_ring.cast(), n * size_of::<BufRingEntry>()) };
+                return Err(e);
+            }
+        };
         // SAFETY: `msghdr` is plain data; all zero is a valid (empty) value.
         let mut msghdr: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
         msghdr.msg_namelen = NAME_LEN as libc::socklen_t;
@@ -165,9 +193,9 @@ impl Uring {
             files,
         };
         u.ring.submitter().register_files_sparse(files)?;
-        // SAFETY: `buf_ring` is page aligned, `entries` slots long, zeroed
-        // (a valid empty ring) and lives until after the ring is dropped
-        // (see Drop).
+        // SAFETY: `buf_ring` is page aligned (mmap), `entries` slots long,
+        // zeroed (a valid empty ring) and lives until after the ring is
+        // dropped (see Drop).
         unsafe {
             u.ring
                 .submitter()
@@ -405,16 +433,11 @@ impl Drop for Uring {
             );
             return;
         }
-        if let (Ok(r), Ok(d)) = (
-            page_layout(n * size_of::<BufRingEntry>()),
-            page_layout(n * self.buf_size),
-        ) {
-            // SAFETY: allocated in `new` with these layouts; no request
-            // refers to them any more (in_flight is 0, the ring is unregistered).
-            unsafe {
-                alloc::dealloc(self.buf_ring.cast(), r);
-                alloc::dealloc(self.data, d);
-            }
+        // SAFETY: mapped in `new` with these lengths; no request refers to
+        // them any more (in_flight is 0, the buffer ring is unregistered).
+        unsafe {
+            unmap(self.buf_ring.cast(), n * size_of::<BufRingEntry>());
+            unmap(self.data, n * self.buf_size);
         }
     }
 }
