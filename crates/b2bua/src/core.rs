@@ -222,6 +222,9 @@ struct Call {
     transfers: u32,
     refer: Option<Refer>,
     cdr_done: bool,
+    /// Keys of this call's armed timers (so that ending or re-arming one
+    /// does not scan every timer of every call).
+    timers: Vec<(Instant, u64)>,
     from_trunk: usize,
 }
 
@@ -266,6 +269,17 @@ enum Timer {
     /// 64·T1 after our ACK for a leg's 2xx: no retransmission of that 2xx
     /// can come any more (RFC 3261 §13.3.1.4), so the stored ACK goes.
     ForgetAck { call: u64, leg: usize },
+}
+
+impl Timer {
+    fn call(&self) -> u64 {
+        match *self {
+            Timer::Invite { call, .. }
+            | Timer::Resend { call, .. }
+            | Timer::SessionExpires { call, .. }
+            | Timer::ForgetAck { call, .. } => call,
+        }
+    }
 }
 
 /// The back-to-back user agent. See the crate documentation.
@@ -524,11 +538,34 @@ impl B2bua {
 
     fn arm(&mut self, at: Instant, t: Timer) {
         self.timer_seq += 1;
-        self.timers.insert((at, self.timer_seq), t);
+        let key = (at, self.timer_seq);
+        if let Some(c) = self.calls.get_mut(&t.call()) {
+            c.timers.push(key);
+        }
+        self.timers.insert(key, t);
     }
 
-    fn disarm(&mut self, pred: impl Fn(&Timer) -> bool) {
-        self.timers.retain(|_, t| !pred(t));
+    /// Disarms the timers of call `id` that `pred` picks.
+    fn disarm(&mut self, id: u64, pred: impl Fn(&Timer) -> bool) {
+        let Some(c) = self.calls.get_mut(&id) else {
+            return;
+        };
+        Self::disarm_keys(&mut self.timers, &mut c.timers, pred);
+    }
+
+    fn disarm_keys(
+        timers: &mut BTreeMap<(Instant, u64), Timer>,
+        keys: &mut Vec<(Instant, u64)>,
+        pred: impl Fn(&Timer) -> bool,
+    ) {
+        keys.retain(|k| match timers.get(k) {
+            Some(t) if pred(t) => {
+                timers.remove(k);
+                false
+            }
+            Some(_) => true,
+            None => false,
+        });
     }
 
     fn fire_timers(&mut self, now: Instant) {
@@ -539,6 +576,9 @@ impl B2bua {
             let Some(t) = self.timers.remove(&(at, seq)) else {
                 break;
             };
+            if let Some(c) = self.calls.get_mut(&t.call()) {
+                c.timers.retain(|k| *k != (at, seq));
+            }
             self.on_timer(now, t);
             self.process_events();
         }
@@ -1004,6 +1044,7 @@ impl B2bua {
             transfers: 0,
             refer: None,
             cdr_done: false,
+            timers: Vec::new(),
             from_trunk: trunk,
         };
         self.calls.insert(id, Box::new(call));
@@ -1505,7 +1546,7 @@ impl B2bua {
         let already_confirmed = call.legs[li].state == LegState::Confirmed;
         let was_ended = call.legs[li].state == LegState::Ended;
         if status >= 100 {
-            self.disarm(|t| matches!(t, Timer::Invite { call, leg } if *call == id && *leg == li));
+            self.disarm(id, |t| matches!(t, Timer::Invite { leg, .. } if *leg == li));
         }
         if (200..300).contains(&status) {
             if already_confirmed {
@@ -2025,30 +2066,28 @@ impl B2bua {
         let Some(mut call) = self.calls.remove(&id) else {
             return;
         };
-        self.invites.retain(|_, c| *c != id);
+        // The caller's INVITE server transaction keeps its `invites` entry
+        // until it terminates; a CANCEL that matches it then finds no call.
         for leg in &call.legs {
             self.dialogs
                 .remove(&(leg.call_id.clone(), leg.local_tag.clone()));
         }
-        self.disarm(|t| match t {
-            Timer::Invite { call, .. }
-            | Timer::Resend { call, .. }
-            | Timer::SessionExpires { call, .. }
-            | Timer::ForgetAck { call, .. } => *call == id,
-        });
-        for (_, p) in self.clients.iter_mut() {
-            if let Pending::Invite { call: c, leg } = *p {
-                if c == id {
-                    let l = &call.legs[leg];
-                    *p = if !l.acked {
-                        Pending::Abandoned {
-                            trunk: l.trunk,
-                            peer: l.peer,
-                        }
-                    } else {
-                        Pending::Fire
-                    };
-                }
+        Self::disarm_keys(&mut self.timers, &mut call.timers, |_| true);
+        // Only this call's INVITE client transactions, found from its legs
+        // (no scan of every transaction: thousands linger at high call rates).
+        for l in &call.legs {
+            let Some(p) = l.invite.and_then(|k| self.clients.get_mut(&k)) else {
+                continue;
+            };
+            if matches!(*p, Pending::Invite { call: c, .. } if c == id) {
+                *p = if !l.acked {
+                    Pending::Abandoned {
+                        trunk: l.trunk,
+                        peer: l.peer,
+                    }
+                } else {
+                    Pending::Fire
+                };
             }
         }
         let stats = call.session.and_then(|s| self.ctl.delete(s.id));
@@ -2205,7 +2244,8 @@ impl B2bua {
             return;
         };
         self.disarm(
-            |t| matches!(t, Timer::SessionExpires { call, leg } if *call == id && *leg == li),
+            id,
+            |t| matches!(t, Timer::SessionExpires { leg, .. } if *leg == li),
         );
         let at = self.now + Duration::from_secs(u64::from(se));
         self.arm(at, Timer::SessionExpires { call: id, leg: li });

@@ -904,6 +904,13 @@ impl Worker {
                 Side::A => (&mut first[0], &mut second[0]),
                 Side::B => (&mut second[0], &mut first[0]),
             };
+            let at = Arrival {
+                id,
+                on_rtcp_port,
+                now,
+                epoch: self.epoch,
+                clock_rate: self.clock_rate,
+            };
             out.clear();
             for i in 0..n {
                 let r = io.received(i);
@@ -911,18 +918,7 @@ impl Worker {
                     from.stats.dropped += 1;
                     continue;
                 };
-                let fwd = forward(
-                    from,
-                    to,
-                    id,
-                    on_rtcp_port,
-                    src,
-                    io.buf_mut(i),
-                    r.len,
-                    now,
-                    self.epoch,
-                    self.clock_rate,
-                );
+                let fwd = forward(from, to, &at, src, io.buf_mut(i), r.len);
                 if let Some((out_slot, len, dest)) = fwd {
                     out.push(out_slot, Outgoing { buf: i, len, dest });
                 }
@@ -1116,17 +1112,20 @@ impl Worker {
             u.recycle(bid);
             return;
         };
+        let at = Arrival {
+            id,
+            on_rtcp_port,
+            now,
+            epoch: self.epoch,
+            clock_rate: self.clock_rate,
+        };
         let fwd = forward(
             from,
             to,
-            id,
-            on_rtcp_port,
+            &at,
             src,
             &mut u.buffer(bid)[PAYLOAD_OFFSET..],
             len,
-            now,
-            self.epoch,
-            self.clock_rate,
         );
         let Some((out_slot, out_len, dest)) = fwd else {
             u.recycle(bid);
@@ -1248,23 +1247,36 @@ impl OutQueue {
     }
 }
 
+/// What is the same for every datagram of one read: the session, the port
+/// it came to, the time.
+#[derive(Clone, Copy)]
+struct Arrival {
+    id: u64,
+    on_rtcp_port: bool,
+    now: Instant,
+    epoch: Instant,
+    clock_rate: u32,
+}
+
 /// Relays one datagram of leg `from` in place (latch, unprotect, account,
 /// protect for `to`); returns the worker slot of the socket to send it
 /// from, its length and its destination, or `None` if it is dropped
 /// (counted in `from`'s statistics).
-#[allow(clippy::too_many_arguments)]
 fn forward(
     from: &mut Leg,
     to: &mut Leg,
-    id: u64,
-    on_rtcp_port: bool,
+    at: &Arrival,
     src: SocketAddr,
     buf: &mut [u8],
     len: usize,
-    now: Instant,
-    epoch: Instant,
-    clock_rate: u32,
 ) -> Option<(usize, usize, SocketAddr)> {
+    let Arrival {
+        id,
+        on_rtcp_port,
+        now,
+        epoch,
+        clock_rate,
+    } = *at;
     // RFC 5761 / 7983: on a muxed port, RTCP has packet types 192..=223 in byte 1.
     let is_rtcp = on_rtcp_port || (len >= 2 && (192..=223).contains(&buf[1]) && (buf[0] >> 6) == 2);
     if len < if is_rtcp { 8 } else { 12 } || (buf[0] >> 6) != 2 {

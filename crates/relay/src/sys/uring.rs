@@ -406,21 +406,37 @@ impl Uring {
     }
 }
 
+impl Uring {
+    /// Cancels every request and waits (at most ≈ 1 s) until the kernel
+    /// has completed them all; returns how many are still in flight.
+    fn shutdown(&mut self) -> usize {
+        let all = opcode::AsyncCancel2::new(io_uring::types::CancelBuilder::any())
+            .build()
+            .user_data(u64::MAX);
+        if self.push(&all).is_err() {
+            return self.in_flight;
+        }
+        // The kernel runs at most 20 deferred completions per wait for
+        // one (DEFER_TASKRUN), so this loops until all are in, not a
+        // fixed number of times.
+        let mut out = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while self.in_flight > 0 && std::time::Instant::now() < deadline {
+            out.clear();
+            if let Err(e) = self.wait(Duration::from_millis(5), &mut out) {
+                tracing::debug!(%e, "io_uring wait at shutdown");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        self.in_flight
+    }
+}
+
 impl Drop for Uring {
     fn drop(&mut self) {
         // Cancel everything and wait (bounded) until the kernel is done
         // with every request, so that no buffer is freed under one.
-        let all = opcode::AsyncCancel2::new(io_uring::types::CancelBuilder::any())
-            .build()
-            .user_data(u64::MAX);
-        let _ = self.push(&all);
-        let mut out = Vec::new();
-        for _ in 0..100 {
-            out.clear();
-            if self.wait(Duration::from_millis(10), &mut out).is_err() || self.in_flight == 0 {
-                break;
-            }
-        }
+        self.shutdown();
         let _ = self.ring.submitter().unregister_buf_ring(BGID);
         let n = usize::from(self.entries);
         let leak = self.in_flight > 0;
@@ -501,6 +517,22 @@ mod tests {
         let (n, from) = peer.recv_from(&mut got).unwrap();
         assert_eq!(&got[..n], b"Hello relay");
         assert_eq!(from, b_addr);
+    }
+
+    #[test]
+    fn shutdown_completes_every_request() {
+        // More armed receives than the completion queue holds: the
+        // cancellations overflow it and must still all be reaped.
+        let n = 6000u32;
+        let mut u = Uring::new(8, 256, n).unwrap();
+        for i in 0..n {
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            u.register(i, s.as_raw_fd()).unwrap();
+            u.arm_recv(i, u64::from(i)).unwrap();
+        }
+        let mut out = Vec::new();
+        u.wait(Duration::from_millis(1), &mut out).unwrap();
+        assert_eq!(u.shutdown(), 0, "requests left in flight");
     }
 
     #[test]
