@@ -555,6 +555,17 @@ struct Session {
     inactive_reported: bool,
 }
 
+impl Session {
+    /// The leg a packet arrived on (`side`) and the other one.
+    fn legs_for(&mut self, side: Side) -> (&mut Leg, &mut Leg) {
+        let (first, second) = self.legs.split_at_mut(1);
+        match side {
+            Side::A => (&mut first[0], &mut second[0]),
+            Side::B => (&mut second[0], &mut first[0]),
+        }
+    }
+}
+
 struct Worker {
     poll: Poll,
     rx: mpsc::Receiver<Cmd>,
@@ -897,20 +908,14 @@ impl Worker {
             let Some(s) = self.sessions.at(index) else {
                 return;
             };
-            let id = s.id;
-            let now = Instant::now();
-            let (first, second) = s.legs.split_at_mut(1);
-            let (from, to) = match side {
-                Side::A => (&mut first[0], &mut second[0]),
-                Side::B => (&mut second[0], &mut first[0]),
-            };
             let at = Arrival {
-                id,
+                id: s.id,
                 on_rtcp_port,
-                now,
+                now: Instant::now(),
                 epoch: self.epoch,
                 clock_rate: self.clock_rate,
             };
+            let (from, to) = s.legs_for(side);
             out.clear();
             for i in 0..n {
                 let r = io.received(i);
@@ -1101,11 +1106,7 @@ impl Worker {
             return;
         };
         let id = s.id;
-        let (first, second) = s.legs.split_at_mut(1);
-        let (from, to) = match side {
-            Side::A => (&mut first[0], &mut second[0]),
-            Side::B => (&mut second[0], &mut first[0]),
-        };
+        let (from, to) = s.legs_for(side);
         let Some((src, len)) = d.and_then(|d| d.src.filter(|_| !d.truncated).map(|a| (a, d.len)))
         else {
             from.stats.dropped += 1;
