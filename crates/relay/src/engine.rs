@@ -664,7 +664,8 @@ impl Worker {
                 // The ring holds the socket until the cancel completes.
                 self.to_cancel.push(ud(KIND_RECV, self.gens[idx], idx));
                 self.to_unregister.push(idx);
-                self.gens[idx] = self.gens[idx].wrapping_add(1);
+                // 30 bits, as much as the user data carries (`ud`).
+                self.gens[idx] = (self.gens[idx] + 1) & UD_TAG_MASK;
             } else if let Some(socket) = slot.socket.as_mut() {
                 let _ = self.poll.registry().deregister(socket);
             }
@@ -985,8 +986,11 @@ const UD_WAKE: u64 = KIND_OTHER << 62;
 const UD_CANCEL: u64 = (KIND_OTHER << 62) | 1;
 const UD_TICK: u64 = (KIND_OTHER << 62) | 2;
 
+/// The generation/tag bits of the user data.
+const UD_TAG_MASK: u32 = 0x3fff_ffff;
+
 fn ud(kind: u64, tag: u32, slot: usize) -> u64 {
-    (kind << 62) | (u64::from(tag & 0x3fff_ffff) << 32) | (slot as u64 & 0xffff_ffff)
+    (kind << 62) | (u64::from(tag & UD_TAG_MASK) << 32) | (slot as u64 & 0xffff_ffff)
 }
 
 fn ud_kind(u: u64) -> u64 {
@@ -994,7 +998,7 @@ fn ud_kind(u: u64) -> u64 {
 }
 
 fn ud_tag(u: u64) -> u32 {
-    ((u >> 32) & 0x3fff_ffff) as u32
+    (u >> 32) as u32 & UD_TAG_MASK
 }
 
 fn ud_slot(u: u64) -> usize {
@@ -1028,7 +1032,12 @@ impl Worker {
             for idx in std::mem::take(&mut self.to_unregister) {
                 u.unregister(idx as u32);
             }
-            for idx in std::mem::take(&mut self.to_arm) {
+            // A slot may be queued twice (a re-arm and a reuse in one
+            // round): one multishot receive per socket.
+            let mut to_arm = std::mem::take(&mut self.to_arm);
+            to_arm.sort_unstable();
+            to_arm.dedup();
+            for idx in to_arm {
                 let Some(slot) = self.slots.get_mut(idx).and_then(Option::as_mut) else {
                     continue;
                 };
@@ -1132,7 +1141,14 @@ impl Worker {
             u.recycle(bid);
             return;
         };
-        if self.slots.get(out_slot).and_then(Option::as_ref).is_none() {
+        // Only through a socket that is in the ring's table (one whose
+        // registration failed still holds its descriptor and is not).
+        let registered = self
+            .slots
+            .get(out_slot)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.socket.is_none());
+        if !registered {
             from.stats.dropped += 1;
             u.recycle(bid);
             return;

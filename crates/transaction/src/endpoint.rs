@@ -485,10 +485,7 @@ impl Endpoint {
     /// Queues `msg` for `to` outside any transaction: the ACK for a 2xx, a
     /// statelessly forwarded message, a keep-alive response.
     pub fn send_stateless(&mut self, msg: &Message, to: Peer) {
-        self.transmits.push_back(Transmit {
-            to,
-            bytes: msg.to_bytes(),
-        });
+        self.send_stateless_bytes(msg.to_bytes(), to);
     }
 
     /// Queues bytes already printed (a stored ACK sent again) for `to`,
