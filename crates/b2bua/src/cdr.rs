@@ -53,6 +53,10 @@ pub struct Cdr {
     pub ended_by: String,
     /// Transfers performed (REFER / Replaces).
     pub transfers: u32,
-    /// Packets relayed toward the caller and toward the callee.
+    /// Packets received from the caller's side and from the callee's side
+    /// (filled in by the shell from the relay's final statistics).
     pub packets: [u64; 2],
+    /// The relay session whose statistics `packets` come from (not written).
+    #[serde(skip)]
+    pub media_session: Option<u64>,
 }

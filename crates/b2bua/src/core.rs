@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use relay::{SessionInfo, Side};
+use media::control::{CryptoSpec, MediaOp, SessionInfo, Side};
 use routing::{Attempt, Outcome, Plan};
 use sip::{HeaderName, Message};
 use transaction::{
@@ -80,6 +80,8 @@ pub enum Input {
 pub enum Output {
     /// A call ended.
     Cdr(Box<Cdr>),
+    /// A change for the media relay (never waited for).
+    Media(MediaOp),
     /// A trunk peer went up or down.
     Health {
         /// Trunk name.
@@ -1243,16 +1245,17 @@ impl B2bua {
         };
         m.set_body(Some("application/sdp"), &body)
             .map_err(|e| e.to_string())?;
-        self.ctl.update(
-            session.id,
-            Side::B,
-            None,
-            None,
-            Some(relay::CryptoSpec {
+        self.outputs.push_back(Output::Media(MediaOp::Update {
+            id: session.id,
+            side: Side::B,
+            remote_rtp: None,
+            remote_rtcp: None,
+            crypto: Some(CryptoSpec {
                 rx: None,
                 tx: mb.crypto_spec().tx,
             }),
-        )?;
+            rtcp_mux: None,
+        }));
         self.decorate(&mut m, Some(t));
         let to_peer = Peer::new(peer_addr, peer_t);
         let key = self
@@ -1643,7 +1646,7 @@ impl B2bua {
         if let Some(body) = sdp_body(msg).map(<[u8]>::to_vec).filter(|_| media) {
             let session = call.session;
             let leg = &mut call.legs[li];
-            apply_remote(self.ctl.as_mut(), session, leg, &body);
+            apply_remote(&mut self.outputs, session, leg, &body);
         }
     }
 
@@ -1657,7 +1660,7 @@ impl B2bua {
         }
         let body = sdp_body(msg).map(<[u8]>::to_vec);
         if let Some(b) = &body {
-            apply_remote(self.ctl.as_mut(), session, &mut call.legs[li], b);
+            apply_remote(&mut self.outputs, session, &mut call.legs[li], b);
         }
         let early_sdp = body.is_some() && !call.late_offer;
         if call.last_relayed == Some(status) && !early_sdp {
@@ -1969,7 +1972,7 @@ impl B2bua {
         call.legs[li].ok = None;
         if let Some(body) = sdp_body(&msg).map(<[u8]>::to_vec) {
             let session = call.session;
-            apply_remote(self.ctl.as_mut(), session, &mut call.legs[li], &body);
+            apply_remote(&mut self.outputs, session, &mut call.legs[li], &body);
         }
     }
 
@@ -2090,7 +2093,10 @@ impl B2bua {
                 };
             }
         }
-        let stats = call.session.and_then(|s| self.ctl.delete(s.id));
+        if let Some(s) = call.session {
+            self.outputs
+                .push_back(Output::Media(MediaOp::Delete { id: s.id }));
+        }
         if !call.cdr_done {
             call.cdr_done = true;
             let ms = |t: Instant| t.saturating_duration_since(call.start).as_millis() as u64;
@@ -2112,7 +2118,8 @@ impl B2bua {
                 reason: call.reason.clone(),
                 ended_by: call.ended_by.clone(),
                 transfers: call.transfers,
-                packets: stats.map_or([0, 0], |s| [s[0].packets, s[1].packets]),
+                media_session: call.session.map(|s| s.id),
+                packets: [0, 0],
             };
             self.outputs.push_back(Output::Cdr(Box::new(cdr)));
         }
@@ -2158,7 +2165,7 @@ fn dialog_request(leg: &Leg, method: &str, cseq: u32, via: &str) -> Option<Messa
 /// Takes a party's SDP (offer or answer) into its leg and the relay: its
 /// address, its key (a new key means a new SRTP context, ROC 0), its proto.
 fn apply_remote(
-    ctl: &mut dyn MediaControl,
+    out: &mut VecDeque<Output>,
     session: Option<SessionInfo>,
     leg: &mut Leg,
     body: &[u8],
@@ -2194,9 +2201,14 @@ fn apply_remote(
     } else {
         None
     };
-    if let Err(e) = ctl.update(s.id, leg.side, rtp, rtcp, crypto) {
-        tracing::warn!(%e, "relay update failed");
-    }
+    out.push_back(Output::Media(MediaOp::Update {
+        id: s.id,
+        side: leg.side,
+        remote_rtp: rtp,
+        remote_rtcp: rtcp,
+        crypto,
+        rtcp_mux: None,
+    }));
 }
 
 // ----- in-dialog requests: BYE, re-INVITE, INFO, REFER, Replaces ------------
@@ -2341,7 +2353,7 @@ impl B2bua {
             return;
         };
         let session = call.session;
-        apply_remote(self.ctl.as_mut(), session, &mut call.legs[li], &body);
+        apply_remote(&mut self.outputs, session, &mut call.legs[li], &body);
         let Some(s) = session else {
             return;
         };
@@ -2491,7 +2503,7 @@ impl B2bua {
             }
             let mut out = None;
             if let Some(body) = sdp_body(&msg).map(<[u8]>::to_vec) {
-                apply_remote(self.ctl.as_mut(), session, &mut call.legs[to], &body);
+                apply_remote(&mut self.outputs, session, &mut call.legs[to], &body);
                 if let (Ok(sd), Some(s)) = (sdp::SessionDescription::parse(&body), session) {
                     let ports = md::side_ports(&s, call.legs[from].side);
                     out = md::rewrite(sd, ports, &mut call.legs[from].media, &[]).ok();
@@ -2729,12 +2741,14 @@ impl B2bua {
         if let Some(s) = call.session {
             let spec = call.legs[nl].media.crypto_spec();
             let remote = call.legs[nl].media.remote;
-            if let Err(e) = self
-                .ctl
-                .update(s.id, call.legs[nl].side, remote, None, Some(spec))
-            {
-                tracing::warn!(%e, "relay update for transfer failed");
-            }
+            self.outputs.push_back(Output::Media(MediaOp::Update {
+                id: s.id,
+                side: call.legs[nl].side,
+                remote_rtp: remote,
+                remote_rtcp: None,
+                crypto: Some(spec),
+                rtcp_mux: Some(call.legs[nl].media.mux),
+            }));
         }
         if call.a == old {
             call.a = nl;
@@ -2842,15 +2856,14 @@ impl B2bua {
                 return;
             }
         };
-        if let Err(e) = self.ctl.update(
-            s.id,
+        self.outputs.push_back(Output::Media(MediaOp::Update {
+            id: s.id,
             side,
-            remote.rtp,
-            remote.rtcp.filter(|_| !remote.mux),
-            Some(leg.media.crypto_spec()),
-        ) {
-            tracing::warn!(%e, "relay update for Replaces failed");
-        }
+            remote_rtp: remote.rtp,
+            remote_rtcp: remote.rtcp.filter(|_| !remote.mux),
+            crypto: Some(leg.media.crypto_spec()),
+            rtcp_mux: Some(remote.mux),
+        }));
         leg.state = LegState::Confirmed;
         let call_id = leg.call_id.clone();
         let Some(call) = self.calls.get_mut(&id) else {

@@ -10,28 +10,19 @@
 
 use std::net::SocketAddr;
 
+use media::control::{CryptoSpec, LegPorts, LegSpec, SessionInfo, Side};
 use media::{choose_crypto, CryptoAttribute, Lifetime, SrtpPolicy, SrtpProfile};
-use relay::{CryptoSpec, LegPorts, LegSpec, LegStats, SessionInfo, Side};
 
-/// What the B2BUA needs from the media relay. The daemon implements it over
-/// `relay::Relay`; tests implement it without sockets.
+/// What the B2BUA asks of the media relay and needs answered at once: an
+/// interface, a session's local ports, a key. Neither waits for a relay
+/// worker (ports are bound by the caller's thread). Every other change
+/// goes out as [`crate::Output::Media`] and is never waited for. The daemon
+/// implements it over the relay; tests implement it without sockets.
 pub trait MediaControl {
     /// Index of the media interface called `name` (default: the first).
     fn interface(&self, name: Option<&str>) -> usize;
     /// Allocates a session with two legs.
     fn create(&mut self, a: LegSpec, b: LegSpec) -> Result<SessionInfo, String>;
-    /// Updates one leg: its remote addresses (None keeps them) and its keys
-    /// (None keeps them; new keys start fresh SRTP contexts, ROC 0).
-    fn update(
-        &mut self,
-        id: u64,
-        side: Side,
-        remote_rtp: Option<SocketAddr>,
-        remote_rtcp: Option<SocketAddr>,
-        crypto: Option<CryptoSpec>,
-    ) -> Result<(), String>;
-    /// Releases a session and returns its statistics.
-    fn delete(&mut self, id: u64) -> Option<[LegStats; 2]>;
     /// A new SDES key (the daemon draws it from the system's CSPRNG).
     fn new_key(&mut self, tag: u32, profile: SrtpProfile) -> Result<CryptoAttribute, String>;
 }

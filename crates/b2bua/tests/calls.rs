@@ -7,8 +7,8 @@ mod harness;
 use std::time::Duration;
 
 use harness::*;
+use media::control::Side;
 use media::CryptoAttribute;
-use relay::Side;
 use sip::Message;
 
 const CONTACT_443: &str =

@@ -49,6 +49,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod control;
 mod demux;
 mod rtcp;
 mod rtp;

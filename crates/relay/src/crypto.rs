@@ -6,14 +6,7 @@ use std::fmt;
 
 use media::{SrtpContext, SrtpPolicy, UnprotectError};
 
-/// SRTP keys of a leg; `None` on a side means plain RTP.
-#[derive(Debug, Clone, Default)]
-pub struct CryptoSpec {
-    /// What the party sends us is SRTP with this policy (from its `a=crypto`).
-    pub rx: Option<SrtpPolicy>,
-    /// What we send the party is SRTP with this policy (our `a=crypto` to it).
-    pub tx: Option<SrtpPolicy>,
-}
+pub use media::control::CryptoSpec;
 
 /// Why a packet could not be protected or unprotected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

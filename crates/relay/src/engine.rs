@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use media::control::MediaOp;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
@@ -131,62 +132,7 @@ impl Default for RelayConfig {
     }
 }
 
-/// One side of a session, as the control side describes it.
-#[derive(Debug, Clone, Default)]
-pub struct LegSpec {
-    /// Interface index (into [`RelayConfig::interfaces`]).
-    pub interface: usize,
-    /// Where the party wants to receive RTP (from its SDP), if known yet.
-    pub remote_rtp: Option<SocketAddr>,
-    /// Where it wants RTCP (`a=rtcp`, or RTP port + 1), if known.
-    pub remote_rtcp: Option<SocketAddr>,
-    /// RTCP multiplexed on the RTP port (RFC 5761) toward this party.
-    pub rtcp_mux: bool,
-    /// Accept packets only from the SDP address (no latching).
-    pub strict_source: bool,
-    /// SRTP keys: what this party sends us (we unprotect) and what we send it (we protect).
-    pub crypto: CryptoSpec,
-}
-
-/// Which leg.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Side {
-    /// The first leg (the offerer in rtpengine terms).
-    A,
-    /// The second leg.
-    B,
-}
-
-impl Side {
-    fn idx(self) -> usize {
-        match self {
-            Side::A => 0,
-            Side::B => 1,
-        }
-    }
-}
-
-/// The local ports of a leg.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LegPorts {
-    /// Local RTP address (bound).
-    pub rtp: SocketAddr,
-    /// Local RTCP address (bound; unused when rtcp-mux).
-    pub rtcp: SocketAddr,
-    /// Address to write into SDP.
-    pub advertised: IpAddr,
-}
-
-/// A session as created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionInfo {
-    /// Session id.
-    pub id: u64,
-    /// Leg A's local ports (where party A sends).
-    pub a: LegPorts,
-    /// Leg B's local ports (where party B sends).
-    pub b: LegPorts,
-}
+pub use media::control::{LegPorts, LegSpec, SessionInfo, Side};
 
 /// Events from the workers.
 #[derive(Debug, Clone, PartialEq)]
@@ -195,6 +141,14 @@ pub enum RelayEvent {
     Inactive {
         /// Session id.
         id: u64,
+    },
+    /// A session removed with [`Relay::apply`] (`MediaOp::Delete`) is gone:
+    /// its sockets are closed, its ports free, these are its final counts.
+    Removed {
+        /// Session id.
+        id: u64,
+        /// Final statistics of legs A and B.
+        stats: [LegStats; 2],
     },
 }
 
@@ -238,11 +192,14 @@ enum Cmd {
         remote_rtp: Option<SocketAddr>,
         remote_rtcp: Option<SocketAddr>,
         crypto: Option<CryptoSpec>,
-        reply: mpsc::Sender<Result<(), RelayError>>,
+        rtcp_mux: Option<bool>,
+        /// `None`: nobody waits (failures are logged).
+        reply: Option<mpsc::Sender<Result<(), RelayError>>>,
     },
     Remove {
         id: u64,
-        reply: mpsc::Sender<Option<[LegStats; 2]>>,
+        /// `None`: nobody waits; the statistics go out as `RelayEvent::Removed`.
+        reply: Option<mpsc::Sender<Option<[LegStats; 2]>>>,
     },
     Query {
         id: u64,
@@ -265,6 +222,9 @@ pub struct Relay {
     next_id: AtomicU64,
     /// Which worker and which local ports each session has.
     sessions: Mutex<HashMap<u64, (usize, SessionInfo)>>,
+    /// Sessions deleted with [`Relay::apply`] whose worker has not yet
+    /// reported them closed (their ports stay taken until it has).
+    removing: Mutex<HashMap<u64, SessionInfo>>,
     /// Sessions per worker, and how many one worker can hold (io_uring:
     /// its socket table / 4; epoll: no limit of its own).
     per_worker: Mutex<Vec<usize>>,
@@ -330,6 +290,7 @@ impl Relay {
             workers,
             next_id: AtomicU64::new(1),
             sessions: Mutex::new(HashMap::new()),
+            removing: Mutex::new(HashMap::new()),
             per_worker: Mutex::new(vec![0; n]),
             worker_capacity: if files > 0 {
                 files as usize / 4
@@ -453,9 +414,48 @@ impl Relay {
             remote_rtp,
             remote_rtcp,
             crypto,
-            reply,
+            rtcp_mux: None,
+            reply: Some(reply),
         })?;
         rx.recv().map_err(|_| RelayError::WorkerGone)?
+    }
+
+    /// Applies a change without waiting for the worker: the SIP loop calls
+    /// this and goes on. An update of an unknown session is ignored; a
+    /// delete's final statistics arrive as [`RelayEvent::Removed`] from
+    /// [`Relay::poll_event`], which also frees its ports.
+    pub fn apply(&self, op: MediaOp) -> Result<(), RelayError> {
+        match op {
+            MediaOp::Update {
+                id,
+                side,
+                remote_rtp,
+                remote_rtcp,
+                crypto,
+                rtcp_mux,
+            } => {
+                let w = self.worker_of(id)?;
+                self.workers[w].send(Cmd::Update {
+                    id,
+                    side,
+                    remote_rtp,
+                    remote_rtcp,
+                    crypto,
+                    rtcp_mux,
+                    reply: None,
+                })
+            }
+            MediaOp::Delete { id } => {
+                let (w, info) = lock(&self.sessions)
+                    .remove(&id)
+                    .ok_or(RelayError::NoSession)?;
+                if let Some(n) = lock(&self.per_worker).get_mut(w) {
+                    *n = n.saturating_sub(1);
+                }
+                lock(&self.removing).insert(id, info);
+                self.workers[w].send(Cmd::Remove { id, reply: None })
+            }
+        }
     }
 
     /// Statistics of both legs.
@@ -477,7 +477,10 @@ impl Relay {
             *n = n.saturating_sub(1);
         }
         let (reply, rx) = mpsc::channel();
-        self.workers[w].send(Cmd::Remove { id, reply })?;
+        self.workers[w].send(Cmd::Remove {
+            id,
+            reply: Some(reply),
+        })?;
         let stats = rx
             .recv()
             .map_err(|_| RelayError::WorkerGone)?
@@ -502,7 +505,16 @@ impl Relay {
 
     /// The next event, if any (non-blocking).
     pub fn poll_event(&self) -> Option<RelayEvent> {
-        lock(&self.events).try_recv().ok()
+        let ev = lock(&self.events).try_recv().ok()?;
+        if let RelayEvent::Removed { id, .. } = ev {
+            // The worker closed the sockets: the ports may be bound again.
+            if let Some(info) = lock(&self.removing).remove(&id) {
+                let mut pool = lock(&self.pool);
+                pool.release(info.a.rtp.ip(), info.a.rtp.port());
+                pool.release(info.b.rtp.ip(), info.b.rtp.port());
+            }
+        }
+        Some(ev)
     }
 }
 
@@ -740,10 +752,20 @@ impl Worker {
                     remote_rtp,
                     remote_rtcp,
                     crypto,
+                    rtcp_mux,
                     reply,
                 }) => {
-                    let r = self.update(id, side, remote_rtp, remote_rtcp, crypto);
-                    let _ = reply.send(r);
+                    let r = self.update(id, side, remote_rtp, remote_rtcp, crypto, rtcp_mux);
+                    match reply {
+                        Some(reply) => {
+                            let _ = reply.send(r);
+                        }
+                        None => {
+                            if let Err(e) = r {
+                                tracing::debug!(session = id, %e, "relay update not applied");
+                            }
+                        }
+                    }
                 }
                 Ok(Cmd::Query { id, reply }) => {
                     let now = Instant::now();
@@ -767,7 +789,15 @@ impl Worker {
                             s.legs[1].stream.snapshot(&s.legs[1].stats, now),
                         ]
                     });
-                    let _ = reply.send(s);
+                    match (reply, s) {
+                        (Some(reply), s) => {
+                            let _ = reply.send(s);
+                        }
+                        (None, Some(stats)) => {
+                            let _ = self.events.send(RelayEvent::Removed { id, stats });
+                        }
+                        (None, None) => {}
+                    }
                 }
                 Ok(Cmd::Stop) | Err(mpsc::TryRecvError::Disconnected) => return false,
                 Err(mpsc::TryRecvError::Empty) => return true,
@@ -837,9 +867,13 @@ impl Worker {
         remote_rtp: Option<SocketAddr>,
         remote_rtcp: Option<SocketAddr>,
         crypto: Option<CryptoSpec>,
+        rtcp_mux: Option<bool>,
     ) -> Result<(), RelayError> {
         let s = self.sessions.get_mut(id).ok_or(RelayError::NoSession)?;
-        let leg = &mut s.legs[side.idx()];
+        let leg = &mut s.legs[side.index()];
+        if let Some(m) = rtcp_mux {
+            leg.rtcp_mux = m;
+        }
         if let Some(c) = crypto {
             leg.crypto.update(&c).map_err(RelayError::Crypto)?;
         }
@@ -960,7 +994,7 @@ impl Worker {
             }
             if failed > 0 {
                 if let Some(s) = self.sessions.at(index) {
-                    s.legs[side.idx()].stats.dropped += failed as u64;
+                    s.legs[side.index()].stats.dropped += failed as u64;
                 }
             }
             if n < io.capacity() {

@@ -26,4 +26,5 @@ pub use crypto::{CryptoError, CryptoSpec};
 pub use engine::{
     Interface, Io, LegPorts, LegSpec, Relay, RelayConfig, RelayError, RelayEvent, SessionInfo, Side,
 };
+pub use media::control::MediaOp;
 pub use stats::LegStats;

@@ -3,32 +3,7 @@
 
 use std::time::Instant;
 
-/// What one leg received (counted where the packet arrived).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct LegStats {
-    /// RTP packets received and forwarded.
-    pub packets: u64,
-    /// Bytes received (as on the wire).
-    pub bytes: u64,
-    /// RTCP packets received and forwarded.
-    pub rtcp_packets: u64,
-    /// SRTP/SRTCP packets that failed authentication (dropped).
-    pub auth_failures: u64,
-    /// SRTP packets refused as replays (dropped).
-    pub replays: u64,
-    /// Packets from an address other than the expected one in strict mode (dropped).
-    pub wrong_source: u64,
-    /// Packets that could not be forwarded (no destination yet, send error, malformed).
-    pub dropped: u64,
-    /// Packets lost, from RTP sequence numbers (expected − received, never negative).
-    pub lost: u64,
-    /// RFC 3550 interarrival jitter, in RTP timestamp units.
-    pub jitter: f64,
-    /// SSRC changes seen.
-    pub ssrc_changes: u64,
-    /// Seconds since the last packet at the time of the query (`None`: none yet).
-    pub idle_secs: Option<f64>,
-}
+pub use media::control::LegStats;
 
 /// Sequence and timing state of the stream arriving on a leg.
 #[derive(Debug, Clone, Default)]

@@ -68,7 +68,8 @@ impl RateLimit {
     }
 }
 
-/// The media relay behind the B2BUA's `MediaControl`.
+/// The media relay behind the B2BUA's `MediaControl` (ports and keys, which
+/// never wait for a relay worker; changes come as `Output::Media`).
 struct RelayCtl(Arc<Relay>);
 
 impl b2bua::MediaControl for RelayCtl {
@@ -82,21 +83,6 @@ impl b2bua::MediaControl for RelayCtl {
         b: relay::LegSpec,
     ) -> Result<relay::SessionInfo, String> {
         self.0.create(a, b).map_err(|e| e.to_string())
-    }
-    fn update(
-        &mut self,
-        id: u64,
-        side: relay::Side,
-        remote_rtp: Option<SocketAddr>,
-        remote_rtcp: Option<SocketAddr>,
-        crypto: Option<relay::CryptoSpec>,
-    ) -> Result<(), String> {
-        self.0
-            .update(id, side, remote_rtp, remote_rtcp, crypto)
-            .map_err(|e| e.to_string())
-    }
-    fn delete(&mut self, id: u64) -> Option<[relay::LegStats; 2]> {
-        self.0.delete(id).ok()
     }
     fn new_key(
         &mut self,
@@ -134,6 +120,10 @@ struct Core {
     connected_tx: mpsc::UnboundedSender<Connected>,
     /// A copy of every output for an embedding program (`sbc demo`).
     outputs: Option<mpsc::UnboundedSender<Output>>,
+    relay: Arc<Relay>,
+    /// CDRs waiting for their relay session's final statistics (by session),
+    /// with when they were written.
+    cdrs: HashMap<u64, (Box<b2bua::Cdr>, Instant)>,
 }
 
 impl Core {
@@ -239,15 +229,67 @@ impl Core {
             }
             while let Some(o) = self.b2b.poll_output() {
                 any = true;
-                if let Some(tx) = &self.outputs {
-                    let _ = tx.send(o.clone());
+                match o {
+                    // Never waited for: the relay worker applies it in order.
+                    Output::Media(op) => {
+                        if let Err(e) = self.relay.apply(op) {
+                            tracing::debug!(%e, "media change not applied");
+                        }
+                    }
+                    // Written once the relay has counted the session's last packet.
+                    Output::Cdr(cdr) if cdr.media_session.is_some() => {
+                        let id = cdr.media_session.unwrap_or_default();
+                        self.cdrs.insert(id, (cdr, Instant::now()));
+                    }
+                    o => self.emit(o),
                 }
-                output(o);
             }
             if !any {
                 break;
             }
         }
+    }
+
+    fn emit(&self, o: Output) {
+        if let Some(tx) = &self.outputs {
+            let _ = tx.send(o.clone());
+        }
+        output(o);
+    }
+
+    /// Takes the relay's events: inactive sessions end their calls, removed
+    /// sessions complete their CDRs (a CDR whose statistics do not come
+    /// within a second is written without them).
+    fn relay_events(&mut self) {
+        let now = Instant::now();
+        while let Some(ev) = self.relay.poll_event() {
+            match ev {
+                relay::RelayEvent::Inactive { id } => {
+                    self.b2b
+                        .handle(now, B2bInput::MediaInactive { session: id });
+                }
+                relay::RelayEvent::Removed { id, stats } => {
+                    if let Some((mut cdr, _)) = self.cdrs.remove(&id) {
+                        cdr.packets = [stats[0].packets, stats[1].packets];
+                        self.emit(Output::Cdr(cdr));
+                    }
+                }
+            }
+        }
+        if !self.cdrs.is_empty() {
+            let late: Vec<u64> = self
+                .cdrs
+                .iter()
+                .filter(|(_, (_, at))| now.duration_since(*at) >= Duration::from_secs(1))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in late {
+                if let Some((cdr, _)) = self.cdrs.remove(&id) {
+                    self.emit(Output::Cdr(cdr));
+                }
+            }
+        }
+        self.flush();
     }
 
     fn inbound(&mut self, inb: Inbound, now: Instant) {
@@ -323,6 +365,7 @@ fn output(o: Output) {
         } => {
             tracing::info!(%trunk, %host, up, %reason, "peer health changed");
         }
+        Output::Media(_) => {}
     }
 }
 
@@ -535,6 +578,8 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
         waiting: HashMap::new(),
         connected_tx,
         outputs: hooks.outputs.take(),
+        relay: relay.clone(),
+        cdrs: HashMap::new(),
     };
     core.b2b.handle(now, B2bInput::Timeout);
     core.flush();
@@ -552,7 +597,8 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     let mut drain_deadline: Option<Instant> = None;
     let epoch = Instant::now();
     let mut stats_tick = tokio::time::interval(Duration::from_secs(60));
-    let mut media_tick = tokio::time::interval(Duration::from_millis(500));
+    // Relay events: inactive sessions, and removed ones completing their CDRs.
+    let mut media_tick = tokio::time::interval(Duration::from_millis(100));
     let mut last_logged = (Counters::default(), b2bua::Counters::default());
     let mut stop = hooks.stop.take();
     let stop_requested = async move {
@@ -595,13 +641,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
                 core.b2b.handle(Instant::now(), B2bInput::Timeout);
                 core.flush();
             }
-            _ = media_tick.tick() => {
-                while let Some(ev) = relay.poll_event() {
-                    let relay::RelayEvent::Inactive { id } = ev;
-                    core.b2b.handle(Instant::now(), B2bInput::MediaInactive { session: id });
-                }
-                core.flush();
-            }
+            _ = media_tick.tick() => core.relay_events(),
             () = &mut stop_requested, if drain_deadline.is_none() => {
                 drain_deadline = Some(start_drain(&mut core, max_drain));
             }
@@ -621,6 +661,15 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             if (core.b2b.active_calls() == 0 && core.b2b.pending_invites() == 0)
                 || Instant::now() >= deadline
             {
+                // The last CDRs wait for their sessions' statistics (briefly).
+                let until = Instant::now() + Duration::from_millis(500);
+                while !core.cdrs.is_empty() && Instant::now() < until {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    core.relay_events();
+                }
+                for (_, (cdr, _)) in std::mem::take(&mut core.cdrs) {
+                    core.emit(Output::Cdr(cdr));
+                }
                 log_stats(&core, &transports);
                 tracing::info!(
                     pending_invites = core.b2b.pending_invites(),

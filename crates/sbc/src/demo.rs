@@ -657,6 +657,7 @@ impl Sbc {
                 self.health.push((trunk, host, up, reason));
                 None
             }
+            Output::Media(_) => None,
         }
     }
 

@@ -604,6 +604,8 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
             while let Some(ev) = server.relay.poll_event() {
                 match ev {
                     RelayEvent::Inactive { id } => server.on_inactive(id),
+                    // The ng server deletes with replies (`Relay::delete`).
+                    RelayEvent::Removed { .. } => {}
                 }
             }
         }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use b2bua::{B2bua, Cdr, Config, Input, MediaControl, Output};
 use bytes::Bytes;
+use media::control::{CryptoSpec, LegPorts, LegSpec, MediaOp, SessionInfo, Side};
 use media::{CryptoAttribute, SrtpProfile};
-use relay::{CryptoSpec, LegPorts, LegSpec, LegStats, SessionInfo, Side};
 use routing::regex::Regex;
 use routing::{Destination, Normaliser, NumberRule, Route, Table};
 use sip::{HeaderName, Message};
@@ -51,6 +51,7 @@ pub struct Update {
     pub rtp: Option<SocketAddr>,
     pub rtcp: Option<SocketAddr>,
     pub crypto: Option<CryptoSpec>,
+    pub rtcp_mux: Option<bool>,
 }
 
 /// Everything asked of the relay.
@@ -65,6 +66,28 @@ pub struct MediaLog {
 }
 
 impl MediaLog {
+    /// Records a change the B2BUA asked of the relay.
+    pub fn apply(&mut self, op: MediaOp) {
+        match op {
+            MediaOp::Update {
+                id,
+                side,
+                remote_rtp,
+                remote_rtcp,
+                crypto,
+                rtcp_mux,
+            } => self.updates.push(Update {
+                id,
+                side,
+                rtp: remote_rtp,
+                rtcp: remote_rtcp,
+                crypto,
+                rtcp_mux,
+            }),
+            MediaOp::Delete { id } => self.deletes.push(id),
+        }
+    }
+
     pub fn updates_of(&self, side: Side) -> Vec<Update> {
         self.updates
             .iter()
@@ -100,29 +123,6 @@ impl MediaControl for FakeMedia {
         };
         log.creates.push((a, b, info));
         Ok(info)
-    }
-
-    fn update(
-        &mut self,
-        id: u64,
-        side: Side,
-        remote_rtp: Option<SocketAddr>,
-        remote_rtcp: Option<SocketAddr>,
-        crypto: Option<CryptoSpec>,
-    ) -> Result<(), String> {
-        self.0.lock().unwrap().updates.push(Update {
-            id,
-            side,
-            rtp: remote_rtp,
-            rtcp: remote_rtcp,
-            crypto,
-        });
-        Ok(())
-    }
-
-    fn delete(&mut self, id: u64) -> Option<[LegStats; 2]> {
-        self.0.lock().unwrap().deletes.push(id);
-        Some([LegStats::default(), LegStats::default()])
     }
 
     fn new_key(&mut self, tag: u32, profile: SrtpProfile) -> Result<CryptoAttribute, String> {
@@ -288,7 +288,10 @@ impl World {
             }
             while let Some(o) = self.b.poll_output() {
                 any = true;
-                self.outputs.push(o);
+                match o {
+                    Output::Media(op) => self.media.lock().unwrap().apply(op),
+                    o => self.outputs.push(o),
+                }
             }
             if !any {
                 break;

@@ -6,7 +6,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use relay::{LegSpec, Relay, RelayConfig, RelayEvent, Side};
+use relay::{LegSpec, MediaOp, Relay, RelayConfig, RelayEvent, Side};
 
 fn relay(inactivity_ms: u64) -> Relay {
     Relay::start(RelayConfig {
@@ -194,6 +194,45 @@ fn update_and_delete() {
     assert!(r.query(s.id).is_err());
     a.send_to(&rtp(4, 1, b"x"), s.a.rtp).unwrap();
     assert!(recv(&b2).is_none(), "deleted session forwards nothing");
+}
+
+#[test]
+fn apply_never_waits_and_a_delete_reports_its_statistics_later() {
+    let r = relay(60_000);
+    let (a, b) = (party(), party());
+    let s = r.create(leg(&a), LegSpec::default()).unwrap();
+    r.apply(MediaOp::Update {
+        id: s.id,
+        side: Side::B,
+        remote_rtp: Some(b.local_addr().unwrap()),
+        remote_rtcp: None,
+        crypto: None,
+        rtcp_mux: Some(true),
+    })
+    .unwrap();
+    a.send_to(&rtp(1, 1, b"x"), s.a.rtp).unwrap();
+    assert!(recv(&b).is_some(), "the update took effect");
+    // RTCP from A toward a muxed B goes to B's RTP address.
+    a.send_to(&[0x81, 200, 0, 1, 0, 0, 0, 1], s.a.rtcp).unwrap();
+    assert_eq!(recv(&b).map(|(_, from)| from), Some(s.b.rtp));
+    let before = r.ports_in_use();
+    r.apply(MediaOp::Delete { id: s.id }).unwrap();
+    assert!(r.query(s.id).is_err(), "gone for the control side at once");
+    let mut removed = None;
+    for _ in 0..100 {
+        if let Some(ev) = r.poll_event() {
+            removed = Some(ev);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let Some(RelayEvent::Removed { id, stats }) = removed else {
+        panic!("no Removed event: {removed:?}");
+    };
+    assert_eq!(id, s.id);
+    assert_eq!(stats[0].packets, 1);
+    assert_eq!(r.ports_in_use(), before - 2, "ports freed with the event");
+    assert!(r.apply(MediaOp::Delete { id: s.id }).is_err());
 }
 
 mod srtp {
