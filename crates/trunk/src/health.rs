@@ -1,11 +1,38 @@
-//! The OPTIONS health machine of one trunk's peers.
+//! The health machine of one trunk's peers: OPTIONS, what calls see, and
+//! what peers tell us.
 //!
-//! Every peer starts `Unknown` (usable, in configured order). An OPTIONS is
-//! due for each peer every `interval`; a final response counts as a success
-//! unless its code is a configured failure code; a failure code, a timeout
-//! (no final within `timeout`), a transport or TLS failure count as failures.
-//! `down_after` consecutive failures take a peer down, `up_after`
-//! consecutive successes bring it up (AudioCodes proxy-set semantics).
+//! Every peer starts `Unknown` (usable, in configured order).
+//!
+//! - **OPTIONS** (when enabled): one is due for each peer every `interval`;
+//!   a final response counts as a success unless its code is a configured
+//!   failure code; a failure code, a timeout (no final within `timeout`), a
+//!   transport or TLS failure count as failures. `down_after` consecutive
+//!   failures take a peer down, `up_after` consecutive successes bring it up
+//!   (AudioCodes proxy-set semantics). A peer that stops answering is down
+//!   within `interval + timeout` with `down_after = 1`.
+//! - **Passive**: a call's INVITE that got no response within the attempt
+//!   timer ([`Health::on_attempt_timeout`]) or whose connection or TLS
+//!   handshake failed ([`Health::on_call_failure`]) takes the peer down at
+//!   once, whatever `down_after` says, so that the next call does not try
+//!   it first; with OPTIONS on its next ping is due at once.
+//! - **Hold-down**: a 503 with Retry-After ([`Health::hold_down`]) keeps the
+//!   peer down until `now + min(retry_after, max_hold)`; OPTIONS successes
+//!   meanwhile do not bring it up. When the hold ends the peer is `Unknown`
+//!   again, unless what was seen during the hold (failed OPTIONS, a failed
+//!   call) says it is down.
+//! - **Retry**: with OPTIONS off (or paused) nothing else could bring a
+//!   down peer back, so it is `Unknown` again `retry_interval` after its
+//!   last failure. With OPTIONS on, recovery is OPTIONS-driven.
+//! - **Pause** ([`Health::set_paused`]): while draining, no OPTIONS are
+//!   sent (peers should see us leave); pings in flight still complete.
+//! - **Ranking** ([`Health::ranked`]): usable peers in configured order,
+//!   then down peers, the likeliest to be back first (the earliest hold end
+//!   or retry time), configured order breaking ties.
+//!
+//! Every change of a peer between down and usable, and from `Unknown` to
+//! `Up`, comes out of [`Health::poll_change`]. Time only moves in
+//! [`Health::poll_ping`]: ping deadlines, hold ends and retries all happen
+//! there, at the instants [`Health::next_wakeup`] announces.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -78,6 +105,26 @@ pub struct Ping {
     pub msg: sip::Message,
 }
 
+/// The OPTIONS in flight to one peer.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    /// When it was handed out by `poll_ping` (for the round-trip time).
+    sent: Instant,
+    /// No final response by then: a failure.
+    deadline: Instant,
+}
+
+/// A hold-down (503 with Retry-After) of one peer.
+#[derive(Debug, Clone, Copy)]
+struct Hold {
+    /// The hold ends then.
+    until: Instant,
+    /// What was seen during the hold says the peer is down (the failures
+    /// reached `down_after`, or a call failed): it stays down when the hold
+    /// ends. A success clears it.
+    failed: bool,
+}
+
 #[derive(Debug, Clone)]
 struct PeerHealth {
     host: String,
@@ -88,13 +135,24 @@ struct PeerHealth {
     failures: u32,
     /// When the next OPTIONS is due.
     due: Instant,
-    /// The deadline of the OPTIONS in flight.
-    pending: Option<Instant>,
+    /// The OPTIONS in flight.
+    pending: Option<InFlight>,
+    /// The hold-down in force.
+    hold: Option<Hold>,
+    /// The last failure while down (when it went down, or a later one):
+    /// the retry and the ranking count from it.
+    last_failure: Option<Instant>,
+    /// The last up/down change.
+    since: Option<Instant>,
+    /// The round trip of the last OPTIONS answered.
+    rtt: Option<Duration>,
 }
 
-/// OPTIONS health of one trunk's peers. Sans-IO: `now` is always an input,
-/// the OPTIONS come out of [`Health::poll_ping`], the outcomes go in through
-/// [`Health::on_response`] and [`Health::on_failure`].
+/// The health of one trunk's peers. Sans-IO: `now` is always an input, the
+/// OPTIONS come out of [`Health::poll_ping`], what happened goes in through
+/// [`Health::on_response`] and [`Health::on_failure`] (OPTIONS),
+/// [`Health::on_attempt_timeout`] and [`Health::on_call_failure`] (calls)
+/// and [`Health::hold_down`] (503 with Retry-After).
 #[derive(Debug)]
 pub struct Health {
     options: OptionsSpec,
@@ -104,6 +162,7 @@ pub struct Health {
     x_ms_sbc: Option<String>,
     user_agent: String,
     peers: Vec<PeerHealth>,
+    paused: bool,
     seed: u64,
     counter: u64,
     cseq: u32,
@@ -118,6 +177,20 @@ fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
+
+/// `t + d`, or the latest instant the platform can represent on the way
+/// there (a huge configured duration must not panic).
+fn after(t: Instant, mut d: Duration) -> Instant {
+    loop {
+        if let Some(later) = t.checked_add(d) {
+            return later;
+        }
+        d /= 2;
+    }
+}
+
+/// The reason of a peer taken down by a call's INVITE that got no response.
+const NO_RESPONSE: &str = "no response to INVITE";
 
 impl Health {
     /// The health of `spec`'s peers; `seed` makes this instance's branches,
@@ -144,8 +217,13 @@ impl Health {
                     failures: 0,
                     due: now,
                     pending: None,
+                    hold: None,
+                    last_failure: None,
+                    since: None,
+                    rtt: None,
                 })
                 .collect(),
+            paused: false,
             seed: mix(seed ^ fnv(&spec.name)),
             counter: 0,
             cseq: 0,
@@ -153,11 +231,15 @@ impl Health {
         }
     }
 
-    /// An OPTIONS due now for one peer, if any (call until `None`). Also
-    /// counts pings whose `timeout` has passed as failures.
+    /// An OPTIONS due now for one peer, if any (call until `None`, at least
+    /// at every [`Health::next_wakeup`]). This is also where time moves for
+    /// the peers: pings whose `timeout` has passed count as failures, holds
+    /// that have ended release their peers, and (OPTIONS off or paused) down
+    /// peers whose retry time has come are usable again. Nothing is sent
+    /// while OPTIONS are off or paused.
     pub fn poll_ping(&mut self, now: Instant) -> Option<Ping> {
         self.expire(now);
-        if !self.options.enabled {
+        if !self.pinging() {
             return None;
         }
         let peer = self
@@ -166,107 +248,257 @@ impl Health {
             .position(|p| p.pending.is_none() && p.due <= now)?;
         let msg = self.build(peer);
         let interval = self.options.interval.max(Duration::from_millis(1));
+        let timeout = self.options.timeout;
         let p = &mut self.peers[peer];
-        p.pending = Some(now + self.options.timeout);
+        p.pending = Some(InFlight {
+            sent: now,
+            deadline: after(now, timeout),
+        });
         // Keep the cadence; after a long pause do not fire a burst.
-        p.due = (p.due + interval).max(now);
+        p.due = after(p.due, interval).max(now);
         Some(Ping { peer, msg })
     }
 
+    /// True when OPTIONS are sent: enabled and not paused.
+    fn pinging(&self) -> bool {
+        self.options.enabled && !self.paused
+    }
+
+    /// True when down peers come back by themselves after `retry_interval`:
+    /// no OPTIONS could bring them up.
+    fn retrying(&self) -> bool {
+        !self.pinging()
+    }
+
     fn expire(&mut self, now: Instant) {
+        let retrying = self.retrying();
+        let retry = self.options.retry_interval;
         for i in 0..self.peers.len() {
-            if self.peers[i].pending.is_some_and(|d| d <= now) {
+            if self.peers[i].pending.is_some_and(|f| f.deadline <= now) {
                 self.peers[i].pending = None;
-                self.failure(i, Failure::Timeout.to_string());
+                self.failure(now, i, Failure::Timeout.to_string(), false);
+            }
+            if let Some(hold) = self.peers[i].hold.filter(|h| h.until <= now) {
+                self.peers[i].hold = None;
+                if !hold.failed {
+                    self.usable(now, i, PeerState::Unknown, "retry-after elapsed".to_owned());
+                    // Check a released peer soon.
+                    let p = &mut self.peers[i];
+                    p.due = p.due.min(now);
+                }
+            }
+            let p = &self.peers[i];
+            if retrying
+                && p.hold.is_none()
+                && p.state.is_down()
+                && p.last_failure.is_some_and(|t| after(t, retry) <= now)
+            {
+                self.usable(now, i, PeerState::Unknown, "retry".to_owned());
             }
         }
     }
 
     /// When [`Health::poll_ping`] has something to do next: the next ping
-    /// due or the next ping deadline. `None` when OPTIONS are off.
+    /// due (not while paused), the next ping deadline, hold end or retry
+    /// time. `None` when there is nothing to wait for (OPTIONS off and no
+    /// peer down).
     pub fn next_wakeup(&self) -> Option<Instant> {
-        if !self.options.enabled {
-            return None;
-        }
-        self.peers.iter().map(|p| p.pending.unwrap_or(p.due)).min()
+        let pinging = self.pinging();
+        let retrying = self.retrying();
+        let retry = self.options.retry_interval;
+        self.peers
+            .iter()
+            .filter_map(|p| {
+                let ping = match p.pending {
+                    Some(f) => Some(f.deadline),
+                    None => pinging.then_some(p.due),
+                };
+                let hold = p.hold.map(|h| h.until);
+                let back = if retrying && p.hold.is_none() && p.state.is_down() {
+                    p.last_failure.map(|t| after(t, retry))
+                } else {
+                    None
+                };
+                [ping, hold, back].into_iter().flatten().min()
+            })
+            .min()
     }
 
     /// A final response to the OPTIONS in flight to `peer`. A configured
-    /// failure code counts as a failure, any other final as a success.
-    /// Provisional responses and responses with no ping in flight (late,
-    /// after the ping was already counted as timed out) are ignored.
+    /// failure code counts as a failure, any other final as a success; both
+    /// give the round-trip time ([`Health::rtt`]). Provisional responses and
+    /// responses with no ping in flight (late, after the ping was already
+    /// counted as timed out) are ignored.
     pub fn on_response(&mut self, now: Instant, peer: usize, status: u16) {
-        let _ = now;
         if status < 200 {
             return;
         }
         let Some(p) = self.peers.get_mut(peer) else {
             return;
         };
-        if p.pending.take().is_none() {
+        let Some(ping) = p.pending.take() else {
             return;
-        }
+        };
+        p.rtt = Some(now.saturating_duration_since(ping.sent));
         if self.options.failure_codes.contains(&status) {
-            self.failure(peer, status.to_string());
+            self.failure(now, peer, status.to_string(), false);
         } else {
-            self.success(peer, status);
+            self.success(now, peer, status);
         }
     }
 
-    /// `peer` could not be reached. Ends the OPTIONS in flight, if any, as a
-    /// failure. With no ping in flight a transport or TLS failure (of a call's
-    /// connection, say) still counts, a timeout does not (the ping was
-    /// already counted, or it was a call's transaction).
+    /// `peer` could not be reached by an OPTIONS. Ends the OPTIONS in
+    /// flight, if any, as a failure. With no ping in flight a transport or
+    /// TLS failure (of a connection shared with calls, say) still counts, a
+    /// timeout does not (the ping was already counted, or it was a call's
+    /// transaction). Counts toward `down_after` like any OPTIONS failure;
+    /// a call's failures go to [`Health::on_call_failure`] instead.
     pub fn on_failure(&mut self, now: Instant, peer: usize, why: Failure) {
-        let _ = now;
         let Some(p) = self.peers.get_mut(peer) else {
             return;
         };
         let had_ping = p.pending.take().is_some();
         if had_ping || why != Failure::Timeout {
-            self.failure(peer, why.to_string());
+            self.failure(now, peer, why.to_string(), false);
         }
     }
 
-    fn success(&mut self, peer: usize, status: u16) {
+    /// A call's INVITE to `peer` got no response within the per-attempt
+    /// timer: the peer is down at once (`no response to INVITE`), whatever
+    /// `down_after` says, so the next call tries it last. With OPTIONS on
+    /// its next ping is due at once, to notice its recovery soon (after the
+    /// one in flight, if any).
+    pub fn on_attempt_timeout(&mut self, now: Instant, peer: usize) {
+        self.call_failure(now, peer, NO_RESPONSE.to_owned());
+    }
+
+    /// A call's attempt toward `peer` failed: its connection could not be
+    /// opened or broke, its TLS handshake failed, or (`Failure::Timeout`)
+    /// its INVITE got no response, as [`Health::on_attempt_timeout`]. The
+    /// peer is down at once, whatever `down_after` says; with OPTIONS on its
+    /// next ping is due at once. Not for OPTIONS: see [`Health::on_failure`].
+    pub fn on_call_failure(&mut self, now: Instant, peer: usize, why: Failure) {
+        let reason = match why {
+            Failure::Timeout => NO_RESPONSE.to_owned(),
+            Failure::Transport | Failure::Tls => why.to_string(),
+        };
+        self.call_failure(now, peer, reason);
+    }
+
+    fn call_failure(&mut self, now: Instant, peer: usize, reason: String) {
+        if peer >= self.peers.len() {
+            return;
+        }
+        self.failure(now, peer, reason, true);
+        let p = &mut self.peers[peer];
+        p.due = p.due.min(now);
+    }
+
+    /// `peer` answered a call with 503 and Retry-After: it is down (with
+    /// `reason`, for example `503`) until `now + min(retry_after, max_hold)`,
+    /// whatever OPTIONS say meanwhile. When the hold ends (in
+    /// [`Health::poll_ping`]) it is usable again (`Unknown`, change reason
+    /// `retry-after elapsed`), unless failed OPTIONS or calls during the
+    /// hold say it is down. A later hold replaces an earlier one: the peer's
+    /// latest word counts.
+    pub fn hold_down(&mut self, now: Instant, peer: usize, retry_after: Duration, reason: &str) {
+        let until = after(now, retry_after.min(self.options.max_hold));
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        p.successes = 0;
+        p.failures = 0;
+        p.hold = Some(Hold {
+            until,
+            failed: false,
+        });
+        self.down(now, peer, reason.to_owned());
+    }
+
+    /// Stops (`true`) or resumes (`false`) sending OPTIONS: while the SBC
+    /// drains, peers should see it leave. Pings in flight still complete or
+    /// time out; holds end and, with no OPTIONS to bring them up, down peers
+    /// come back after `retry_interval` as with OPTIONS off. On resuming,
+    /// the pings that fell due meanwhile go out at once (one per peer).
+    pub fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
+    }
+
+    /// True while OPTIONS are paused ([`Health::set_paused`]).
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    fn success(&mut self, now: Instant, peer: usize, status: u16) {
         let up_after = self.options.up_after.max(1);
         let p = &mut self.peers[peer];
         p.failures = 0;
+        if let Some(hold) = &mut p.hold {
+            // Alive, but it asked not to be used yet: not counted toward up.
+            hold.failed = false;
+            p.successes = 0;
+            return;
+        }
         p.successes = p.successes.saturating_add(1);
         if p.state != PeerState::Up && p.successes >= up_after {
-            p.state = PeerState::Up;
             let reason = if up_after > 1 {
                 format!("{status} x{}", p.successes)
             } else {
                 status.to_string()
             };
-            self.changes.push_back(HealthChange {
-                peer,
-                host: p.host.clone(),
-                up: true,
-                reason,
-            });
+            self.usable(now, peer, PeerState::Up, reason);
         }
     }
 
-    fn failure(&mut self, peer: usize, reason: String) {
+    /// A failure of `peer`; `forced` (a call's failure) takes it down
+    /// whatever `down_after` says.
+    fn failure(&mut self, now: Instant, peer: usize, reason: String, forced: bool) {
         let down_after = self.options.down_after.max(1);
         let p = &mut self.peers[peer];
         p.successes = 0;
         p.failures = p.failures.saturating_add(1);
-        match &mut p.state {
-            PeerState::Down(r) => *r = reason,
-            _ if p.failures >= down_after => {
-                p.state = PeerState::Down(reason.clone());
-                self.changes.push_back(HealthChange {
-                    peer,
-                    host: p.host.clone(),
-                    up: false,
-                    reason,
-                });
-            }
-            _ => {}
+        let verdict = forced || p.failures >= down_after;
+        if let Some(hold) = &mut p.hold {
+            hold.failed |= verdict;
         }
+        if verdict || p.state.is_down() {
+            self.down(now, peer, reason);
+        }
+    }
+
+    /// `peer` is down for `reason`: a change when it was not down, the
+    /// reason and the time of the last failure in any case.
+    fn down(&mut self, now: Instant, peer: usize, reason: String) {
+        let p = &mut self.peers[peer];
+        p.last_failure = Some(now);
+        if let PeerState::Down(r) = &mut p.state {
+            *r = reason;
+            return;
+        }
+        p.state = PeerState::Down(reason.clone());
+        p.since = Some(now);
+        self.changes.push_back(HealthChange {
+            peer,
+            host: p.host.clone(),
+            up: false,
+            reason,
+        });
+    }
+
+    /// `peer` is usable again (`Unknown` or `Up`) for `reason`.
+    fn usable(&mut self, now: Instant, peer: usize, state: PeerState, reason: String) {
+        let p = &mut self.peers[peer];
+        p.state = state;
+        p.since = Some(now);
+        p.last_failure = None;
+        p.successes = 0;
+        p.failures = 0;
+        self.changes.push_back(HealthChange {
+            peer,
+            host: p.host.clone(),
+            up: true,
+            reason,
+        });
     }
 
     /// The health of `peer` (`Unknown` for an index out of range).
@@ -276,20 +508,53 @@ impl Health {
             .map_or(PeerState::Unknown, |p| p.state.clone())
     }
 
-    /// The peers to try: those not down in configured order, then the down
-    /// ones in configured order (a down peer is still better than nothing).
-    pub fn order(&self) -> Vec<usize> {
-        let mut up: Vec<usize> = Vec::with_capacity(self.peers.len());
-        let mut down = Vec::new();
+    /// True when `peer` is down (false for an index out of range).
+    pub fn is_down(&self, peer: usize) -> bool {
+        self.peers.get(peer).is_some_and(|p| p.state.is_down())
+    }
+
+    /// The round trip of the last OPTIONS `peer` answered (from
+    /// [`Health::poll_ping`] handing it out to [`Health::on_response`]);
+    /// `None` before the first answer.
+    pub fn rtt(&self, peer: usize) -> Option<Duration> {
+        self.peers.get(peer).and_then(|p| p.rtt)
+    }
+
+    /// When `peer` last changed between down and usable or came up (the
+    /// time of its last [`HealthChange`]); `None` before its first change.
+    pub fn since(&self, peer: usize) -> Option<Instant> {
+        self.peers.get(peer).and_then(|p| p.since)
+    }
+
+    /// Every peer, in the order to try them, with `true` when it is down:
+    /// the usable peers in configured order, then the down ones, the
+    /// likeliest to be back first — the earliest hold end, or for a peer not
+    /// held the earliest retry time (`retry_interval` after its last
+    /// failure: the one that failed longest ago) — configured order breaking
+    /// ties. A down peer is still better than nothing.
+    pub fn ranked(&self) -> Vec<(usize, bool)> {
+        let retry = self.options.retry_interval;
+        let mut down: Vec<(Option<Instant>, usize)> = Vec::new();
+        let mut ranked: Vec<(usize, bool)> = Vec::with_capacity(self.peers.len());
         for (i, p) in self.peers.iter().enumerate() {
             if p.state.is_down() {
-                down.push(i);
+                let back = match p.hold {
+                    Some(h) => Some(h.until),
+                    None => p.last_failure.map(|t| after(t, retry)),
+                };
+                down.push((back, i));
             } else {
-                up.push(i);
+                ranked.push((i, false));
             }
         }
-        up.extend(down);
-        up
+        down.sort();
+        ranked.extend(down.into_iter().map(|(_, i)| (i, true)));
+        ranked
+    }
+
+    /// The peers to try: [`Health::ranked`] without the flags.
+    pub fn order(&self) -> Vec<usize> {
+        self.ranked().into_iter().map(|(i, _)| i).collect()
     }
 
     /// True when at least one peer is not down.

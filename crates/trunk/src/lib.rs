@@ -3,13 +3,19 @@
 //! Owns what the SBC knows about each trunk — a carrier, Microsoft Teams
 //! Direct Routing, Azure Communication Services Direct Routing, an analog
 //! gateway: its ordered peers (Teams: `sip` → `sip2` → `sip3`), our FQDN and
-//! TLS identity toward it, the OPTIONS health machine of its peers, its
-//! number, codec, media and header policies, and the classification of
-//! inbound messages (listener, source ACL, TLS certificate name) into trunks.
+//! TLS identity toward it, the health machine of its peers (OPTIONS, failed
+//! calls, 503 Retry-After hold-downs, retries where OPTIONS are off, pause
+//! while draining, the order in which to try them), its number, codec, media
+//! and header policies, and the classification of inbound messages
+//! (listener, source ACL, TLS certificate name) into trunks.
 //!
 //! This crate does no I/O and reads no clock: `now` is an input, OPTIONS come
 //! out as [`sip::Message`]s for the runtime to send, their outcomes go back
-//! in through [`Health::on_response`] and [`Health::on_failure`].
+//! in through [`Health::on_response`] and [`Health::on_failure`], what calls
+//! saw through [`Health::on_attempt_timeout`], [`Health::on_call_failure`]
+//! and [`Health::hold_down`]; [`Health::poll_ping`], called at every
+//! [`Health::next_wakeup`], is where ping deadlines, hold ends and retries
+//! take effect. The rules are in `docs/failover.md` ("Peer health").
 //!
 //! ```
 //! use std::time::{Duration, Instant};

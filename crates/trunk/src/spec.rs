@@ -120,10 +120,19 @@ pub struct OptionsSpec {
     pub down_after: u32,
     /// Final responses meaning "down"; any other final response means alive.
     pub failure_codes: Vec<u16>,
+    /// The longest a 503 with Retry-After holds a peer down, whatever the
+    /// Retry-After says.
+    pub max_hold: Duration,
+    /// With OPTIONS off (or paused while draining), a down peer is usable
+    /// again this long after its last failure; with OPTIONS on, recovery
+    /// is up to the OPTIONS.
+    pub retry_interval: Duration,
 }
 
 impl Default for OptionsSpec {
-    /// Disabled; when enabled: every 60 s, 32 s timeout, up after 2, down after 1.
+    /// Disabled; when enabled: every 60 s, 32 s timeout, up after 2, down
+    /// after 1. Retry-After holds at most 300 s; without OPTIONS a down
+    /// peer is retried after 30 s.
     fn default() -> Self {
         OptionsSpec {
             enabled: false,
@@ -132,6 +141,8 @@ impl Default for OptionsSpec {
             up_after: 2,
             down_after: 1,
             failure_codes: Vec::new(),
+            max_hold: Duration::from_secs(300),
+            retry_interval: Duration::from_secs(30),
         }
     }
 }

@@ -361,7 +361,9 @@ fn order_is_sip_sip2_sip3_with_down_peers_last() {
     let t60 = t0 + Duration::from_secs(60);
     pings(&mut h, t60);
     h.on_failure(t60, 1, Failure::Transport);
-    assert_eq!(h.order(), vec![0, 1, 2]);
+    // All down: sip and sip3 failed a minute before sip2, so they are the
+    // likelier to be back and are tried first.
+    assert_eq!(h.order(), vec![0, 2, 1]);
     assert!(!h.any_usable());
 }
 
@@ -384,6 +386,353 @@ fn peer_order_feeds_the_routing_plan() {
     let plan = routing::Plan::new(&route, |_| h.order());
     let peers: Vec<usize> = plan.map(|a| a.peer).collect();
     assert_eq!(peers, vec![1, 2, 0]);
+}
+
+// ----- passive health, hold-down, retry, pause, ranking ---------------------
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn changes(h: &mut Health) -> Vec<(usize, bool, String)> {
+    std::iter::from_fn(|| h.poll_change())
+        .map(|c| (c.peer, c.up, c.reason))
+        .collect()
+}
+
+/// A gateway trunk (OPTIONS off, as configured by default) with `n` peers.
+fn gateway(n: usize) -> TrunkSpec {
+    let mut g = TrunkSpec::new("gateway", TrunkKind::Gateway, "sbc.example.com");
+    for i in 0..n {
+        g.peers.push(PeerSpec {
+            host: format!("gw{i}.example.net"),
+            port: 5060,
+            transport: Transport::Udp,
+            addr: None,
+        });
+    }
+    g
+}
+
+#[test]
+fn timed_out_invite_takes_the_peer_down_at_once() {
+    let mut spec = teams();
+    spec.options.down_after = 3;
+    let t0 = start();
+    let mut h = Health::new(&spec, 9, t0);
+    for p in pings(&mut h, t0) {
+        h.on_response(t0, p.peer, 200);
+    }
+    let t10 = t0 + secs(10);
+    h.on_attempt_timeout(t10, 0);
+    // Down although down_after = 3: a call saw it dead.
+    assert_eq!(h.state(0), PeerState::Down("no response to INVITE".into()));
+    assert!(h.is_down(0) && !h.is_down(1));
+    assert_eq!(
+        changes(&mut h),
+        [(0, false, "no response to INVITE".into())]
+    );
+    assert_eq!(h.order(), vec![1, 2, 0]);
+    // Its next OPTIONS is due now, not at t0 + 60 s; the others keep their cadence.
+    assert_eq!(h.next_wakeup(), Some(t10));
+    let ps = pings(&mut h, t10);
+    assert_eq!(ps.iter().map(|p| p.peer).collect::<Vec<_>>(), [0]);
+    // With a ping in flight, nothing is sent twice; once it is answered the
+    // next one goes out at once, to reach up_after quickly.
+    h.on_attempt_timeout(t0 + secs(11), 0);
+    assert!(h.poll_ping(t0 + secs(11)).is_none());
+    h.on_response(t0 + secs(12), 0, 200);
+    assert_eq!(h.poll_ping(t0 + secs(12)).map(|p| p.peer), Some(0));
+    h.on_response(t0 + secs(13), 0, 200);
+    assert_eq!(h.state(0), PeerState::Up);
+    assert_eq!(changes(&mut h), [(0, true, "200 x2".into())]);
+}
+
+#[test]
+fn failed_call_connection_takes_the_peer_down_at_once() {
+    let mut spec = teams();
+    spec.options.down_after = 3;
+    let t0 = start();
+    let mut h = Health::new(&spec, 9, t0);
+    h.on_call_failure(t0, 1, Failure::Tls);
+    assert_eq!(h.state(1), PeerState::Down("TLS failure".into()));
+    h.on_call_failure(t0, 2, Failure::Timeout);
+    assert_eq!(h.state(2), PeerState::Down("no response to INVITE".into()));
+    // The same failure reported for OPTIONS counts toward down_after.
+    h.on_failure(t0, 0, Failure::Transport);
+    assert_eq!(h.state(0), PeerState::Unknown);
+    // An index out of range is ignored.
+    h.on_call_failure(t0, 7, Failure::Transport);
+    h.on_attempt_timeout(t0, 7);
+    h.hold_down(t0, 7, secs(5), "503");
+    assert_eq!(
+        changes(&mut h),
+        [
+            (1, false, "TLS failure".into()),
+            (2, false, "no response to INVITE".into())
+        ]
+    );
+}
+
+#[test]
+fn retry_after_holds_the_peer_down_even_when_options_succeed() {
+    let mut spec = teams();
+    spec.options.up_after = 1;
+    let t0 = start();
+    let mut h = Health::new(&spec, 9, t0);
+    for p in pings(&mut h, t0) {
+        h.on_response(t0, p.peer, 200);
+    }
+    assert_eq!(h.state(0), PeerState::Up);
+    changes(&mut h);
+    let t1 = t0 + secs(1);
+    h.hold_down(t1, 0, secs(120), "503");
+    assert_eq!(h.state(0), PeerState::Down("503".into()));
+    assert_eq!(changes(&mut h), [(0, false, "503".into())]);
+    // OPTIONS go on and succeed; the peer stays down for the whole hold.
+    for t in [60, 120] {
+        let now = t0 + secs(t);
+        for p in pings(&mut h, now) {
+            h.on_response(now, p.peer, 200);
+        }
+        assert!(h.is_down(0), "at {t} s");
+    }
+    // The hold's end is the next thing to happen.
+    let end = t1 + secs(120);
+    assert_eq!(h.next_wakeup(), Some(end));
+    assert!(h.poll_ping(end - Duration::from_millis(1)).is_none());
+    assert!(h.is_down(0));
+    // At its end the peer is usable again, and checked at once.
+    let ps = pings(&mut h, end);
+    assert_eq!(h.state(0), PeerState::Unknown);
+    assert_eq!(changes(&mut h), [(0, true, "retry-after elapsed".into())]);
+    assert_eq!(ps.iter().map(|p| p.peer).collect::<Vec<_>>(), [0]);
+    assert_eq!(h.since(0), Some(end));
+    h.on_response(end, 0, 200);
+    assert_eq!(h.state(0), PeerState::Up);
+}
+
+#[test]
+fn retry_after_is_cut_to_max_hold() {
+    let mut spec = gateway(1);
+    spec.options.max_hold = secs(300);
+    let t0 = start();
+    let mut h = Health::new(&spec, 9, t0);
+    h.hold_down(t0, 0, secs(3600), "503");
+    assert_eq!(h.next_wakeup(), Some(t0 + secs(300)));
+    h.poll_ping(t0 + secs(299));
+    assert!(h.is_down(0));
+    h.poll_ping(t0 + secs(300));
+    assert_eq!(h.state(0), PeerState::Unknown);
+    // A Retry-After far beyond what an Instant holds is no panic either.
+    h.hold_down(t0, 0, Duration::MAX, "503");
+    assert_eq!(h.next_wakeup(), Some(t0 + secs(300)));
+}
+
+#[test]
+fn peer_whose_options_fail_during_the_hold_stays_down_when_it_ends() {
+    let t0 = start();
+    let mut h = Health::new(&teams(), 9, t0);
+    for p in pings(&mut h, t0) {
+        h.on_response(t0, p.peer, 200);
+    }
+    h.hold_down(t0 + secs(1), 0, secs(100), "503");
+    let t60 = t0 + secs(60);
+    for p in pings(&mut h, t60) {
+        if p.peer != 0 {
+            h.on_response(t60, p.peer, 200);
+        }
+    }
+    // The ping to sip times out during the hold…
+    h.poll_ping(t60 + secs(32));
+    assert_eq!(h.state(0), PeerState::Down("timeout".into()));
+    // …so when the hold ends it is still down, and OPTIONS decide from here.
+    h.poll_ping(t0 + secs(101));
+    assert_eq!(h.state(0), PeerState::Down("timeout".into()));
+    let sip: Vec<_> = changes(&mut h).into_iter().filter(|c| c.0 == 0).collect();
+    assert_eq!(sip, [(0, false, "503".into())]);
+    assert_eq!(h.next_wakeup(), Some(t0 + secs(120)));
+}
+
+#[test]
+fn gateway_peer_without_options_comes_back_after_the_retry_interval() {
+    let spec = gateway(2);
+    assert!(!spec.options.enabled);
+    assert_eq!(spec.options.retry_interval, secs(30));
+    let t0 = start();
+    let mut h = Health::new(&spec, 9, t0);
+    assert_eq!(h.next_wakeup(), None);
+    h.on_attempt_timeout(t0, 0);
+    assert_eq!(h.order(), vec![1, 0]);
+    assert_eq!(h.next_wakeup(), Some(t0 + secs(30)));
+    assert!(h.poll_ping(t0 + secs(29)).is_none());
+    assert!(h.is_down(0));
+    assert!(h.poll_ping(t0 + secs(30)).is_none());
+    assert_eq!(h.state(0), PeerState::Unknown);
+    assert_eq!(
+        changes(&mut h),
+        [
+            (0, false, "no response to INVITE".into()),
+            (0, true, "retry".into())
+        ]
+    );
+    assert_eq!(h.next_wakeup(), None);
+    // Tried again and dead again: down at once, retried 30 s after the last
+    // failure (a failure while down pushes the retry back).
+    let t40 = t0 + secs(40);
+    h.on_call_failure(t40, 0, Failure::Transport);
+    h.on_call_failure(t40 + secs(10), 0, Failure::Transport);
+    assert_eq!(h.next_wakeup(), Some(t40 + secs(40)));
+    h.poll_ping(t40 + secs(39));
+    assert!(h.is_down(0));
+    h.poll_ping(t40 + secs(40));
+    assert!(!h.is_down(0));
+}
+
+#[test]
+fn with_options_on_a_down_peer_waits_for_options_not_the_retry_interval() {
+    let t0 = start();
+    let mut h = Health::new(&teams(), 9, t0);
+    pings(&mut h, t0);
+    h.on_response(t0, 1, 200);
+    h.on_response(t0, 2, 200);
+    h.poll_ping(t0 + secs(32));
+    assert!(h.is_down(0));
+    // Long past retry_interval, and no answer yet: still down.
+    assert!(h.poll_ping(t0 + secs(59)).is_none());
+    assert!(h.is_down(0));
+    assert_eq!(h.next_wakeup(), Some(t0 + secs(60)));
+}
+
+#[test]
+fn paused_health_sends_no_options() {
+    let t0 = start();
+    let mut h = Health::new(&teams(), 9, t0);
+    assert_eq!(pings(&mut h, t0).len(), 3);
+    h.set_paused(true);
+    assert!(h.is_paused());
+    // Pings in flight still complete.
+    h.on_response(t0 + secs(1), 0, 200);
+    h.on_response(t0 + secs(1), 1, 200);
+    assert_eq!(h.next_wakeup(), Some(t0 + secs(32)));
+    h.on_response(t0 + secs(2), 2, 200);
+    assert_eq!(h.rtt(2), Some(secs(2)));
+    // No cadence while paused: nothing to wake up for, nothing sent.
+    assert_eq!(h.next_wakeup(), None);
+    for t in [60, 120, 180] {
+        assert!(h.poll_ping(t0 + secs(t)).is_none());
+    }
+    // Resumed: one ping per peer at once, then the cadence again.
+    h.set_paused(false);
+    let t200 = t0 + secs(200);
+    assert_eq!(h.next_wakeup(), Some(t0 + secs(60)));
+    assert_eq!(pings(&mut h, t200).len(), 3);
+    assert_eq!(h.next_wakeup(), Some(t200 + secs(32)));
+}
+
+#[test]
+fn paused_health_lets_down_peers_come_back_after_the_retry_interval() {
+    let t0 = start();
+    let mut h = Health::new(&teams(), 9, t0);
+    pings(&mut h, t0);
+    h.set_paused(true);
+    // sip's ping in flight times out: down; no OPTIONS can bring it up now.
+    h.on_response(t0, 1, 200);
+    h.on_response(t0, 2, 200);
+    h.poll_ping(t0 + secs(32));
+    assert!(h.is_down(0));
+    assert_eq!(h.next_wakeup(), Some(t0 + secs(62)));
+    h.poll_ping(t0 + secs(62));
+    assert_eq!(h.state(0), PeerState::Unknown);
+}
+
+#[test]
+fn down_peers_rank_last_soonest_recovery_first() {
+    let t0 = start();
+    let mut h = Health::new(&gateway(5), 9, t0);
+    assert_eq!(
+        h.ranked(),
+        [(0, false), (1, false), (2, false), (3, false), (4, false)]
+    );
+    // gw0 asked for 200 s; gw1 failed at 5 s, gw3 at 10 s (each back 30 s
+    // later); gw4 asked for 27 s at 10 s.
+    h.hold_down(t0, 0, secs(200), "503");
+    h.on_attempt_timeout(t0 + secs(5), 1);
+    h.on_call_failure(t0 + secs(10), 3, Failure::Transport);
+    h.hold_down(t0 + secs(10), 4, secs(27), "503");
+    assert_eq!(
+        h.ranked(),
+        [(2, false), (1, true), (4, true), (3, true), (0, true)]
+    );
+    assert_eq!(h.order(), vec![2, 1, 4, 3, 0]);
+    assert!(h.is_down(3) && !h.is_down(2) && !h.is_down(9));
+    let route = routing::Route {
+        name: "r".into(),
+        from: vec![],
+        called: None,
+        to: vec![routing::Destination {
+            trunk: "gateway".into(),
+            label: None,
+        }],
+    };
+    let plan = routing::Plan::new(&route, |_| h.order());
+    assert_eq!(plan.map(|a| a.peer).collect::<Vec<_>>(), [2, 1, 4, 3, 0]);
+}
+
+#[test]
+fn rtt_is_the_last_options_round_trip_and_since_the_last_change() {
+    let t0 = start();
+    let mut h = Health::new(&teams(), 9, t0);
+    assert_eq!((h.rtt(0), h.since(0)), (None, None));
+    pings(&mut h, t0);
+    h.on_response(t0 + Duration::from_millis(40), 0, 100);
+    assert_eq!(h.rtt(0), None); // provisional: not the round trip
+    h.on_response(t0 + Duration::from_millis(150), 0, 200);
+    h.on_response(t0 + Duration::from_millis(90), 1, 200);
+    assert_eq!(h.rtt(0), Some(Duration::from_millis(150)));
+    assert_eq!(h.rtt(1), Some(Duration::from_millis(90)));
+    assert_eq!(h.since(0), None); // one success: still Unknown
+    let t32 = t0 + secs(32);
+    h.poll_ping(t32);
+    assert_eq!(h.rtt(2), None);
+    assert_eq!(h.since(2), Some(t32));
+    let t60 = t0 + secs(60);
+    for p in pings(&mut h, t60) {
+        h.on_response(t60 + Duration::from_millis(20), p.peer, 200);
+    }
+    assert_eq!(h.rtt(0), Some(Duration::from_millis(20)));
+    assert_eq!(h.since(0), Some(t60 + Duration::from_millis(20)));
+    assert_eq!(h.since(2), Some(t32));
+    assert_eq!(h.rtt(9), None);
+}
+
+#[test]
+fn silent_peer_is_down_within_interval_plus_timeout() {
+    let defaults = OptionsSpec::default();
+    assert_eq!(defaults.down_after, 1);
+    let bound = defaults.interval + defaults.timeout;
+    // The peer falls silent at various points of the OPTIONS cycle.
+    for silent_after in [0, 1, 30, 59, 60, 61, 119, 150] {
+        let t0 = start();
+        let silent = t0 + secs(silent_after);
+        let mut h = Health::new(&teams(), 9, t0);
+        let mut now = t0;
+        let down_at = loop {
+            for p in pings(&mut h, now) {
+                if p.peer != 0 || now < silent {
+                    h.on_response(now + Duration::from_millis(30), p.peer, 200);
+                }
+            }
+            if h.is_down(0) {
+                break now;
+            }
+            now = h.next_wakeup().expect("OPTIONS on: always a wake-up");
+            assert!(now <= silent + bound, "silent at +{silent_after} s");
+        };
+        assert!(down_at >= silent && down_at <= silent + bound);
+        assert_eq!(h.state(0), PeerState::Down("timeout".into()));
+        assert!(!h.is_down(1) && !h.is_down(2));
+    }
 }
 
 // ----- classification -------------------------------------------------------
