@@ -324,6 +324,23 @@ pub(crate) struct RouteSection {
     pub(crate) from: Vec<Spanned<String>>,
     pub(crate) called: Option<Spanned<String>>,
     pub(crate) to: Spanned<Vec<Spanned<DestSection>>>,
+    /// Label of every destination but the first (default `Fail-over`;
+    /// `""`: none); a destination's own `label` wins.
+    pub(crate) label: Option<Spanned<String>>,
+    /// Forward-on-failure to an external number.
+    pub(crate) forward: Option<Spanned<ForwardSection>>,
+}
+
+/// `[route.forward]`: when no destination began handling the call within
+/// `window_s` (or all failed sooner), call `number` through `trunk`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ForwardSection {
+    pub(crate) trunk: Spanned<String>,
+    pub(crate) number: Spanned<String>,
+    pub(crate) window_s: Spanned<f64>,
+    pub(crate) ring_timeout_s: Option<Spanned<f64>>,
+    pub(crate) label: Option<String>,
 }
 
 /// A destination: `"teams"` or `{ trunk = "acs", label = "Fail-over" }`.
@@ -339,6 +356,23 @@ pub(crate) enum DestSection {
 pub(crate) struct DestTable {
     pub(crate) trunk: String,
     pub(crate) label: Option<String>,
+    /// An external number (E.164) called through the trunk instead of the
+    /// called number.
+    pub(crate) number: Option<String>,
+}
+
+/// The default label of a route's non-first destinations.
+const DEFAULT_LABEL: &str = "Fail-over";
+
+fn is_e164(n: &str) -> bool {
+    let d = n.strip_prefix('+').unwrap_or("");
+    (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
+}
+
+fn label_problem(l: &str) -> Option<&'static str> {
+    l.chars()
+        .any(|c| c.is_control() || c == '"')
+        .then_some("must not contain control characters or '\"' (it goes into a display name)")
 }
 
 /// The media relay settings of `sbc run`, checked.
@@ -1434,11 +1468,20 @@ fn check_routes(
                 "at least one destination is required",
             ));
         }
+        let route_label = match &r.label {
+            Some(l) => {
+                if let Some(p) = label_problem(l.get_ref()) {
+                    return Err(ctx.err(Some(&l.span()), &format!("route[{i}].label"), p));
+                }
+                Some(l.get_ref().clone()).filter(|l| !l.is_empty())
+            }
+            None => Some(DEFAULT_LABEL.to_owned()),
+        };
         let mut to = Vec::with_capacity(r.to.get_ref().len());
         for (j, d) in r.to.get_ref().iter().enumerate() {
-            let (trunk, label) = match d.get_ref() {
-                DestSection::Name(n) => (n.clone(), None),
-                DestSection::Table(t) => (t.trunk.clone(), t.label.clone()),
+            let (trunk, label, number) = match d.get_ref() {
+                DestSection::Name(n) => (n.clone(), None, None),
+                DestSection::Table(t) => (t.trunk.clone(), t.label.clone(), t.number.clone()),
             };
             if !known(&trunk) {
                 return Err(ctx.err(
@@ -1447,23 +1490,94 @@ fn check_routes(
                     format!("no trunk named {trunk:?} (trunks: {})", names()),
                 ));
             }
-            if label
-                .as_deref()
-                .is_some_and(|l| l.chars().any(|c| c.is_control() || c == '"'))
-            {
+            if let Some(p) = label.as_deref().and_then(label_problem) {
+                return Err(ctx.err(Some(&d.span()), &format!("route[{i}].to[{j}].label"), p));
+            }
+            if let Some(n) = number.as_deref().filter(|n| !is_e164(n)) {
                 return Err(ctx.err(
                     Some(&d.span()),
-                    &format!("route[{i}].to[{j}].label"),
-                    "must not contain control characters or '\"' (it goes into a display name)",
+                    &format!("route[{i}].to[{j}].number"),
+                    format!("{n:?} is not an E.164 number (+ and 2 to 15 digits)"),
                 ));
             }
-            to.push(routing::Destination { trunk, label });
+            // The first destination is the primary path: never labelled.
+            let label = match label {
+                Some(l) => Some(l).filter(|l| !l.is_empty()),
+                None if j == 0 => None,
+                None => route_label.clone(),
+            };
+            to.push(routing::Destination {
+                trunk,
+                target: number.map_or(routing::Target::Trunk, routing::Target::Number),
+                label,
+            });
         }
+        let forward = match &r.forward {
+            None => None,
+            Some(f) => {
+                let fs = f.get_ref();
+                let field = |x: &str| format!("route[{i}].forward.{x}");
+                if !known(fs.trunk.get_ref()) {
+                    return Err(ctx.err(
+                        Some(&fs.trunk.span()),
+                        &field("trunk"),
+                        format!(
+                            "no trunk named {:?} (trunks: {})",
+                            fs.trunk.get_ref(),
+                            names()
+                        ),
+                    ));
+                }
+                if !is_e164(fs.number.get_ref()) {
+                    return Err(ctx.err(
+                        Some(&fs.number.span()),
+                        &field("number"),
+                        format!(
+                            "{:?} is not an E.164 number (+ and 2 to 15 digits)",
+                            fs.number.get_ref()
+                        ),
+                    ));
+                }
+                let secs = |v: &Spanned<f64>, name: &str| -> Result<Duration, ConfigError> {
+                    let x = *v.get_ref();
+                    if !(x > 0.0 && x <= 3600.0) {
+                        return Err(ctx.err(
+                            Some(&v.span()),
+                            &field(name),
+                            format!("must be more than 0 and at most 3600 seconds (got {x})"),
+                        ));
+                    }
+                    Ok(Duration::from_secs_f64(x))
+                };
+                let window = secs(&fs.window_s, "window_s")?;
+                let ring_timeout = match &fs.ring_timeout_s {
+                    Some(v) => Some(secs(v, "ring_timeout_s")?),
+                    None => None,
+                };
+                if let Some(p) = fs.label.as_deref().and_then(label_problem) {
+                    return Err(ctx.err(Some(&f.span()), &field("label"), p));
+                }
+                let label = match &fs.label {
+                    Some(l) => Some(l.clone()).filter(|l| !l.is_empty()),
+                    None => route_label.clone(),
+                };
+                Some(routing::Forward {
+                    to: routing::Destination {
+                        trunk: fs.trunk.get_ref().clone(),
+                        target: routing::Target::Number(fs.number.get_ref().clone()),
+                        label,
+                    },
+                    window,
+                    ring_timeout,
+                })
+            }
+        };
         out.push(routing::Route {
             name: r.name.get_ref().clone(),
             from: r.from.iter().map(|f| f.get_ref().clone()).collect(),
             called,
             to,
+            forward,
         });
     }
     Ok(routing::Table { routes: out })
@@ -1940,7 +2054,7 @@ to = ["teams", { trunk = "acs", label = "Fail-over" }]
         assert_eq!(acs.peers[0].host, "sip.pstnhub.microsoft.com");
         assert_eq!(acs.acl.len(), 2);
         assert_eq!(acs.failover_codes, [408, 503, 504]);
-        assert_eq!(acs.invite_timeout, Duration::from_secs(5));
+        assert_eq!(acs.invite_timeout, Duration::from_secs(2));
         assert!(acs.options.enabled);
         assert_eq!(acs.options.interval, Duration::from_secs(60));
         let x = acs.headers.x_ms_sbc.as_deref().unwrap();

@@ -241,6 +241,17 @@ impl Core {
                         let id = cdr.media_session.unwrap_or_default();
                         self.cdrs.insert(id, (cdr, Instant::now()));
                     }
+                    // The next request to that peer opens a fresh connection.
+                    Output::Disconnect { to } => {
+                        let dest = (to.addr, to.transport);
+                        let conn = to
+                            .conn
+                            .or_else(|| self.conns.get(&dest).and_then(|p| p.conn));
+                        self.conns.remove(&dest);
+                        if let Some(c) = conn {
+                            self.transports.close_connection(c);
+                        }
+                    }
                     o => self.emit(o),
                 }
             }
@@ -365,7 +376,7 @@ fn output(o: Output) {
         } => {
             tracing::info!(%trunk, %host, up, %reason, "peer health changed");
         }
-        Output::Media(_) => {}
+        Output::Media(_) | Output::Disconnect { .. } => {}
     }
 }
 

@@ -657,7 +657,7 @@ impl Sbc {
                 self.health.push((trunk, host, up, reason));
                 None
             }
-            Output::Media(_) => None,
+            Output::Media(_) | Output::Disconnect { .. } => None,
         }
     }
 

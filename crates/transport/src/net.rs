@@ -428,6 +428,14 @@ impl Transports {
         n
     }
 
+    /// Closes one stream connection gracefully (close_notify after queued
+    /// writes); false when it is not open.
+    pub fn close_connection(&self, conn: u64) -> bool {
+        lock(&self.inner.conns)
+            .get(&conn)
+            .is_some_and(|c| c.tx.try_send(WriteCmd::Close).is_ok())
+    }
+
     /// Counters.
     pub fn stats(&self) -> Stats {
         let c = &self.inner.counters;

@@ -409,7 +409,8 @@ impl TrunkSpec {
     /// History-Info (ACS also passes `X-MS-Custom-` headers). Carrier and
     /// gateway: UDP on 5060, no peers, no ACL (only the peers' addresses),
     /// OPTIONS off, RTP, History-Info sent as Diversion.
-    /// Both: failover on 408/503/504, 5 s INVITE timeout.
+    /// Both: failover on 408/503/504; INVITE timeout (to the first response) 2 s
+    /// toward Microsoft, 5 s otherwise.
     pub fn new(name: &str, kind: TrunkKind, fqdn: &str) -> TrunkSpec {
         let ms = kind.is_microsoft();
         let transport = if ms { Transport::Tls } else { Transport::Udp };
@@ -453,7 +454,9 @@ impl TrunkSpec {
                 ..OptionsSpec::default()
             },
             failover_codes: DEFAULT_FAILOVER_CODES.to_vec(),
-            invite_timeout: Duration::from_secs(5),
+            // Microsoft answers 100 Trying within milliseconds: 2 s of silence
+            // means the proxy is gone (a carrier on UDP gets 5 s).
+            invite_timeout: Duration::from_secs(if ms { 2 } else { 5 }),
             numbers_in: routing::Normaliser::default(),
             numbers_out: routing::Normaliser::default(),
             e164: ms,

@@ -378,13 +378,16 @@ fn peer_order_feeds_the_routing_plan() {
         name: "r".into(),
         from: vec![],
         called: None,
-        to: vec![routing::Destination {
-            trunk: "teams".into(),
-            label: None,
-        }],
+        to: vec![routing::Destination::trunk("teams", None)],
+        forward: None,
     };
-    let plan = routing::Plan::new(&route, |_| h.order());
-    let peers: Vec<usize> = plan.map(|a| a.peer).collect();
+    let mut plan = routing::Plan::new(&route, |_| h.ranked());
+    let mut peers = Vec::new();
+    let mut next = plan.start();
+    while let routing::Next::Try(a) = next {
+        peers.push(a.peer);
+        next = plan.on_outcome(routing::Outcome::TransportError, &[], false);
+    }
     assert_eq!(peers, vec![1, 2, 0]);
 }
 
@@ -670,13 +673,17 @@ fn down_peers_rank_last_soonest_recovery_first() {
         name: "r".into(),
         from: vec![],
         called: None,
-        to: vec![routing::Destination {
-            trunk: "gateway".into(),
-            label: None,
-        }],
+        to: vec![routing::Destination::trunk("gateway", None)],
+        forward: None,
     };
-    let plan = routing::Plan::new(&route, |_| h.order());
-    assert_eq!(plan.map(|a| a.peer).collect::<Vec<_>>(), [2, 1, 4, 3, 0]);
+    let mut plan = routing::Plan::new(&route, |_| h.ranked());
+    let mut peers = Vec::new();
+    let mut next = plan.start();
+    while let routing::Next::Try(a) = next {
+        peers.push(a.peer);
+        next = plan.on_outcome(routing::Outcome::Timeout, &[], false);
+    }
+    assert_eq!(peers, [2, 1, 4, 3, 0]);
 }
 
 #[test]

@@ -147,10 +147,7 @@ pub fn rule(pattern: &str, replace: &str) -> NumberRule {
 }
 
 pub fn dest(trunk: &str, label: Option<&str>) -> Destination {
-    Destination {
-        trunk: trunk.to_owned(),
-        label: label.map(str::to_owned),
-    }
+    Destination::trunk(trunk, label)
 }
 
 pub fn route(name: &str, from: &str, to: Vec<Destination>) -> Route {
@@ -159,6 +156,7 @@ pub fn route(name: &str, from: &str, to: Vec<Destination>) -> Route {
         from: vec![from.to_owned()],
         called: None,
         to,
+        forward: None,
     }
 }
 
