@@ -703,7 +703,8 @@ fn timeout_goes_to_next_peer() {
     let mut w = World::new();
     w.carrier_sends(carrier_invite("to1", &carrier_sdp(30000, "sendrecv"), &[]));
     let _inv = w.take_req(MS[0], "INVITE");
-    w.advance(Duration::from_millis(4900));
+    // Microsoft answers 100 Trying within milliseconds: 2 s of silence is a dead proxy.
+    w.advance(Duration::from_millis(1900));
     assert!(w
         .try_take(MS[1], |m| m.method_str() == Some("INVITE"))
         .is_none());
@@ -711,14 +712,250 @@ fn timeout_goes_to_next_peer() {
     let inv2 = w.take_req(MS[1], "INVITE");
     assert!(ruri(&inv2).contains("sip2.pstnhub.microsoft.com"));
     // sip2 stays silent too: sip3, then the caller gets 408.
-    w.advance(Duration::from_secs(5));
+    w.advance(Duration::from_secs(2));
     w.take_req(MS[2], "INVITE");
-    w.advance(Duration::from_secs(5));
+    w.advance(Duration::from_secs(2));
     assert_eq!(final_to_carrier(&mut w), 408);
     let cdr = &w.cdrs()[0];
     assert_eq!(cdr.attempts.len(), 3);
     assert!(cdr.attempts.iter().all(|a| a.outcome == "timeout"));
     assert_eq!(w.b.active_calls(), 0);
+}
+
+/// Teams first, ACS labelled, then a forward to +4915112345 through the
+/// carrier after `window_s` (and `ring_s` of ringing, if set).
+fn forward_config(window_s: u64, ring_s: Option<u64>) -> b2bua::Config {
+    let mut cfg = config();
+    let mut r = route(
+        "to-teams",
+        "carrier",
+        vec![dest("teams", None), dest("acs", Some("Fail-over"))],
+    );
+    r.forward = Some(routing::Forward {
+        to: routing::Destination {
+            trunk: "carrier".into(),
+            target: routing::Target::Number("+4915112345".into()),
+            label: Some("Fail-over".into()),
+        },
+        window: Duration::from_secs(window_s),
+        ring_timeout: ring_s.map(Duration::from_secs),
+    });
+    cfg.routes.routes[0] = r;
+    for (p, a) in cfg.trunks[2].peers.iter_mut().zip(ACS_PEERS) {
+        p.addr = Some(addr(a));
+    }
+    cfg
+}
+
+/// The INVITE the carrier got (a forward), not a response to its own.
+fn carrier_gets_invite(w: &mut World) -> Message {
+    w.try_take(CARRIER, |m| {
+        m.is_request() && m.method_str() == Some("INVITE")
+    })
+    .unwrap_or_else(|| panic!("no INVITE to the carrier:\n{}", w.dump()))
+}
+
+/// ACS's own proxies in these tests (Teams has MS).
+const ACS_PEERS: [&str; 3] = ["52.112.2.1:5061", "52.112.2.2:5061", "52.112.2.3:5061"];
+
+fn acs_sends(w: &mut World, i: usize, msg: Message) {
+    w.deliver(
+        msg,
+        transaction::Peer::new(addr(ACS_PEERS[i]), transaction::Transport::Tls),
+        addr(SBC_TLS),
+        Some(ms_names()),
+    );
+}
+
+fn trying(req: &Message) -> Message {
+    transaction::response_to(req, 100, "Trying", None).unwrap()
+}
+
+#[test]
+fn silent_proxy_costs_one_attempt_timer_and_the_next_call_skips_it() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("si1", &carrier_sdp(30000, "sendrecv"), &[]));
+    w.take_req(MS[0], "INVITE");
+    w.advance(Duration::from_millis(2100));
+    let inv = w.take_req(MS[1], "INVITE");
+    assert!(
+        w.b.peer_states(1)[0].is_down(),
+        "passive health: sip is down at once"
+    );
+    w.ms_sends(1, trying(&inv));
+    // The next call does not wait for sip at all.
+    w.carrier_sends(carrier_invite("si2", &carrier_sdp(30002, "sendrecv"), &[]));
+    let inv2 = w.take_req(MS[1], "INVITE");
+    assert_ne!(inv2.call_id().ok(), inv.call_id().ok());
+    assert!(w
+        .try_take(MS[0], |m| m.method_str() == Some("INVITE"))
+        .is_none());
+}
+
+#[test]
+fn known_down_teams_never_delays_a_healthy_acs() {
+    let mut w = World::with(forward_config(30, None));
+    w.carrier_sends(carrier_invite("kd1", &carrier_sdp(30000, "sendrecv"), &[]));
+    for ms in MS {
+        w.take_req(ms, "INVITE");
+        w.transport_error(transaction::Peer::new(
+            addr(ms),
+            transaction::Transport::Tls,
+        ));
+    }
+    // Teams is down as a whole: the next call's first INVITE is ACS's, at once.
+    w.carrier_sends(carrier_invite("kd2", &carrier_sdp(30002, "sendrecv"), &[]));
+    let acs1 = w.take_req(ACS_PEERS[0], "INVITE");
+    assert!(text(&acs1).contains(ACS_FQDN));
+    let acs2 = w.take_req(ACS_PEERS[0], "INVITE");
+    assert!(hdr(&acs2, "From").unwrap().starts_with("\"Fail-over"));
+    assert!(
+        w.dump()
+            .lines()
+            .all(|l| !l.contains("INVITE") || l.contains("52.112.2.1")),
+        "no Teams attempt for the second call:\n{}",
+        w.dump()
+    );
+}
+
+#[test]
+fn retry_after_holds_the_proxy_down_and_drops_its_connection() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("ra1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    w.ms_sends(0, answer(&inv, 503, "x", &["Retry-After: 120".into()], ""));
+    w.take_req(MS[1], "INVITE");
+    assert!(w
+        .outputs
+        .iter()
+        .any(|o| matches!(o, b2bua::Output::Disconnect { to } if to.addr == addr(MS[0]))));
+    assert!(w.b.peer_states(1)[0].is_down());
+    // OPTIONS keep succeeding (auto-answered), still held for 120 s.
+    w.advance(Duration::from_secs(100));
+    assert!(w.b.peer_states(1)[0].is_down());
+    w.advance(Duration::from_secs(25));
+    assert!(!w.b.peer_states(1)[0].is_down(), "back after Retry-After");
+}
+
+#[test]
+fn every_destination_failing_forwards_at_once_with_diversion_and_label() {
+    let mut w = World::with(forward_config(30, None));
+    w.carrier_sends(carrier_invite("fw1", &carrier_sdp(30000, "sendrecv"), &[]));
+    // Our own 180 while the attempts run.
+    w.take_resp(CARRIER, 180, "INVITE");
+    for (i, ms) in MS.iter().enumerate() {
+        let inv = w.take_req(ms, "INVITE");
+        w.ms_sends(i, answer(&inv, 503, "x", &[], ""));
+    }
+    for (i, acs) in ACS_PEERS.iter().enumerate() {
+        let inv = w.take_req(acs, "INVITE");
+        assert!(text(&inv).contains(ACS_FQDN));
+        acs_sends(&mut w, i, answer(&inv, 503, "x", &[], ""));
+    }
+    let fwd = carrier_gets_invite(&mut w);
+    assert_eq!(ruri(&fwd), "sip:015112345@192.0.2.10:5060");
+    let from = hdr(&fwd, "From").unwrap();
+    assert!(from.starts_with("\"Fail-over Alice\""), "{from}");
+    assert!(
+        from.contains("0891234567"),
+        "caller's identity kept: {from}"
+    );
+    let div = hdr(&fwd, "Diversion").expect("Diversion with the called number");
+    assert!(
+        div.contains("030123456") && div.contains("reason=no-answer"),
+        "{div}"
+    );
+    assert_eq!(w.b.counters().forwarded, 1);
+}
+
+#[test]
+fn forward_fires_when_the_window_passes_and_the_pending_attempt_is_cancelled() {
+    let mut w = World::with(forward_config(8, None));
+    w.carrier_sends(carrier_invite("fw2", &carrier_sdp(30000, "sendrecv"), &[]));
+    w.take_resp(CARRIER, 180, "INVITE");
+    let inv = w.take_req(MS[0], "INVITE");
+    // sip is alive (100 Trying) but nobody ever rings.
+    w.ms_sends(0, trying(&inv));
+    w.advance(Duration::from_millis(7900));
+    assert!(w
+        .try_take(CARRIER, |m| m.is_request()
+            && m.method_str() == Some("INVITE"))
+        .is_none());
+    w.advance(Duration::from_millis(200));
+    w.take_req(MS[0], "CANCEL");
+    let fwd = carrier_gets_invite(&mut w);
+    assert!(ruri(&fwd).starts_with("sip:015112345@"));
+    let cdr_attempts = w.b.counters();
+    assert_eq!(cdr_attempts.forwarded, 1);
+}
+
+#[test]
+fn a_call_that_rings_too_long_is_forwarded_after_the_ring_timeout() {
+    let mut w = World::with(forward_config(8, Some(5)));
+    w.carrier_sends(carrier_invite("fw3", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    w.ms_sends(0, answer(&inv, 180, "ms-r", &[], ""));
+    // Ringing: the 8 s window no longer applies, the 5 s ring timeout does.
+    w.advance(Duration::from_millis(4900));
+    assert!(w
+        .try_take(CARRIER, |m| m.is_request()
+            && m.method_str() == Some("INVITE"))
+        .is_none());
+    w.advance(Duration::from_millis(200));
+    w.take_req(MS[0], "CANCEL");
+    carrier_gets_invite(&mut w);
+}
+
+#[test]
+fn late_200_after_the_attempt_was_abandoned_is_acked_and_hung_up() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("lt1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    w.advance(Duration::from_millis(2100));
+    let inv2 = w.take_req(MS[1], "INVITE");
+    w.ms_sends(1, trying(&inv2));
+    // Long after its transaction is gone (Timer B), sip answers after all.
+    w.advance(Duration::from_secs(40));
+    let late = answer(
+        &inv,
+        200,
+        "ghost",
+        &[format!("Contact: {CONTACT_443}")],
+        &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+    );
+    w.ms_sends(0, late);
+    let ack = w.take_req(MS[0], "ACK");
+    assert_eq!(tag(&hdr(&ack, "To").unwrap()), "ghost");
+    let bye = w.take_req(MS[0], "BYE");
+    assert_eq!(bye.call_id(), inv.call_id());
+    assert_eq!(w.b.counters().late_answers, 1);
+}
+
+#[test]
+fn a_2xx_without_a_to_tag_fails_the_attempt_and_the_next_peer_is_tried() {
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("nt1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    let mut ok = transaction::response_to(&inv, 200, "OK", None).unwrap();
+    ok.set_body(
+        Some("application/sdp"),
+        ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv").as_bytes(),
+    )
+    .unwrap();
+    w.ms_sends(0, ok);
+    w.take_req(MS[1], "INVITE");
+    assert_eq!(w.b.counters().bad_answers, 1);
+    assert!(w.try_take(CARRIER, |m| m.status() == Some(200)).is_none());
+}
+
+#[test]
+fn draining_stops_our_options() {
+    let mut w = World::new();
+    w.advance(Duration::from_secs(1));
+    let before = w.pings_answered;
+    w.b.drain();
+    w.advance(Duration::from_secs(300));
+    assert_eq!(w.pings_answered, before, "no OPTIONS while draining");
 }
 
 #[test]
@@ -1745,7 +1982,7 @@ fn call_limit_holds_after_an_attempt_timed_out_and_was_cancelled() {
     let inv = w.take_req(MS[0], "INVITE");
     // sip says nothing for 5 s: the SBC moves to sip2 and cancels sip
     // once sip shows life; sip then ends its INVITE with 487.
-    w.advance(Duration::from_millis(5100));
+    w.advance(Duration::from_millis(2100));
     let inv2 = w.take_req(MS[1], "INVITE");
     w.ms_sends(0, answer(&inv, 100, "", &[], ""));
     if let Some(c) = w.try_take(MS[0], |m| m.method_str() == Some("CANCEL")) {
@@ -1882,7 +2119,7 @@ fn late_2xx_of_an_abandoned_attempt_is_hung_up() {
     let mut w = World::with(cfg);
     w.carrier_sends(carrier_invite("ab1", &carrier_sdp(30000, "sendrecv"), &[]));
     let inv = w.take_req(MS[0], "INVITE");
-    w.advance(Duration::from_millis(5100));
+    w.advance(Duration::from_millis(2100));
     let inv2 = w.take_req(MS[1], "INVITE");
     // sip answers after all, while sip2 is being tried.
     w.ms_sends(
@@ -1929,7 +2166,7 @@ fn late_2xx_of_an_abandoned_attempt_after_the_answer_leaves_media_alone() {
     let mut w = World::new();
     w.carrier_sends(carrier_invite("ab3", &carrier_sdp(30000, "sendrecv"), &[]));
     let inv = w.take_req(MS[0], "INVITE");
-    w.advance(Duration::from_millis(5100));
+    w.advance(Duration::from_millis(2100));
     let inv2 = w.take_req(MS[1], "INVITE");
     w.ms_sends(
         1,
