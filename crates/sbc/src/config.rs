@@ -11,6 +11,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rustls_pki_types::CertificateDer;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -1275,15 +1276,25 @@ fn check_identity(
             format!("{}: {e}", path.display()),
         )),
         Ok(pem) => {
-            let Some(der) = first_pem_certificate(&pem) else {
-                return Err(ctx.err(
-                    Some(&id.cert.span()),
-                    &format!("tls.{pname}.identities[0].cert"),
-                    format!("{}: no PEM certificate in file", path.display()),
-                ));
+            let der = match first_pem_certificate(&pem) {
+                Ok(Some(der)) => der,
+                Ok(None) => {
+                    return Err(ctx.err(
+                        Some(&id.cert.span()),
+                        &format!("tls.{pname}.identities[0].cert"),
+                        format!("{}: no PEM certificate in file", path.display()),
+                    ))
+                }
+                Err(e) => {
+                    return Err(ctx.err(
+                        Some(&id.cert.span()),
+                        &format!("tls.{pname}.identities[0].cert"),
+                        format!("{}: {e}", path.display()),
+                    ))
+                }
             };
-            let names = transport::tls::cert_dns_names(&der.clone().into());
-            if !transport::tls::cert_matches_any(&der.into(), std::slice::from_ref(&spec.fqdn)) {
+            let names = transport::tls::cert_dns_names(&der);
+            if !transport::tls::cert_matches_any(&der, std::slice::from_ref(&spec.fqdn)) {
                 return Err(ctx.err(
                     fq_span.as_ref(),
                     &field,
@@ -1328,13 +1339,13 @@ fn check_served(
         for id in &section.identities {
             let Some(der) = std::fs::read(id.cert.get_ref())
                 .ok()
-                .and_then(|pem| first_pem_certificate(&pem))
+                .and_then(|pem| first_pem_certificate(&pem).ok().flatten())
             else {
-                // A file not there (yet): nothing to say about this listener.
+                // A file not there (yet), or not a certificate (loading the
+                // profile says so): nothing to say about this listener.
                 continue 'listeners;
             };
-            covered |=
-                transport::tls::cert_matches_any(&der.into(), std::slice::from_ref(&spec.fqdn));
+            covered |= transport::tls::cert_matches_any(&der, std::slice::from_ref(&spec.fqdn));
         }
         if !covered {
             return Err(ctx.err(
@@ -1350,39 +1361,15 @@ fn check_served(
     Ok(())
 }
 
-/// The DER bytes of the first `CERTIFICATE` block of a PEM file.
-fn first_pem_certificate(pem: &[u8]) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(pem).ok()?;
-    let begin = "-----BEGIN CERTIFICATE-----";
-    let start = text.find(begin)? + begin.len();
-    let end = text[start..].find("-----END CERTIFICATE-----")? + start;
-    base64_decode(&text[start..end])
-}
-
-/// Standard base64 (RFC 4648 §4), whitespace ignored.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            c if c.is_ascii_whitespace() => continue,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+/// The first certificate of a PEM file, read with `rustls-pemfile` (which
+/// also decodes the base64). `Ok(None)`: the file holds no `CERTIFICATE`
+/// block; `Err`: it is not valid PEM (bad base64, a block without its END
+/// line), said in words fit for a `FILE:LINE: FIELD: message` error.
+fn first_pem_certificate(pem: &[u8]) -> Result<Option<CertificateDer<'static>>, String> {
+    rustls_pemfile::certs(&mut &pem[..])
+        .next()
+        .transpose()
+        .map_err(|e| format!("bad PEM: {e}"))
 }
 
 fn check_routes(
@@ -1839,7 +1826,7 @@ mod tests {
         );
         // The Microsoft stand-ins' certificate carries the proxies' names.
         let pem = std::fs::read(certs.join("microsoft.pem")).unwrap();
-        let names = transport::tls::cert_dns_names(&first_pem_certificate(&pem).unwrap().into());
+        let names = transport::tls::cert_dns_names(&first_pem_certificate(&pem).unwrap().unwrap());
         for n in trunk::MICROSOFT_PROXIES {
             assert!(names.iter().any(|x| x == n), "{names:?}");
         }
@@ -2141,6 +2128,37 @@ to = ["teams", { trunk = "acs", label = "Fail-over" }]
         ca.issue(&scratch.0, "acs", &["*.sbc.example.test"])
             .unwrap();
         parse(&text, "t.toml").unwrap();
+    }
+
+    #[test]
+    fn malformed_pem_is_refused_not_a_panic() {
+        let bad_base64 =
+            b"-----BEGIN CERTIFICATE-----\nMIIB*not base64*\n-----END CERTIFICATE-----\n";
+        let e = first_pem_certificate(bad_base64).unwrap_err();
+        assert!(e.starts_with("bad PEM: "), "{e}");
+        let no_end = b"-----BEGIN CERTIFICATE-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOC\n";
+        let e = first_pem_certificate(no_end).unwrap_err();
+        assert!(e.starts_with("bad PEM: "), "{e}");
+        assert_eq!(first_pem_certificate(b"not a PEM file at all\n"), Ok(None));
+        assert_eq!(first_pem_certificate(&[0xff, 0xfe, 0x00]), Ok(None));
+        // Through the loader: FILE:LINE: FIELD: path: bad PEM: ...
+        let scratch = Scratch::new("bad-pem");
+        let ca = transport::devpki::DevCa::create(&scratch.0, "ca").unwrap();
+        ca.issue(&scratch.0, "acs", &["acs.sbc.example.test"])
+            .unwrap();
+        std::fs::write(scratch.0.join("teams.pem"), bad_base64).unwrap();
+        let text = BASE.replace("/nonexistent/", &format!("{}/", scratch.0.display()));
+        let e = parse(&text, "t.toml").unwrap_err().to_string();
+        let want = format!(
+            "t.toml:{}: tls.teams.identities[0].cert: {}: bad PEM: ",
+            line_of(&text, "[tls.teams]") + 1,
+            scratch.0.join("teams.pem").display()
+        );
+        assert!(e.starts_with(&want), "want {want:?}, got {e:?}");
+        // A file with no certificate in it says so.
+        std::fs::write(scratch.0.join("teams.pem"), "just text\n").unwrap();
+        let e = parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(e.contains("teams.pem: no PEM certificate in file"), "{e}");
     }
 
     #[test]
