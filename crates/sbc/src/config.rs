@@ -66,8 +66,10 @@ pub(crate) struct SipSection {
     pub(crate) t2_ms: Spanned<u64>,
     pub(crate) t4_ms: Spanned<u64>,
     pub(crate) max_message_size: Spanned<usize>,
-    /// Option tags accepted in Require (others: 420).
-    pub(crate) supported: Vec<String>,
+    /// Option tags accepted in Require (others: 420) and advertised in
+    /// Supported; a subset of those the SBC implements
+    /// ([`sip::DEFAULT_SUPPORTED`]).
+    pub(crate) supported: Vec<Spanned<String>>,
 }
 
 impl Default for SipSection {
@@ -79,7 +81,7 @@ impl Default for SipSection {
             max_message_size: Spanned::new(0..0, 65_535),
             supported: sip::DEFAULT_SUPPORTED
                 .iter()
-                .map(|s| (*s).to_owned())
+                .map(|s| Spanned::new(0..0, (*s).to_owned()))
                 .collect(),
         }
     }
@@ -471,6 +473,9 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
             "must be between 1024 and 16777216",
         ));
     }
+    for (i, tag) in sip.supported.iter().enumerate() {
+        check_option_tag(&ctx, tag, &format!("sip.supported[{i}]"))?;
+    }
     if config.listen.is_empty() {
         return Err(ctx.err(None, "listen", "at least one [[listen]] is required"));
     }
@@ -554,6 +559,33 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
         media,
         warnings,
     })
+}
+
+/// An option tag of `[sip] supported` must be one the SBC implements: it is
+/// accepted in Require and advertised in Supported, so a peer may rely on it.
+fn check_option_tag(ctx: &Ctx<'_>, tag: &Spanned<String>, field: &str) -> Result<(), ConfigError> {
+    let t = tag.get_ref();
+    if t.eq_ignore_ascii_case("100rel") {
+        return Err(ctx.err(
+            Some(&tag.span()),
+            field,
+            "\"100rel\" cannot be supported: PRACK (RFC 3262) is not implemented, so reliable provisional responses would never be acknowledged",
+        ));
+    }
+    if !sip::DEFAULT_SUPPORTED
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(t))
+    {
+        return Err(ctx.err(
+            Some(&tag.span()),
+            field,
+            format!(
+                "{t:?} is not an option tag the SBC implements (implemented: {})",
+                sip::DEFAULT_SUPPORTED.join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_media(ctx: &Ctx<'_>, m: &MediaSection) -> Result<MediaSettings, ConfigError> {
@@ -2315,6 +2347,43 @@ to = ["teams", { trunk = "acs", label = "Fail-over" }]
         .unwrap();
         assert!(l.trunks.is_empty() && l.routes.routes.is_empty());
         assert_eq!(l.media.interfaces, ["127.0.0.1"]);
+    }
+
+    #[test]
+    fn option_tags_the_sbc_does_not_implement_are_refused() {
+        let listen = "[[listen]]\ntransport = \"udp\"";
+        refused(
+            listen,
+            &format!("[sip]\nsupported = [\"timer\", \"100rel\"]\n\n{listen}"),
+            "supported = ",
+            "sip.supported[1]",
+            "\"100rel\" cannot be supported: PRACK (RFC 3262) is not implemented",
+        );
+        refused(
+            listen,
+            &format!("[sip]\nsupported = [\"gruu\"]\n\n{listen}"),
+            "supported = ",
+            "sip.supported[0]",
+            "\"gruu\" is not an option tag the SBC implements (implemented: timer, replaces, norefersub, path, outbound)",
+        );
+        // A subset of the implemented tags, in any case, is fine.
+        let text = BASE.replacen(
+            listen,
+            &format!("[sip]\nsupported = [\"Timer\", \"replaces\"]\n\n{listen}"),
+            1,
+        );
+        parse(&text, "t.toml").unwrap();
+        // The default is every implemented tag, and 100rel is not one.
+        let l = parse(BASE, "t.toml").unwrap();
+        let tags: Vec<&str> = l
+            .config
+            .sip
+            .supported
+            .iter()
+            .map(|t| t.get_ref().as_str())
+            .collect();
+        assert_eq!(tags, sip::DEFAULT_SUPPORTED);
+        assert!(!tags.contains(&"100rel"));
     }
 
     #[test]
