@@ -11,6 +11,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rustls_pki_types::CertificateDer;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -65,8 +66,10 @@ pub(crate) struct SipSection {
     pub(crate) t2_ms: Spanned<u64>,
     pub(crate) t4_ms: Spanned<u64>,
     pub(crate) max_message_size: Spanned<usize>,
-    /// Option tags accepted in Require (others: 420).
-    pub(crate) supported: Vec<String>,
+    /// Option tags accepted in Require (others: 420) and advertised in
+    /// Supported; a subset of those the SBC implements
+    /// ([`sip::DEFAULT_SUPPORTED`]).
+    pub(crate) supported: Vec<Spanned<String>>,
 }
 
 impl Default for SipSection {
@@ -78,7 +81,7 @@ impl Default for SipSection {
             max_message_size: Spanned::new(0..0, 65_535),
             supported: sip::DEFAULT_SUPPORTED
                 .iter()
-                .map(|s| (*s).to_owned())
+                .map(|s| Spanned::new(0..0, (*s).to_owned()))
                 .collect(),
         }
     }
@@ -504,6 +507,9 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
             "must be between 1024 and 16777216",
         ));
     }
+    for (i, tag) in sip.supported.iter().enumerate() {
+        check_option_tag(&ctx, tag, &format!("sip.supported[{i}]"))?;
+    }
     if config.listen.is_empty() {
         return Err(ctx.err(None, "listen", "at least one [[listen]] is required"));
     }
@@ -587,6 +593,33 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
         media,
         warnings,
     })
+}
+
+/// An option tag of `[sip] supported` must be one the SBC implements: it is
+/// accepted in Require and advertised in Supported, so a peer may rely on it.
+fn check_option_tag(ctx: &Ctx<'_>, tag: &Spanned<String>, field: &str) -> Result<(), ConfigError> {
+    let t = tag.get_ref();
+    if t.eq_ignore_ascii_case("100rel") {
+        return Err(ctx.err(
+            Some(&tag.span()),
+            field,
+            "\"100rel\" cannot be supported: PRACK (RFC 3262) is not implemented, so reliable provisional responses would never be acknowledged",
+        ));
+    }
+    if !sip::DEFAULT_SUPPORTED
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(t))
+    {
+        return Err(ctx.err(
+            Some(&tag.span()),
+            field,
+            format!(
+                "{t:?} is not an option tag the SBC implements (implemented: {})",
+                sip::DEFAULT_SUPPORTED.join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_media(ctx: &Ctx<'_>, m: &MediaSection) -> Result<MediaSettings, ConfigError> {
@@ -1309,15 +1342,25 @@ fn check_identity(
             format!("{}: {e}", path.display()),
         )),
         Ok(pem) => {
-            let Some(der) = first_pem_certificate(&pem) else {
-                return Err(ctx.err(
-                    Some(&id.cert.span()),
-                    &format!("tls.{pname}.identities[0].cert"),
-                    format!("{}: no PEM certificate in file", path.display()),
-                ));
+            let der = match first_pem_certificate(&pem) {
+                Ok(Some(der)) => der,
+                Ok(None) => {
+                    return Err(ctx.err(
+                        Some(&id.cert.span()),
+                        &format!("tls.{pname}.identities[0].cert"),
+                        format!("{}: no PEM certificate in file", path.display()),
+                    ))
+                }
+                Err(e) => {
+                    return Err(ctx.err(
+                        Some(&id.cert.span()),
+                        &format!("tls.{pname}.identities[0].cert"),
+                        format!("{}: {e}", path.display()),
+                    ))
+                }
             };
-            let names = transport::tls::cert_dns_names(&der.clone().into());
-            if !transport::tls::cert_matches_any(&der.into(), std::slice::from_ref(&spec.fqdn)) {
+            let names = transport::tls::cert_dns_names(&der);
+            if !transport::tls::cert_matches_any(&der, std::slice::from_ref(&spec.fqdn)) {
                 return Err(ctx.err(
                     fq_span.as_ref(),
                     &field,
@@ -1362,13 +1405,13 @@ fn check_served(
         for id in &section.identities {
             let Some(der) = std::fs::read(id.cert.get_ref())
                 .ok()
-                .and_then(|pem| first_pem_certificate(&pem))
+                .and_then(|pem| first_pem_certificate(&pem).ok().flatten())
             else {
-                // A file not there (yet): nothing to say about this listener.
+                // A file not there (yet), or not a certificate (loading the
+                // profile says so): nothing to say about this listener.
                 continue 'listeners;
             };
-            covered |=
-                transport::tls::cert_matches_any(&der.into(), std::slice::from_ref(&spec.fqdn));
+            covered |= transport::tls::cert_matches_any(&der, std::slice::from_ref(&spec.fqdn));
         }
         if !covered {
             return Err(ctx.err(
@@ -1384,39 +1427,15 @@ fn check_served(
     Ok(())
 }
 
-/// The DER bytes of the first `CERTIFICATE` block of a PEM file.
-fn first_pem_certificate(pem: &[u8]) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(pem).ok()?;
-    let begin = "-----BEGIN CERTIFICATE-----";
-    let start = text.find(begin)? + begin.len();
-    let end = text[start..].find("-----END CERTIFICATE-----")? + start;
-    base64_decode(&text[start..end])
-}
-
-/// Standard base64 (RFC 4648 §4), whitespace ignored.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            c if c.is_ascii_whitespace() => continue,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+/// The first certificate of a PEM file, read with `rustls-pemfile` (which
+/// also decodes the base64). `Ok(None)`: the file holds no `CERTIFICATE`
+/// block; `Err`: it is not valid PEM (bad base64, a block without its END
+/// line), said in words fit for a `FILE:LINE: FIELD: message` error.
+fn first_pem_certificate(pem: &[u8]) -> Result<Option<CertificateDer<'static>>, String> {
+    rustls_pemfile::certs(&mut &pem[..])
+        .next()
+        .transpose()
+        .map_err(|e| format!("bad PEM: {e}"))
 }
 
 fn check_routes(
@@ -1953,7 +1972,7 @@ mod tests {
         );
         // The Microsoft stand-ins' certificate carries the proxies' names.
         let pem = std::fs::read(certs.join("microsoft.pem")).unwrap();
-        let names = transport::tls::cert_dns_names(&first_pem_certificate(&pem).unwrap().into());
+        let names = transport::tls::cert_dns_names(&first_pem_certificate(&pem).unwrap().unwrap());
         for n in trunk::MICROSOFT_PROXIES {
             assert!(names.iter().any(|x| x == n), "{names:?}");
         }
@@ -2258,6 +2277,37 @@ to = ["teams", { trunk = "acs", label = "Fail-over" }]
     }
 
     #[test]
+    fn malformed_pem_is_refused_not_a_panic() {
+        let bad_base64 =
+            b"-----BEGIN CERTIFICATE-----\nMIIB*not base64*\n-----END CERTIFICATE-----\n";
+        let e = first_pem_certificate(bad_base64).unwrap_err();
+        assert!(e.starts_with("bad PEM: "), "{e}");
+        let no_end = b"-----BEGIN CERTIFICATE-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOC\n";
+        let e = first_pem_certificate(no_end).unwrap_err();
+        assert!(e.starts_with("bad PEM: "), "{e}");
+        assert_eq!(first_pem_certificate(b"not a PEM file at all\n"), Ok(None));
+        assert_eq!(first_pem_certificate(&[0xff, 0xfe, 0x00]), Ok(None));
+        // Through the loader: FILE:LINE: FIELD: path: bad PEM: ...
+        let scratch = Scratch::new("bad-pem");
+        let ca = transport::devpki::DevCa::create(&scratch.0, "ca").unwrap();
+        ca.issue(&scratch.0, "acs", &["acs.sbc.example.test"])
+            .unwrap();
+        std::fs::write(scratch.0.join("teams.pem"), bad_base64).unwrap();
+        let text = BASE.replace("/nonexistent/", &format!("{}/", scratch.0.display()));
+        let e = parse(&text, "t.toml").unwrap_err().to_string();
+        let want = format!(
+            "t.toml:{}: tls.teams.identities[0].cert: {}: bad PEM: ",
+            line_of(&text, "[tls.teams]") + 1,
+            scratch.0.join("teams.pem").display()
+        );
+        assert!(e.starts_with(&want), "want {want:?}, got {e:?}");
+        // A file with no certificate in it says so.
+        std::fs::write(scratch.0.join("teams.pem"), "just text\n").unwrap();
+        let e = parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(e.contains("teams.pem: no PEM certificate in file"), "{e}");
+    }
+
+    #[test]
     fn listener_without_the_acs_certificate_is_refused() {
         let scratch = Scratch::new("listener-cert");
         let ca = transport::devpki::DevCa::create(&scratch.0, "ca").unwrap();
@@ -2411,6 +2461,43 @@ to = ["teams", { trunk = "acs", label = "Fail-over" }]
         .unwrap();
         assert!(l.trunks.is_empty() && l.routes.routes.is_empty());
         assert_eq!(l.media.interfaces, ["127.0.0.1"]);
+    }
+
+    #[test]
+    fn option_tags_the_sbc_does_not_implement_are_refused() {
+        let listen = "[[listen]]\ntransport = \"udp\"";
+        refused(
+            listen,
+            &format!("[sip]\nsupported = [\"timer\", \"100rel\"]\n\n{listen}"),
+            "supported = ",
+            "sip.supported[1]",
+            "\"100rel\" cannot be supported: PRACK (RFC 3262) is not implemented",
+        );
+        refused(
+            listen,
+            &format!("[sip]\nsupported = [\"gruu\"]\n\n{listen}"),
+            "supported = ",
+            "sip.supported[0]",
+            "\"gruu\" is not an option tag the SBC implements (implemented: timer, replaces, norefersub, path, outbound)",
+        );
+        // A subset of the implemented tags, in any case, is fine.
+        let text = BASE.replacen(
+            listen,
+            &format!("[sip]\nsupported = [\"Timer\", \"replaces\"]\n\n{listen}"),
+            1,
+        );
+        parse(&text, "t.toml").unwrap();
+        // The default is every implemented tag, and 100rel is not one.
+        let l = parse(BASE, "t.toml").unwrap();
+        let tags: Vec<&str> = l
+            .config
+            .sip
+            .supported
+            .iter()
+            .map(|t| t.get_ref().as_str())
+            .collect();
+        assert_eq!(tags, sip::DEFAULT_SUPPORTED);
+        assert!(!tags.contains(&"100rel"));
     }
 
     #[test]

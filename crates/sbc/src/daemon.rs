@@ -513,7 +513,12 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     };
     let mut policy = sip::Policy::default();
     policy.limits.max_message_size = *c.sip.max_message_size.get_ref();
-    policy.supported = c.sip.supported.clone();
+    policy.supported = c
+        .sip
+        .supported
+        .iter()
+        .map(|t| t.get_ref().clone())
+        .collect();
     let now = Instant::now();
     // Trunk peers: where they are (a configured address, else DNS A/AAAA of
     // the FQDN at start-up) and, for TLS, the identity we present and the

@@ -35,8 +35,9 @@
 
 mod msg;
 mod net;
-mod rng;
 
 pub use msg::request;
 pub use net::{Fate, Logged, NetConfig, NodeId, Packet, Sim};
-pub use rng::Rng;
+/// The seeded generator behind losses, delays and duplicates; the same one
+/// the transaction layer draws its tags from.
+pub use transaction::Rng;

@@ -9,10 +9,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sip::Message;
 use transaction::{
-    ClientKey, Config, Endpoint, Event, Input, Peer, ServerKey, Transmit, Transport, TxError,
+    ClientKey, Config, Endpoint, Event, Input, Peer, Rng, ServerKey, Transmit, Transport, TxError,
 };
-
-use crate::rng::Rng;
 
 /// How the network treats packets. Loss, duplication and reordering apply
 /// to UDP only: TCP and TLS are reliable, ordered streams (a send to an

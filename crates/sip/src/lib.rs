@@ -5,8 +5,9 @@
 //! an SBC needs (parsed on demand), URIs (`sip:`, `sips:`, `tel:`, others kept
 //! opaque), an editing API for a B2BUA with a printer that copies unchanged
 //! lines byte for byte, stream framing for TCP/TLS with RFC 5626 keepalives,
-//! and the verdict — accept, reply with an error, or drop — for every message
-//! received.
+//! the verdict — accept, reply with an error, or drop — for every message
+//! received, and the RFC 2818 wildcard rule for the DNS names of TLS peers
+//! ([`dns_name_matches`]), shared by the transport and the trunk classifier.
 //!
 //! This crate does no I/O, reads no clock and never panics on input: every
 //! function taking bytes from the network returns a typed error instead, and
@@ -29,6 +30,7 @@
 
 #![forbid(unsafe_code)]
 
+mod dns_name;
 mod error;
 mod framing;
 mod headers;
@@ -38,6 +40,7 @@ mod text;
 mod uri;
 mod verdict;
 
+pub use dns_name::dns_name_matches;
 pub use error::{Error, ErrorKind};
 pub use framing::{Frame, FramingAction, FramingError, FramingErrorKind, StreamFramer};
 pub use headers::{

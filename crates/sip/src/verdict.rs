@@ -11,16 +11,13 @@ use crate::name::HeaderName;
 use crate::text::{is_token, CommaSplit};
 use crate::uri::{Scheme, Uri};
 
-/// Option tags the SBC supports unless configured otherwise. A request that
-/// `Require`s anything else is answered 420 (RFC 3261 §8.2.2.3).
-pub const DEFAULT_SUPPORTED: &[&str] = &[
-    "100rel",
-    "timer",
-    "replaces",
-    "norefersub",
-    "path",
-    "outbound",
-];
+/// Option tags the SBC implements, which is also the default supported set.
+/// A request that `Require`s anything else is answered 420 with
+/// `Unsupported` (RFC 3261 §8.2.2.3). A configuration may support fewer
+/// tags, never more. `100rel` is not here: PRACK (RFC 3262) is not
+/// implemented, so a request requiring reliable provisionals gets
+/// 420 `Unsupported: 100rel`, and the SBC never advertises it.
+pub const DEFAULT_SUPPORTED: &[&str] = &["timer", "replaces", "norefersub", "path", "outbound"];
 
 /// What the receiving element accepts.
 #[derive(Debug, Clone)]
@@ -403,4 +400,39 @@ pub fn response_from_raw(
 /// list headers the crate has no typed view for).
 pub fn split_list(value: &[u8]) -> CommaSplit<'_> {
     CommaSplit::new(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE_REQUIRING_100REL: &[u8] = b"INVITE sip:+4930123@sbc.example.com SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKrel1\r\n\
+        Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:+4930123@sbc.example.com>\r\n\
+        Call-ID: rel1@192.0.2.1\r\nCSeq: 1 INVITE\r\nContact: <sip:a@192.0.2.1>\r\n\
+        Supported: timer\r\nRequire: 100rel\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn require_100rel_is_answered_420_unsupported_100rel() {
+        assert!(!DEFAULT_SUPPORTED.contains(&"100rel"));
+        let raw = Bytes::from_static(INVITE_REQUIRING_100REL);
+        let Verdict::Reply(err) = inspect(raw.clone(), &Policy::default()) else {
+            panic!("a request requiring 100rel must be answered");
+        };
+        assert_eq!(err.status(), 420);
+        assert_eq!(err.unsupported(), Some("100rel"));
+        let resp = error_response(&raw, &err, "t1", None).unwrap();
+        let m = Message::parse(resp).unwrap();
+        assert_eq!(m.status(), Some(420));
+        assert_eq!(m.header(HeaderName::Unsupported), Some(&b"100rel"[..]));
+    }
+
+    #[test]
+    fn implemented_tags_in_require_are_accepted() {
+        let text = std::str::from_utf8(INVITE_REQUIRING_100REL)
+            .unwrap()
+            .replace("Require: 100rel", "Require: timer, Replaces");
+        let v = inspect(Bytes::from(text), &Policy::default());
+        assert!(matches!(v, Verdict::Accept(_)), "{v:?}");
+    }
 }

@@ -15,6 +15,7 @@ use crate::key::{ClientKey, ServerKey, TxKey};
 use crate::machine::{Action, Class, Ctx, TxState};
 use crate::matching::{ClientMatch, RequestInfo, ServerMatch};
 use crate::peer::{Peer, Transmit};
+use crate::rng::Rng;
 use crate::server::{InviteServer, ServerInput, ServerMachine};
 use crate::timer::{TimerConfig, TimerTable};
 
@@ -307,7 +308,8 @@ pub struct Endpoint {
     cfg: Config,
     now: Option<Instant>,
     next_id: u64,
-    tags: u64,
+    /// Draws the To tags the endpoint writes itself.
+    tags: Rng,
     clients: BTreeMap<ClientKey, ClientTx>,
     servers: BTreeMap<ServerKey, ServerTx>,
     client_index: HashMap<ClientMatch, ClientKey>,
@@ -325,7 +327,7 @@ impl Endpoint {
             cfg,
             now: None,
             next_id: 1,
-            tags: 0,
+            tags: Rng::new(cfg.seed),
             clients: BTreeMap::new(),
             servers: BTreeMap::new(),
             client_index: HashMap::new(),
@@ -609,11 +611,7 @@ impl Endpoint {
 
     /// A To tag for a response the endpoint writes itself.
     fn new_tag(&mut self) -> String {
-        self.tags += 1;
-        format!(
-            "{:016x}",
-            splitmix64(self.cfg.seed ^ self.tags.rotate_left(32))
-        )
+        self.tags.hex_token()
     }
 
     // ----- client side ------------------------------------------------------
@@ -1091,14 +1089,6 @@ fn arm(timers: &mut TimerTable, timer: crate::timer::Timer, now: Instant, d: Dur
         // Beyond what Instant can hold: the timer never fires.
         None => timers.stop(timer),
     }
-}
-
-/// SplitMix64: turns the seed and a counter into tag bits.
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -15,6 +15,10 @@
 //! virtual network of the `sim` crate, where a 32-second Timer B takes a
 //! millisecond. See `docs/transactions.md`.
 //!
+//! It also holds the workspace's one small deterministic generator,
+//! [`Rng`] (SplitMix64), for tags, branches and Call-IDs here and in the
+//! cores built on this crate, and for the losses and delays of `sim`.
+//!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use bytes::Bytes;
@@ -48,6 +52,7 @@ mod key;
 mod machine;
 mod matching;
 mod peer;
+mod rng;
 mod server;
 mod timer;
 
@@ -56,4 +61,5 @@ pub use endpoint::{Config, DropReason, Endpoint, Event, Input, TxError};
 pub use key::{ClientKey, ServerKey, TxKey};
 pub use machine::TxState;
 pub use peer::{Peer, Transmit, Transport};
+pub use rng::Rng;
 pub use timer::{Timer, TimerConfig, TimerConfigError};

@@ -159,18 +159,6 @@ pub fn cert_dns_names(der: &CertificateDer<'_>) -> Vec<String> {
     cert.valid_dns_names().map(str::to_owned).collect()
 }
 
-fn name_matches(pattern: &str, name: &str) -> bool {
-    if let Some(suffix) = pattern.strip_prefix("*.") {
-        // RFC 2818 §3.1: the wildcard covers exactly one label.
-        match name.split_once('.') {
-            Some((label, rest)) => !label.is_empty() && rest.eq_ignore_ascii_case(suffix),
-            None => false,
-        }
-    } else {
-        pattern.eq_ignore_ascii_case(name)
-    }
-}
-
 /// True when the certificate is valid for one of `names` (SAN DNS names, RFC 2818 wildcards).
 pub fn cert_matches_any(der: &CertificateDer<'_>, names: &[String]) -> bool {
     let Ok(cert) = webpki::EndEntityCert::try_from(der) else {
@@ -195,7 +183,7 @@ impl ResolvesServerCert for SniResolver {
         let chosen = hello.server_name().and_then(|sni| {
             self.identities
                 .iter()
-                .find(|id| id.names.iter().any(|n| name_matches(n, sni)))
+                .find(|id| id.names.iter().any(|n| sip::dns_name_matches(n, sni)))
         });
         chosen
             .or_else(|| self.identities.first())
@@ -343,21 +331,5 @@ impl TlsContext {
     /// The profile.
     pub fn profile(&self) -> &TlsProfile {
         &self.profile
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::name_matches;
-
-    #[test]
-    fn wildcards_cover_one_label() {
-        assert!(name_matches("*.contoso.com", "sbc.contoso.com"));
-        assert!(!name_matches("*.contoso.com", "sbc.test.contoso.com"));
-        assert!(!name_matches("*.contoso.com", "contoso.com"));
-        assert!(name_matches(
-            "SIP.pstnhub.microsoft.com",
-            "sip.pstnhub.microsoft.com"
-        ));
     }
 }

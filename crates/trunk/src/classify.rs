@@ -24,18 +24,6 @@ pub struct Classifier {
     trunks: Vec<Entry>,
 }
 
-/// RFC 2818 §3.1 name match: `*.example.com` covers exactly one label.
-fn name_matches(pattern: &str, name: &str) -> bool {
-    if let Some(suffix) = pattern.strip_prefix("*.") {
-        match name.split_once('.') {
-            Some((label, rest)) => !label.is_empty() && rest.eq_ignore_ascii_case(suffix),
-            None => false,
-        }
-    } else {
-        pattern.eq_ignore_ascii_case(name)
-    }
-}
-
 impl Classifier {
     /// A classifier over `trunks`; the indexes it returns are into that slice.
     pub fn new(trunks: &[TrunkSpec]) -> Classifier {
@@ -146,7 +134,7 @@ impl Entry {
             let names = tls_names?;
             let ok = names
                 .iter()
-                .any(|n| self.peer_names.iter().any(|p| name_matches(n, p)));
+                .any(|n| self.peer_names.iter().any(|p| sip::dns_name_matches(n, p)));
             if !ok {
                 return None;
             }
