@@ -61,13 +61,30 @@ struct Ports {
 }
 
 impl Ports {
+    /// Distinct ports: a port freed by one probe may come back from the
+    /// next, and two peers on one port would take each other's calls.
     fn new() -> Ports {
+        let mut taken = std::collections::HashSet::new();
+        let mut tcp = || loop {
+            let p = free_tcp();
+            if taken.insert(p) {
+                return p;
+            }
+        };
+        let (tls, teams, acs) = (tcp(), [tcp(), tcp(), tcp()], [tcp()]);
+        let udp = free_udp();
+        let carrier = loop {
+            let p = free_udp();
+            if p != udp {
+                break p;
+            }
+        };
         Ports {
-            udp: free_udp(),
-            tls: free_tcp(),
-            carrier: free_udp(),
-            teams: [free_tcp(), free_tcp(), free_tcp()],
-            acs: [free_tcp()],
+            udp,
+            tls,
+            carrier,
+            teams,
+            acs,
         }
     }
 }
