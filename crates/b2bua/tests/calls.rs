@@ -1408,6 +1408,39 @@ const REFER_TO_URI: &str =
 const REFERRED_BY: &str = "<sip:sip.pstnhub.microsoft.com:5061;x-m=8:orgid:fa27;x-t=4dca0001;x-ti=b712;x-tt=aHR0cHM6Ly9leGFtcGxl%3D>";
 
 #[test]
+fn a_silent_transfer_target_fails_the_transfer_after_the_attempt_timer() {
+    let mut w = World::new();
+    let e = establish(&mut w);
+    let refer = ms_in_dialog(
+        "REFER",
+        &e.teams_call_id(),
+        &e.ms_from(),
+        &e.ms_to(),
+        2,
+        &[
+            format!("Refer-To: <{REFER_TO_URI}>"),
+            format!("Referred-By: {REFERRED_BY}"),
+        ],
+        "",
+    );
+    w.ms_sends(0, refer);
+    w.take_resp(MS[0], 202, "REFER");
+    let n1 = w.take_req(MS[0], "NOTIFY");
+    w.ms_sends(0, answer(&n1, 200, "ms-tag", &[], ""));
+    w.take_req(MS[0], "INVITE");
+    // The target never answers: after 2 s (not Timer B's 32 s) the
+    // transferor hears the transfer failed, and the call stays.
+    w.advance(Duration::from_millis(1900));
+    assert!(w
+        .try_take(MS[0], |m| m.method_str() == Some("NOTIFY"))
+        .is_none());
+    w.advance(Duration::from_millis(200));
+    let n2 = w.take_req(MS[0], "NOTIFY");
+    assert!(body(&n2).starts_with("SIP/2.0 408"), "{}", body(&n2));
+    assert_eq!(w.b.active_calls(), 1);
+}
+
+#[test]
 fn refer_from_teams_transfers_without_carrier_noticing() {
     let mut w = World::new();
     let e = establish(&mut w);

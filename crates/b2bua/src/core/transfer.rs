@@ -210,6 +210,10 @@ impl B2bua {
         self.clients
             .insert(key, Pending::Invite { call: id, leg: nl });
         self.active[t] += 1;
+        // The same per-attempt timer as a call's attempts: a silent target
+        // fails the transfer in seconds, not after Timer B.
+        let at = self.now + self.cfg.trunks[t].invite_timeout;
+        self.arm(at, Timer::Invite { call: id, leg: nl });
         Ok(nl)
     }
 
