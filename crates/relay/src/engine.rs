@@ -446,12 +446,7 @@ impl Relay {
                 })
             }
             MediaOp::Delete { id } => {
-                let (w, info) = lock(&self.sessions)
-                    .remove(&id)
-                    .ok_or(RelayError::NoSession)?;
-                if let Some(n) = lock(&self.per_worker).get_mut(w) {
-                    *n = n.saturating_sub(1);
-                }
+                let (w, info) = self.forget(id)?;
                 lock(&self.removing).insert(id, info);
                 self.workers[w].send(Cmd::Remove { id, reply: None })
             }
@@ -470,12 +465,7 @@ impl Relay {
 
     /// Removes a session, closes its sockets, returns its final statistics.
     pub fn delete(&self, id: u64) -> Result<[LegStats; 2], RelayError> {
-        let (w, info) = lock(&self.sessions)
-            .remove(&id)
-            .ok_or(RelayError::NoSession)?;
-        if let Some(n) = lock(&self.per_worker).get_mut(w) {
-            *n = n.saturating_sub(1);
-        }
+        let (w, info) = self.forget(id)?;
         let (reply, rx) = mpsc::channel();
         self.workers[w].send(Cmd::Remove {
             id,
@@ -489,6 +479,19 @@ impl Relay {
         pool.release(info.a.rtp.ip(), info.a.rtp.port());
         pool.release(info.b.rtp.ip(), info.b.rtp.port());
         Ok(stats)
+    }
+
+    /// Takes a session off the control side's books (its worker's share
+    /// too): which worker has it, and its ports (still bound until the
+    /// worker has removed it).
+    fn forget(&self, id: u64) -> Result<(usize, SessionInfo), RelayError> {
+        let (w, info) = lock(&self.sessions)
+            .remove(&id)
+            .ok_or(RelayError::NoSession)?;
+        if let Some(n) = lock(&self.per_worker).get_mut(w) {
+            *n = n.saturating_sub(1);
+        }
+        Ok((w, info))
     }
 
     /// Port pairs in use.

@@ -237,10 +237,12 @@ impl Core {
                         }
                     }
                     // Written once the relay has counted the session's last packet.
-                    Output::Cdr(cdr) if cdr.media_session.is_some() => {
-                        let id = cdr.media_session.unwrap_or_default();
-                        self.cdrs.insert(id, (cdr, Instant::now()));
-                    }
+                    Output::Cdr(cdr) => match cdr.media_session {
+                        Some(id) => {
+                            self.cdrs.insert(id, (cdr, Instant::now()));
+                        }
+                        None => self.emit(Output::Cdr(cdr)),
+                    },
                     // The next request to that peer opens a fresh connection.
                     Output::Disconnect { to } => {
                         let dest = (to.addr, to.transport);
@@ -752,6 +754,9 @@ fn log_stats(core: &Core, t: &Transports) {
         pings = b.pings,
         transfers = b.transfers,
         refused_draining = b.refused_draining,
+        late_answers = b.late_answers,
+        forwarded = b.forwarded,
+        bad_answers = b.bad_answers,
         transactions = core.b2b.transactions(),
         tls_failures = s.tls_failures,
         framing_errors = s.framing_errors,

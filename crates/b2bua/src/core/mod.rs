@@ -938,6 +938,7 @@ impl B2bua {
             }
             Pending::Abandoned { trunk, peer } => {
                 if (200..300).contains(&status) {
+                    self.counters.late_answers += 1;
                     self.hang_up_late_answer(trunk, peer, &msg);
                 }
             }

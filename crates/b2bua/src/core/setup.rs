@@ -4,11 +4,6 @@ use routing::{Next, Target};
 
 use super::*;
 
-/// The forward-on-failure window of a call's plan.
-fn plan_window(call: &Call) -> Option<Duration> {
-    call.plan.as_ref().and_then(Plan::forward_window)
-}
-
 impl B2bua {
     pub(super) fn trunk_index(&self, name: &str) -> Option<usize> {
         self.cfg.trunks.iter().position(|t| t.name == name)
@@ -175,7 +170,7 @@ impl B2bua {
             timers: Vec::new(),
             from_trunk: trunk,
         };
-        let window = plan_window(&call);
+        let window = call.plan.as_ref().and_then(Plan::forward_window);
         self.calls.insert(id, Box::new(call));
         if let Some(w) = window {
             // Forward-on-failure: the caller hears ringing while the
@@ -588,6 +583,7 @@ impl B2bua {
                         self.active[t] += 1;
                     }
                 }
+                self.counters.late_answers += 1;
                 self.bye(id, li);
             }
             let _ = key;
