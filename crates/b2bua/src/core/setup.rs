@@ -229,15 +229,16 @@ impl B2bua {
                 return;
             };
             let first = call.attempts.is_empty();
-            let skip = match self.trunk_index(&att.trunk) {
-                None => Some(false),
+            // Whether the whole destination is skipped (a trunk at its limit).
+            let whole = match self.trunk_index(&att.trunk) {
+                None => false,
                 Some(t)
                     if self.cfg.trunks[t]
                         .max_calls
                         .is_some_and(|m| self.active[t] >= m) =>
                 {
                     self.record(id, &att, "limit");
-                    Some(true)
+                    true
                 }
                 Some(t)
                     if self.cfg.trunks[t]
@@ -247,7 +248,7 @@ impl B2bua {
                         .is_none() =>
                 {
                     self.record(id, &att, "unresolved");
-                    Some(false)
+                    false
                 }
                 Some(t) => {
                     if att.is_forward() {
@@ -263,12 +264,11 @@ impl B2bua {
                         Err(e) => {
                             tracing::warn!(call = id, %e, "attempt not started");
                             self.record(id, &att, "error");
-                            Some(false)
+                            false
                         }
                     }
                 }
             };
-            let whole = skip.unwrap_or(false);
             let Some(plan) = self.calls.get_mut(&id).and_then(|c| c.plan.as_mut()) else {
                 return;
             };
