@@ -27,6 +27,10 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // SBC_E2E_KEEP=1 keeps every test's files (peer logs) for a look.
+        if std::env::var_os("SBC_E2E_KEEP").is_some() {
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }

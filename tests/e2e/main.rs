@@ -5,6 +5,8 @@ mod calls;
 mod common;
 mod daemon;
 mod demo;
+mod faults;
 mod media;
+mod peers;
 mod run;
 mod sip_check;

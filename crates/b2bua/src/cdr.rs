@@ -12,6 +12,9 @@ pub struct AttemptRecord {
     /// What ended the attempt: a status code, `timeout`, `transport`,
     /// `answered`, `cancelled`.
     pub outcome: String,
+    /// When the attempt's request was sent, ms after the call started (the
+    /// time the plan spent before it: dead, silent or refusing peers).
+    pub at_ms: u64,
     /// Display label the attempt carried (e.g. `Fail-over`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,

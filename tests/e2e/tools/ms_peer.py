@@ -25,6 +25,7 @@ import queue
 import random
 import re
 import select
+import signal
 import socket
 import ssl
 import struct
@@ -1551,6 +1552,10 @@ class Peer:
                 self.event("%s ended by the far end" % dlg.label)
         elif name == "pause":
             self.pause(int(arg or "1000") / 1000.0)
+        elif name == "wait-file":
+            # The test's signal that its faults are done (bounded by --timeout).
+            if self.wait(lambda: os.path.exists(arg), "file %s" % arg):
+                self.event("file %s appeared" % arg)
         elif name == "refer":
             return self.act_refer(dlg, arg)
         elif name == "wait-refer":
@@ -1736,7 +1741,8 @@ class Peer:
                     self.uas_call(i + 1, a.then or [])
         if a.expect_options:
             self.wait(lambda: self.options_received >= a.expect_options, "%d OPTIONS" % a.expect_options)
-        self.pause(min(a.linger, max(0, self.remaining())))   # late messages still get checked
+        # Late messages still get checked; SIGTERM ends the lingering early.
+        self.wait(lambda: self.stopping, "linger", timeout=min(a.linger, max(0, self.remaining())), quiet=True)
         self.stop.set()
         for d in self.dialogs.values():
             d.media.close()
@@ -1806,7 +1812,7 @@ def main(argv=None):
                    help="wait before each media check, for the SBC's other leg to settle (default 150)")
     p.add_argument("--then", action="append", metavar="ACTION",
                    help="after each call is up, in order: hold, resume, refresh, media, bye, wait-bye, "
-                        "refer:URI, wait-refer (sbc-sim), pause:MS, cancel (first, with --call)")
+                        "refer:URI, wait-refer (sbc-sim), pause:MS, wait-file:PATH, cancel (first, with --call)")
     p.add_argument("--refer-no-invite", action="store_true",
                    help="refer: the target is not behind this peer (PSTN), expect no new INVITE here")
     p.add_argument("--expect-calls", type=int, default=1, help="calls to place or receive (default 1)")
@@ -1842,6 +1848,12 @@ def main(argv=None):
         if v not in CHECKS and v not in WARNINGS:
             p.error("unknown check %s (see --list-checks)" % v)
     peer = Peer(a)
+    peer.stopping = False
+
+    def on_term(_sig, _frame):
+        # SIGTERM: stop lingering and report (the steps already done count).
+        peer.stopping = True
+    signal.signal(signal.SIGTERM, on_term)
     try:
         res = peer.run()
     except KeyboardInterrupt:

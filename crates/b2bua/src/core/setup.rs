@@ -330,10 +330,12 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else {
             return 0;
         };
+        let at_ms = self.now.saturating_duration_since(call.start).as_millis() as u64;
         call.attempts.push(AttemptRecord {
             trunk: att.trunk.clone(),
             peer: host,
             outcome: outcome.to_owned(),
+            at_ms,
             label: att.label.clone(),
         });
         call.attempts.len() - 1

@@ -1,0 +1,478 @@
+//! Failover under real faults: the real `sbc run` between SIPp (carrier,
+//! on-prem gateway, external number) and `tools/ms_peer.py` (Microsoft's
+//! proxies, mutual TLS, SRTP through libsrtp), whose processes are killed
+//! (SIGKILL: the kernel resets their connections), stopped (SIGSTOP: a
+//! silent peer whose TCP/TLS connection stays open), resumed and restarted.
+//! What is measured is the setup time of the next call (`answer_ms` of its
+//! CDR: INVITE in to 200 out), not only that it succeeds, and that calls on
+//! a surviving path keep their media through the fault.
+
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use crate::daemon::{counter, media_ports, Daemon, TempDir};
+use crate::peers::*;
+
+/// Ports of one fault test: the SBC, its Microsoft peers (Ports), plus the
+/// on-prem gateway and the external number's carrier.
+struct World {
+    p: Ports,
+    gateway: u16,
+    pstn: u16,
+}
+
+impl World {
+    fn new() -> World {
+        let p = Ports::new();
+        let mut taken = vec![p.udp, p.carrier];
+        let mut udp = || loop {
+            let x = free_udp();
+            if !taken.contains(&x) {
+                taken.push(x);
+                return x;
+            }
+        };
+        let (gateway, pstn) = (udp(), udp());
+        World { p, gateway, pstn }
+    }
+
+    /// A fresh UDP port for one SIPp caller.
+    fn caller_port(&self) -> u16 {
+        loop {
+            let x = free_udp();
+            if ![self.p.udp, self.p.carrier, self.gateway, self.pstn].contains(&x) {
+                return x;
+            }
+        }
+    }
+}
+
+/// The deployment of the mission: carrier calls go to Teams (sip, sip2,
+/// sip3), then ACS, then the on-prem gateway, all but the first labelled
+/// "Fail-over"; `forward` adds a `[route.forward]` to the external number
+/// through the `pstn` trunk. Microsoft calls go to the carrier. OPTIONS
+/// every second (a second without an answer is a failure, one answer brings
+/// a peer back) so that detection and recovery fit in a test.
+fn config(c: &Path, w: &World, forward: &str, teams_invite_s: u64) -> String {
+    let c = c.display();
+    let p = &w.p;
+    let (pmin, pmax) = media_ports(100);
+    let [t1, t2, t3] = p.teams;
+    let [a1] = p.acs;
+    format!(
+        r#"[sbc]
+fqdn = "sbc.example.test"
+
+[sip]
+t1_ms = 200
+
+[[listen]]
+transport = "udp"
+addr = "127.0.0.1:{udp}"
+
+[[listen]]
+transport = "tcp"
+addr = "127.0.0.1:0"
+
+[[listen]]
+transport = "tls"
+addr = "127.0.0.1:{tls}"
+tls = "microsoft"
+
+[tls.microsoft]
+identities = [{{ cert = "{c}/teams.pem", key = "{c}/teams.key" }}, {{ cert = "{c}/acs.pem", key = "{c}/acs.key" }}]
+ca = "{c}/ca.pem"
+require_client_cert = true
+
+[tls.teams]
+identities = [{{ cert = "{c}/teams.pem", key = "{c}/teams.key" }}]
+ca = "{c}/ca.pem"
+
+[tls.acs]
+identities = [{{ cert = "{c}/acs.pem", key = "{c}/acs.key" }}]
+ca = "{c}/ca.pem"
+
+[media]
+interfaces = ["127.0.0.1"]
+port_min = {pmin}
+port_max = {pmax}
+
+[[trunk]]
+name = "carrier"
+kind = "carrier"
+local_port = {udp}
+peers = [{{ host = "127.0.0.1", port = {carrier}, addr = "127.0.0.1:{carrier}" }}]
+acl = ["127.0.0.0/8"]
+numbers = {{ inbound = [{{ match = "^0(\\d+)$", replace = "+49$1" }}] }}
+codecs = ["PCMA", "PCMU", "telephone-event"]
+
+[[trunk]]
+name = "teams"
+kind = "teams"
+fqdn = "teams.sbc.example.test"
+local_port = {tls}
+tls = "teams"
+peers = [
+  {{ host = "sip.pstnhub.microsoft.com", addr = "127.0.0.1:{t1}" }},
+  {{ host = "sip2.pstnhub.microsoft.com", addr = "127.0.0.1:{t2}" }},
+  {{ host = "sip3.pstnhub.microsoft.com", addr = "127.0.0.1:{t3}" }},
+]
+acl = ["127.0.0.0/8"]
+options = {{ interval_s = 1, timeout_s = 1, up_after = 1 }}
+invite_timeout_s = {teams_invite_s}
+codecs = ["PCMA", "PCMU", "G722", "telephone-event", "CN"]
+
+[[trunk]]
+name = "acs"
+kind = "acs"
+fqdn = "acs.sbc.example.test"
+local_port = {tls}
+tls = "acs"
+peers = [{{ host = "sip.pstnhub.microsoft.com", addr = "127.0.0.1:{a1}" }}]
+acl = ["127.0.0.0/8"]
+options = {{ interval_s = 1, timeout_s = 1, up_after = 1 }}
+
+[[trunk]]
+name = "gateway"
+kind = "gateway"
+local_port = {udp}
+peers = [{{ host = "127.0.0.1", port = {gateway}, addr = "127.0.0.1:{gateway}" }}]
+acl = ["127.0.0.1/32"]
+invite_timeout_s = 1
+codecs = ["PCMA", "PCMU", "telephone-event"]
+
+[[trunk]]
+name = "pstn"
+kind = "carrier"
+local_port = {udp}
+peers = [{{ host = "127.0.0.1", port = {pstn}, addr = "127.0.0.1:{pstn}" }}]
+acl = ["127.0.0.1/32"]
+codecs = ["PCMA", "PCMU", "telephone-event"]
+
+[[route]]
+name = "carrier-to-cloud"
+from = ["carrier"]
+to = ["teams", "acs", "gateway"]
+{forward}
+
+[[route]]
+name = "cloud-to-carrier"
+from = ["teams", "acs"]
+to = ["carrier"]
+
+[log]
+level = "info"
+
+[drain]
+max_wait_s = 5
+"#,
+        udp = p.udp,
+        tls = p.tls,
+        carrier = p.carrier,
+        gateway = w.gateway,
+        pstn = w.pstn,
+    )
+}
+
+/// A Microsoft proxy (`sip`, `sip2`, `sip3`: index 0–2 of Teams, 3: ACS)
+/// answering `calls` INVITEs at once with 200 (no ringing: the setup time
+/// is the SBC's), waiting for the BYE of each, then serving OPTIONS until
+/// killed.
+fn proxy(
+    w: &World,
+    work: &Path,
+    d: &Daemon,
+    name: &str,
+    i: usize,
+    calls: u32,
+    extra: &[&str],
+) -> MsPeer {
+    let (port, fqdn) = match i {
+        3 => (w.p.acs[0], "acs.sbc.example.test"),
+        i => (w.p.teams[i], "teams.sbc.example.test"),
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let calls = calls.to_string();
+    let mut args = vec![
+        "--listen",
+        &listen,
+        "--sbc-fqdn",
+        fqdn,
+        "--on-invite",
+        "answer",
+        "--expect-calls",
+        &calls,
+        "--media-seconds",
+        "1",
+        "--then",
+        "wait-bye",
+        "--timeout",
+        "60",
+        "--linger",
+        "60",
+    ];
+    args.extend_from_slice(extra);
+    MsPeer::start(work, &d.certs(), name, &args)
+}
+
+/// One carrier call (SIPp UAC from its own port) to `number`, held `hold_ms`.
+fn call(w: &World, work: &Path, d: &Daemon, number: &str, hold_ms: u64) -> Child {
+    sipp_carrier(
+        work,
+        "carrier-uac.xml",
+        w.caller_port(),
+        &[
+            "-s",
+            number,
+            "-key",
+            "caller",
+            "0401112222",
+            "-d",
+            &hold_ms.to_string(),
+        ],
+        d.listeners.udp,
+    )
+}
+
+/// Places one call and waits for it and its CDR (the `n`-th of the run).
+fn call_and_cdr(w: &World, work: &Path, d: &Daemon, n: usize) -> serde_json::Value {
+    // Held longer than a peer's 1 s media check (SRTP sent, echo required).
+    let (ok, text) = sipp_result(call(w, work, d, "0301234567", 1800));
+    let c = cdrs(d, n);
+    assert!(ok, "call {n}:\n{text}\n{}", d.stderr());
+    assert_eq!(c.len(), n, "CDR of call {n}:\n{}", d.stdout());
+    c[n - 1].clone()
+}
+
+/// (trunk, peer host, outcome) of every attempt of a CDR.
+fn path(c: &serde_json::Value) -> Vec<(String, String, String)> {
+    c["attempts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|a| {
+                    (
+                        a["trunk"].as_str().unwrap_or("").to_owned(),
+                        a["peer"].as_str().unwrap_or("").to_owned(),
+                        a["outcome"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn hop(trunk: &str, peer: &str, outcome: &str) -> (String, String, String) {
+    (trunk.to_owned(), peer.to_owned(), outcome.to_owned())
+}
+
+fn answer_ms(c: &serde_json::Value) -> u64 {
+    c["answer_ms"].as_u64().unwrap_or(u64::MAX)
+}
+
+/// Waits (bounded) until the daemon logged `needle`.
+fn wait_log(d: &Daemon, needle: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if d.stderr().contains(needle) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// The health log lines' count of `host … up=…` so far.
+fn health_lines(d: &Daemon, host: &str, up: bool) -> usize {
+    let needle = format!("host={host} up={up}");
+    d.stderr().matches(&needle).count()
+}
+
+const SIP: &str = "sip.pstnhub.microsoft.com";
+const SIP2: &str = "sip2.pstnhub.microsoft.com";
+const SIP3: &str = "sip3.pstnhub.microsoft.com";
+
+/// sip is killed, then sip2 is stopped (silent, its TLS connection open),
+/// then resumed, then sip is restarted — while a Teams → carrier call on
+/// another connection keeps its SRTP flowing through every fault.
+///
+/// Targets (issue: failover under real faults): after a peer dies the next
+/// call is set up in ≤ 2 s; the first call into a peer that just went
+/// silent costs at most the per-attempt timer (2 s) + normal setup; once a
+/// peer is known down the next call has no delay (≤ 500 ms); a 2xx the
+/// silent peer sends after it resumes is ACKed and ended (no ghost call);
+/// a restarted peer takes calls again once one OPTIONS is answered.
+#[test]
+fn killed_silent_and_restarted_proxies_cost_the_next_call_at_most_the_attempt_timer() {
+    let w = World::new();
+    let d = Daemon::start("fault-kill", |c| config(c, &w, "", 2));
+    let work = TempDir::new("fault-kill-work");
+    // sip3 is never there (connection refused); OPTIONS mark it down.
+    let sip = proxy(&w, &work.0, &d, "sip", 0, 1, &[]);
+    // sip2 takes call 2, then — after SIGCONT — the INVITE of call 3 it
+    // ignored while stopped (the SBC must CANCEL or ACK and BYE that late
+    // answer: sip2 waits for its end), then call 5. No media checks: the
+    // late answer has none.
+    let sip2 = proxy(&w, &work.0, &d, "sip2", 1, 3, &["--media", "none"]);
+    let acs = proxy(&w, &work.0, &d, "acs", 3, 2, &[]);
+    // The surviving path: a Teams → carrier call over its own connection,
+    // SRTP checked before the faults and after them.
+    let carrier = sipp_carrier(&work.0, "carrier-uas.xml", w.p.carrier, &[], None);
+    std::thread::sleep(Duration::from_millis(300));
+    let tls = d.listeners.tls.unwrap().to_string();
+    let done = work.0.join("faults.done");
+    let done_step = format!("wait-file:{}", done.display());
+    let survivor = MsPeer::start(
+        &work.0,
+        &d.certs(),
+        "survivor",
+        &[
+            "--connect",
+            &tls,
+            "--sni",
+            "teams.sbc.example.test",
+            "--sbc-fqdn",
+            "teams.sbc.example.test",
+            "--call",
+            "4930999",
+            "--caller",
+            "+4940111",
+            "--media-seconds",
+            "1",
+            "--then",
+            &done_step,
+            "--then",
+            "media",
+            "--then",
+            "bye",
+            "--timeout",
+            "90",
+        ],
+    );
+    assert!(
+        wait_log(
+            &d,
+            &format!("host={SIP3} up=false"),
+            Duration::from_secs(10)
+        ),
+        "sip3 (nobody listening) marked down by OPTIONS:\n{}",
+        d.stderr()
+    );
+    // The survivor is CDR 1 only when it ends; the carrier calls count from 1.
+    let mut n = 0;
+    let mut next = |d: &Daemon| {
+        n += 1;
+        call_and_cdr(&w, &work.0, d, n)
+    };
+
+    // 1. Normal: sip answers.
+    let c1 = next(&d);
+    assert_eq!(path(&c1), [hop("teams", SIP, "answered")], "{c1}");
+    let normal = answer_ms(&c1);
+
+    // 2. sip dies (SIGKILL: its connection is reset): the next call goes to sip2.
+    sip.kill();
+    let c2 = next(&d);
+    assert_eq!(c2["to_trunk"], "teams", "{c2}");
+    assert_eq!(
+        path(&c2).last(),
+        Some(&hop("teams", SIP2, "answered")),
+        "{c2}"
+    );
+    let after_death = answer_ms(&c2);
+    assert!(
+        after_death <= 2000,
+        "after a peer died: {after_death} ms: {c2}"
+    );
+
+    // 3. sip2 goes silent (SIGSTOP: TLS connection open, nothing answers):
+    //    the per-attempt timer (2 s) moves the call to ACS, labelled.
+    sip2.signal("STOP");
+    let c3 = next(&d);
+    assert_eq!(
+        path(&c3),
+        [hop("teams", SIP2, "timeout"), hop("acs", SIP, "answered")],
+        "{c3}"
+    );
+    assert_eq!(c3["attempts"][1]["label"], "Fail-over", "{c3}");
+    let silent_first = answer_ms(&c3);
+    assert!(
+        (2000..=2000 + 1000).contains(&silent_first),
+        "first call into a silent peer: {silent_first} ms (2 s timer + setup): {c3}"
+    );
+
+    // 4. Every Teams proxy is known down now: the next call goes to ACS
+    //    with no delay at all.
+    let c4 = next(&d);
+    assert_eq!(path(&c4), [hop("acs", SIP, "answered")], "{c4}");
+    let known_down = answer_ms(&c4);
+    assert!(known_down <= 500, "known-down Teams: {known_down} ms: {c4}");
+
+    // 5. sip2 resumes: it answers the INVITE of call 3 it had ignored; the
+    //    SBC ACKs that 200 and hangs it up (sip2 waits for that BYE), and
+    //    sip2's OPTIONS answers bring it back up.
+    let ups = health_lines(&d, SIP2, true);
+    sip2.signal("CONT");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health_lines(&d, SIP2, true) <= ups && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        health_lines(&d, SIP2, true) > ups,
+        "sip2 back up after SIGCONT:\n{}",
+        d.stderr()
+    );
+    let c5 = next(&d);
+    assert_eq!(path(&c5), [hop("teams", SIP2, "answered")], "{c5}");
+
+    // 6. sip restarts (a new process on the same port): one answered
+    //    OPTIONS and calls return to it.
+    let ups = health_lines(&d, SIP, true);
+    let restarted = Instant::now();
+    let sip = proxy(&w, &work.0, &d, "sip-restarted", 0, 1, &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health_lines(&d, SIP, true) <= ups && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let recovery = restarted.elapsed();
+    let c6 = next(&d);
+    assert_eq!(path(&c6), [hop("teams", SIP, "answered")], "{c6}");
+
+    // The surviving call's SRTP flowed before and after all of it.
+    std::fs::write(&done, b"done").unwrap();
+    let (vok, vv, vtext) = survivor.finish();
+    let (sok, stext) = sipp_result(carrier);
+    sip.kill();
+    let (ok2, v2, t2) = sip2.finish_now();
+    let (aok, av, atext) = acs.finish_now();
+    let all = cdrs(&d, 7);
+    let (code, err) = d.stop();
+    eprintln!(
+        "setup times: normal {normal} ms, after death {after_death} ms, first into silent \
+         {silent_first} ms, known down {known_down} ms; restarted peer up after {} ms",
+        recovery.as_millis()
+    );
+    assert!(vok, "survivor (Teams → carrier):\n{vtext}\n{err}");
+    assert_eq!(
+        media_matched(&vv),
+        [50, 50],
+        "surviving call's SRTP before and after the faults: {vtext}"
+    );
+    assert!(sok, "carrier UAS:\n{stext}");
+    assert!(ok2, "sip2 (its late 200 ACKed and hung up):\n{t2}\n{err}");
+    assert_eq!(
+        v2["calls"], 3,
+        "sip2: call 2, the late answer, call 5: {t2}"
+    );
+    assert!(aok, "ACS:\n{atext}");
+    assert_eq!(av["violations"], serde_json::json!([]), "{atext}");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(all.len(), 7, "6 carrier calls and the survivor");
+    assert!(counter(&err, "late_answers").unwrap_or(0) >= 1, "{err}");
+    assert_eq!(
+        counter(&err, "active_calls"),
+        Some(0),
+        "no call left: {err}"
+    );
+}
