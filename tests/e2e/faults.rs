@@ -476,3 +476,169 @@ fn killed_silent_and_restarted_proxies_cost_the_next_call_at_most_the_attempt_ti
         "no call left: {err}"
     );
 }
+
+/// SIPp as a called party (gateway or external number) on `port`, for
+/// `calls` calls.
+fn sipp_uas(work: &Path, sf: &str, port: u16, calls: u32) -> Child {
+    sipp_carrier(work, sf, port, &["-m", &calls.to_string()], None)
+}
+
+fn forward(window_s: u32, ring_s: Option<u32>) -> String {
+    let ring = ring_s
+        .map(|r| format!("ring_timeout_s = {r}\n"))
+        .unwrap_or_default();
+    format!(
+        "[route.forward]\ntrunk = \"pstn\"\nnumber = \"+4915112345\"\nwindow_s = {window_s}\n{ring}"
+    )
+}
+
+/// Waits (bounded) until OPTIONS have marked every Microsoft peer down
+/// (nobody listens on their ports).
+fn all_microsoft_down(d: &Daemon) {
+    for host in [SIP, SIP2, SIP3] {
+        assert!(
+            wait_log(
+                d,
+                &format!("trunk=teams host={host} up=false"),
+                Duration::from_secs(10)
+            ),
+            "{host} down:\n{}",
+            d.stderr()
+        );
+    }
+    assert!(
+        wait_log(
+            d,
+            &format!("trunk=acs host={SIP} up=false"),
+            Duration::from_secs(10)
+        ),
+        "ACS down:\n{}",
+        d.stderr()
+    );
+}
+
+/// Teams and ACS are down (nobody listens): the carrier call goes straight
+/// to the on-prem gateway (plain RTP/AVP, no rtcp-mux, labelled), with no
+/// delay. Then the gateway is gone too: every destination fails and the
+/// call is forwarded at once to the external number through the carrier,
+/// with the caller's identity, a Diversion naming the called number, and
+/// the label (all checked by the SIPp scenarios).
+#[test]
+fn teams_and_acs_down_go_to_the_gateway_and_everything_down_forwards_at_once() {
+    let w = World::new();
+    let d = Daemon::start("fault-gw", |c| config(c, &w, &forward(10, None), 2));
+    let work = TempDir::new("fault-gw-work");
+    all_microsoft_down(&d);
+    let gw = sipp_uas(&work.0, "gateway-uas.xml", w.gateway, 1);
+    let ext = sipp_uas(&work.0, "external-uas.xml", w.pstn, 1);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let c1 = call_and_cdr(&w, &work.0, &d, 1);
+    let (gok, gtext) = sipp_result(gw);
+    assert!(gok, "gateway (RTP/AVP, no rtcp-mux, label):\n{gtext}");
+    assert_eq!(path(&c1), [hop("gateway", "127.0.0.1", "answered")], "{c1}");
+    assert_eq!(c1["attempts"][0]["label"], "Fail-over", "{c1}");
+    let to_gateway = answer_ms(&c1);
+    assert!(to_gateway <= 500, "known-down Azure: {to_gateway} ms: {c1}");
+
+    // The gateway's SIPp has exited: nothing answers on its port.
+    let c2 = call_and_cdr(&w, &work.0, &d, 2);
+    let (eok, etext) = sipp_result(ext);
+    let (code, err) = d.stop();
+    assert!(
+        eok,
+        "external number (Diversion, identity, label):\n{etext}\n{err}"
+    );
+    let p2 = path(&c2);
+    assert_eq!(
+        p2.first(),
+        Some(&hop("gateway", "127.0.0.1", "timeout")),
+        "{c2}"
+    );
+    assert_eq!(
+        p2.last(),
+        Some(&hop("pstn", "127.0.0.1", "answered")),
+        "{c2}"
+    );
+    assert_eq!(c2["to_trunk"], "pstn", "{c2}");
+    let last = c2["attempts"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["label"], "Fail-over", "{c2}");
+    // Every destination failed (the gateway after its 1 s attempt timer,
+    // the known-down Microsoft peers at once): forwarded then, not after
+    // the 10 s window.
+    let fwd_at = last["at_ms"].as_u64().unwrap();
+    assert!(
+        (1000..=1500).contains(&fwd_at),
+        "forward {fwd_at} ms after the call began: {c2}"
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(counter(&err, "forwarded").unwrap_or(0) >= 1, "{err}");
+    eprintln!("setup times: to the gateway {to_gateway} ms; forwarded at {fwd_at} ms");
+}
+
+/// Forward-on-failure by time: a call Teams lets ring past the ring
+/// timeout (2 s) is forwarded and the ringing INVITE CANCELed; a call
+/// into a silent Teams (SIGSTOP, attempt timer longer than the window)
+/// is forwarded when the 3 s window passes, within ±0.5 s.
+#[test]
+fn forward_fires_within_half_a_second_of_its_window_and_ring_timeout() {
+    let w = World::new();
+    // Teams' per-attempt timer (10 s) is longer than the window (3 s).
+    let d = Daemon::start("fault-fwd", |c| config(c, &w, &forward(3, Some(2)), 10));
+    let work = TempDir::new("fault-fwd-work");
+    let sip = proxy(
+        &w,
+        &work.0,
+        &d,
+        "sip",
+        0,
+        1,
+        &["--on-invite", "ring-noanswer"],
+    );
+    assert!(
+        wait_log(
+            &d,
+            &format!("trunk=teams host={SIP} up=true"),
+            Duration::from_secs(10)
+        ),
+        "sip up:\n{}",
+        d.stderr()
+    );
+    let ext = sipp_uas(&work.0, "external-uas.xml", w.pstn, 2);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // 1. sip rings and never answers: forwarded 2 s after the ringing began.
+    let c1 = call_and_cdr(&w, &work.0, &d, 1);
+    let ringing = c1["ringing_ms"].as_u64().unwrap_or(u64::MAX);
+    let f1 = c1["attempts"].as_array().unwrap().last().unwrap()["at_ms"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(path(&c1)[0], hop("teams", SIP, "ring timeout"), "{c1}");
+    assert_eq!(c1["to_trunk"], "pstn", "{c1}");
+    assert!(
+        f1.abs_diff(ringing + 2000) <= 500,
+        "ring timeout: forward at {f1} ms, ringing at {ringing} ms: {c1}"
+    );
+
+    // 2. sip goes silent: nothing begins within the 3 s window.
+    sip.signal("STOP");
+    let c2 = call_and_cdr(&w, &work.0, &d, 2);
+    let f2 = c2["attempts"].as_array().unwrap().last().unwrap()["at_ms"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(c2["to_trunk"], "pstn", "{c2}");
+    assert!(f2.abs_diff(3000) <= 500, "window: forward at {f2} ms: {c2}");
+    sip.signal("CONT");
+    let (eok, etext) = sipp_result(ext);
+    let (_, sv, stext) = sip.finish_now();
+    let (code, err) = d.stop();
+    assert!(eok, "external number:\n{etext}\n{err}");
+    assert_eq!(sv["violations"], serde_json::json!([]), "{stext}");
+    let sip_log = std::fs::read_to_string(work.0.join("sip.log")).unwrap_or_default();
+    assert!(
+        sip_log.contains("CANCEL sip:"),
+        "the ringing INVITE was CANCELed:\n{stext}"
+    );
+    assert_eq!(code, Some(0), "{err}");
+    eprintln!("forward: ring timeout at {f1} ms (ringing {ringing} ms), window at {f2} ms");
+}
