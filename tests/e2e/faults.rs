@@ -642,3 +642,46 @@ fn forward_fires_within_half_a_second_of_its_window_and_ring_timeout() {
     assert_eq!(code, Some(0), "{err}");
     eprintln!("forward: ring timeout at {f1} ms (ringing {ringing} ms), window at {f2} ms");
 }
+
+/// Bad input from a peer: sip answers the INVITE with garbage (a status
+/// line that is not SIP, on a connection that stays framed). The SBC drops
+/// and counts it, the attempt fails on its timer, sip2 takes the call, and
+/// nothing else is disturbed.
+#[test]
+fn a_proxy_answering_garbage_fails_its_attempt_and_the_next_proxy_answers() {
+    let w = World::new();
+    let d = Daemon::start("fault-garbage", |c| config(c, &w, "", 2));
+    let work = TempDir::new("fault-garbage-work");
+    let sip = proxy(&w, &work.0, &d, "sip", 0, 1, &["--on-invite", "garbage"]);
+    let sip2 = proxy(&w, &work.0, &d, "sip2", 1, 1, &[]);
+    for host in [SIP, SIP2] {
+        assert!(
+            wait_log(
+                &d,
+                &format!("trunk=teams host={host} up=true"),
+                Duration::from_secs(10)
+            ),
+            "{host} up:\n{}",
+            d.stderr()
+        );
+    }
+    let c = call_and_cdr(&w, &work.0, &d, 1);
+    let (ok2, _, t2) = sip2.finish_now();
+    let (_, v1, t1) = sip.finish_now();
+    let (code, err) = d.stop();
+    assert_eq!(
+        path(&c),
+        [hop("teams", SIP, "timeout"), hop("teams", SIP2, "answered")],
+        "{c}"
+    );
+    assert!(ok2, "sip2:\n{t2}");
+    assert!(
+        v1["events"].to_string().contains("garbage sent"),
+        "sip sent its garbage:\n{t1}"
+    );
+    assert!(
+        counter(&err, "dropped_bad").unwrap_or(0) >= 1,
+        "counted: {err}"
+    );
+    assert_eq!(code, Some(0), "{err}");
+}

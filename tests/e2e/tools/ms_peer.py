@@ -1060,7 +1060,12 @@ class Peer:
             self.check_new_invite(msg)
             tx = Tx(msg, conn)
             self.server_invites[msg.branch()] = tx
-            self.respond(msg, conn, 100, "Trying")
+            if self.a.on_invite == "garbage":
+                # Not even the 100 Trying is SIP.
+                self.send(conn, self.build("SIP/2.0 1OO Tr\x00ying", ["Via: %s" % v for v in msg.all("via")]
+                                           + ["Call-ID: %s" % msg.call_id(), "CSeq: %s" % msg.get("cseq")]))
+            else:
+                self.respond(msg, conn, 100, "Trying")
             self.pending_invites.append(tx)
             self.event("INVITE received: %s" % msg.ruri)
         elif m == "REFER" and dlg is not None and self.sim:
@@ -1433,6 +1438,17 @@ class Peer:
             dlg.remote_sdp = offer
             dlg.last_remote = offer.text
             dlg.media.set_remote(offer)
+        if mode == "garbage":
+            # A broken peer: a "response" whose status line is not SIP, framed
+            # so that the connection itself stays usable.
+            hs = ["Via: %s" % v for v in msg.all("via")]
+            hs += ["From: %s" % msg.get("from"), "To: %s;tag=%s" % (msg.get("to"), tx.to_tag),
+                   "Call-ID: %s" % msg.call_id(), "CSeq: %s" % msg.get("cseq")]
+            self.send(conn, self.build("SIP/2.0 2x0 \x01K\x7f", hs))
+            self.event("garbage sent for the INVITE")
+            tx.final = 0
+            dlg.media.close()
+            return None
         if mode.startswith("reject:"):
             code = int(mode.split(":", 1)[1])
             tx.final = code
@@ -1791,7 +1807,7 @@ def main(argv=None):
                                             "x-ti=b712c0de-1111-2222-3333-444455556666;x-tt=aHR0cHM6Ly9leGFtcGxl%3D",
                    help="Referred-By URI sent with REFER")
     p.add_argument("--on-invite", default="ring-answer",
-                   help="answer | ring-answer | ring-noanswer | reject:CODE (default %(default)s)")
+                   help="answer | ring-answer | ring-noanswer | reject:CODE | garbage (default %(default)s)")
     p.add_argument("--ring-ms", type=int, default=300, help="ringing time before 200 in ring-answer")
     p.add_argument("--call", metavar="NUMBER", help="place calls to +NUMBER (UAC) instead of receiving them")
     p.add_argument("--caller", default="+15550100001", help="caller number for --call (default %(default)s)")
