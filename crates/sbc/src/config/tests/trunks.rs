@@ -1,0 +1,213 @@
+//! `[[trunk]]` checks.
+
+use super::*;
+
+#[test]
+fn duplicate_trunk_name_is_refused() {
+    refused(
+        "name = \"acs\"",
+        "name = \"teams\"",
+        "name = \"teams\"\nkind = \"acs\"",
+        "trunk[2].name",
+        "duplicate trunk name \"teams\" (first at line 33)",
+    );
+}
+#[test]
+fn unknown_media_interface_is_refused() {
+    refused(
+        "media_interface = \"microsoft\"",
+        "media_interface = \"teams\"",
+        "media_interface = \"teams\"",
+        "trunk[1].media_interface",
+        "no media interface named \"teams\" (media.interfaces names: carrier, microsoft)",
+    );
+    refused(
+        "interfaces = [\"carrier/127.0.0.1\", \"microsoft/127.0.0.1\"]",
+        "interfaces = [\"carrier/127.0.0.1\", \"microsoft/127.0.0.300\"]",
+        "interfaces = [",
+        "media.interfaces[1]",
+        "bad address",
+    );
+}
+#[test]
+fn bad_regex_is_refused_with_the_regex_error() {
+    refused(
+        "match = \"^00(\\\\d+)$\"",
+        "match = \"^00(\\\\d+$\"",
+        "numbers = {",
+        "trunk[0].numbers.inbound[0].match",
+        "bad regular expression \"^00(\\\\d+$\": regex parse error",
+    );
+    let text = BASE.replacen("called = \"^\\\\+49\"", "called = \"^\\\\+49(\"", 1);
+    let e = parse(&text, "t.toml").unwrap_err().to_string();
+    let want = format!("t.toml:{}: route[0].called: ", line_of(&text, "called = "));
+    assert!(e.starts_with(&want), "{e}");
+    assert!(e.contains("unclosed group"), "{e}");
+    refused(
+        "replace = \"+$1\"",
+        "replace = \"+$2\"",
+        "numbers = {",
+        "trunk[0].numbers.inbound[0].replace",
+        "$2 refers to a group the pattern \"^00(\\\\d+)$\" does not have",
+    );
+}
+#[test]
+fn bad_cidr_is_refused() {
+    refused(
+        "kind = \"teams\"\n",
+        "kind = \"teams\"\nacl = [\"52.112.0.0/14\", \"52.120.0.0/33\"]\n",
+        "acl = [",
+        "trunk[1].acl[1]",
+        "\"52.120.0.0/33\": bad prefix length",
+    );
+    refused(
+        "kind = \"teams\"\n",
+        "kind = \"teams\"\nacl = [\"52.112.1.0/14\"]\n",
+        "acl = [",
+        "trunk[1].acl[0]",
+        "bits set after the prefix length",
+    );
+}
+#[test]
+fn microsoft_trunk_without_fqdn_or_tls_is_refused() {
+    refused(
+        "fqdn = \"teams.sbc.example.test\"\n",
+        "",
+        "kind = \"teams\"",
+        "trunk[1].fqdn",
+        "a teams trunk needs the SBC FQDN paired with it",
+    );
+    refused(
+        "tls = \"acs\"\n",
+        "",
+        "kind = \"acs\"",
+        "trunk[2].tls",
+        "a acs trunk needs a tls profile",
+    );
+    refused(
+        "fqdn = \"acs.sbc.example.test\"",
+        "fqdn = \"10.1.2.3\"",
+        "fqdn = \"10.1.2.3\"",
+        "trunk[2].fqdn",
+        "is an IP address",
+    );
+    refused(
+        "tls = \"teams\"\n",
+        "tls = \"teams\"\ntransport = \"udp\"\n",
+        "transport = \"udp\"\nmedia_interface",
+        "trunk[1].transport",
+        "only TLS",
+    );
+    refused(
+        "tls = \"teams\"\n",
+        "tls = \"teams\"\nmedia = \"rtp\"\n",
+        "media = \"rtp\"",
+        "trunk[1].media",
+        "require SRTP",
+    );
+}
+#[test]
+fn acs_fqdn_equal_to_teams_fqdn_is_refused() {
+    refused(
+        "fqdn = \"acs.sbc.example.test\"",
+        "fqdn = \"Teams.sbc.example.test\"",
+        "fqdn = \"Teams.sbc.example.test\"",
+        "trunk[2].fqdn",
+        "ACS needs its own FQDN, different from the Teams one: trunks \"teams\" and \"acs\" both use \"teams.sbc.example.test\"",
+    );
+}
+#[test]
+fn other_trunk_checks_name_the_field() {
+    refused(
+        "kind = \"acs\"\n",
+        "kind = \"acs\"\nfailover_codes = [408, 603]\n",
+        "failover_codes",
+        "trunk[2].failover_codes[1]",
+        "603 Decline is never retried",
+    );
+    refused(
+        "kind = \"acs\"\n",
+        "kind = \"acs\"\noptions = { enabled = false }\n",
+        "options = ",
+        "trunk[2].options.enabled",
+        "cannot be off",
+    );
+    refused(
+        "kind = \"acs\"\n",
+        "kind = \"acs\"\nlisten = [\"127.0.0.1:5062\"]\n",
+        "listen = [\"127.0.0.1:5062\"]",
+        "trunk[2].listen[0]",
+        "no [[listen]] has the address 127.0.0.1:5062",
+    );
+    refused(
+        "kind = \"acs\"\n",
+        "kind = \"acs\"\ncolour = \"blue\"\n",
+        "colour",
+        "",
+        "unknown field `colour`",
+    );
+    refused(
+        "peers = [{ host = \"carrier.example.net\", addr = \"192.0.2.10:5060\" }]",
+        "peers = [{ host = \"carrier.example.net\", addr = \"192.0.2.10\" }]",
+        "peers = [",
+        "trunk[0].peers[0].addr",
+        "expected IP:port",
+    );
+    refused(
+        "peers = [{ host = \"carrier.example.net\", addr = \"192.0.2.10:5060\" }]\n",
+        "",
+        "name = \"carrier\"",
+        "trunk[0].peers",
+        "at least one peer is required",
+    );
+    refused(
+        "kind = \"teams\"\n",
+        "kind = \"teams\"\nmax_calls = 0\n",
+        "max_calls",
+        "trunk[1].max_calls",
+        "at least 1",
+    );
+    refused(
+        "kind = \"teams\"\n",
+        "kind = \"teams\"\nheaders = { x_ms_sbc = \"a\\nb\" }\n",
+        "headers = ",
+        "trunk[1].headers.x_ms_sbc",
+        "control characters",
+    );
+    refused(
+        "[media]\n",
+        "[media]\nport_min = 50000\nport_max = 40000\n",
+        "port_max",
+        "media.port_max",
+        "larger than media.port_min",
+    );
+    refused(
+        "[media]\n",
+        "[media]\nio = \"poll\"\n",
+        "io = ",
+        "media.io",
+        "epoll or uring",
+    );
+    refused(
+        "kind = \"carrier\"",
+        "kind = \"pstn\"",
+        "kind = \"pstn\"",
+        "",
+        "unknown variant `pstn`",
+    );
+}
+#[test]
+fn trunk_accepting_nothing_inbound_is_a_warning() {
+    let text = BASE.replacen(
+        "peers = [{ host = \"carrier.example.net\", addr = \"192.0.2.10:5060\" }]",
+        "peers = [{ host = \"carrier.example.net\" }]",
+        1,
+    );
+    let l = parse(&text, "t.toml").unwrap();
+    let line = line_of(&text, "name = \"carrier\"");
+    assert!(
+        l.warnings[0].starts_with(&format!("t.toml:{line}: trunk[0].acl: warning: no acl")),
+        "{:?}",
+        l.warnings
+    );
+}
