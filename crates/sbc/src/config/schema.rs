@@ -275,6 +275,11 @@ pub(crate) struct OptionsSection {
     pub(crate) up_after: Option<Spanned<u32>>,
     pub(crate) down_after: Option<Spanned<u32>>,
     pub(crate) failure_codes: Option<Vec<Spanned<u16>>>,
+    /// The longest a 503 with Retry-After holds a peer down.
+    pub(crate) max_hold_s: Option<Spanned<u64>>,
+    /// With OPTIONS off, a down peer is tried again this long after its
+    /// last failure.
+    pub(crate) retry_interval_s: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

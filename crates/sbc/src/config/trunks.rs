@@ -422,7 +422,11 @@ fn check_peers(
     Ok(out)
 }
 
-/// `options = { enabled, interval_s, … }` onto the kind's defaults.
+/// `options = { enabled, interval_s, … }` onto the kind's defaults: the
+/// pings (`interval_s`, `timeout_s`, `up_after`, `down_after`,
+/// `failure_codes`) and the health rules that hold without them
+/// (`max_hold_s`: the longest a 503 Retry-After holds a peer down;
+/// `retry_interval_s`: when a down peer is tried again with OPTIONS off).
 fn check_options(
     ctx: &Ctx<'_>,
     i: usize,
@@ -440,13 +444,21 @@ fn check_options(
             ));
         }
         spec.enabled = *e.get_ref();
-    } else {
-        // Setting any OPTIONS parameter on a carrier or gateway turns them on.
+    } else if o.interval_s.is_some()
+        || o.timeout_s.is_some()
+        || o.up_after.is_some()
+        || o.down_after.is_some()
+        || o.failure_codes.is_some()
+    {
+        // Setting a ping parameter on a carrier or gateway turns OPTIONS on;
+        // `max_hold_s` and `retry_interval_s` are about health, not pings.
         spec.enabled = true;
     }
     for (v, name, max) in [
         (&o.interval_s, "interval_s", 3600),
         (&o.timeout_s, "timeout_s", 600),
+        (&o.max_hold_s, "max_hold_s", 3600),
+        (&o.retry_interval_s, "retry_interval_s", 3600),
     ] {
         if let Some(v) = v {
             if !(1..=max).contains(v.get_ref()) {
@@ -463,6 +475,12 @@ fn check_options(
     }
     if let Some(v) = &o.timeout_s {
         spec.timeout = Duration::from_secs(*v.get_ref());
+    }
+    if let Some(v) = &o.max_hold_s {
+        spec.max_hold = Duration::from_secs(*v.get_ref());
+    }
+    if let Some(v) = &o.retry_interval_s {
+        spec.retry_interval = Duration::from_secs(*v.get_ref());
     }
     for (v, name) in [(&o.up_after, "up_after"), (&o.down_after, "down_after")] {
         if let Some(v) = v {

@@ -211,3 +211,75 @@ fn trunk_accepting_nothing_inbound_is_a_warning() {
         l.warnings
     );
 }
+
+#[test]
+fn options_hold_and_retry_are_parsed_and_checked() {
+    // Defaults: a Retry-After holds at most 300 s; a down peer of a trunk
+    // without OPTIONS is tried again after 30 s.
+    let l = parse(BASE, "t.toml").unwrap();
+    for t in &l.trunks {
+        assert_eq!(t.options.max_hold, Duration::from_secs(300), "{}", t.name);
+        assert_eq!(
+            t.options.retry_interval,
+            Duration::from_secs(30),
+            "{}",
+            t.name
+        );
+    }
+    // On a carrier they leave OPTIONS off: they are about health, not pings.
+    let text = BASE.replacen(
+        "kind = \"carrier\"\n",
+        "kind = \"carrier\"\noptions = { max_hold_s = 60, retry_interval_s = 10 }\n",
+        1,
+    );
+    let l = parse(&text, "t.toml").unwrap();
+    let c = &l.trunks[0].options;
+    assert!(!c.enabled);
+    assert_eq!(c.max_hold, Duration::from_secs(60));
+    assert_eq!(c.retry_interval, Duration::from_secs(10));
+    // With a ping parameter as well, OPTIONS are on.
+    let text = BASE.replacen(
+        "kind = \"carrier\"\n",
+        "kind = \"carrier\"\noptions = { interval_s = 20, retry_interval_s = 10 }\n",
+        1,
+    );
+    let c = &parse(&text, "t.toml").unwrap().trunks[0].options;
+    assert!(c.enabled);
+    assert_eq!(
+        (c.interval, c.retry_interval),
+        (Duration::from_secs(20), Duration::from_secs(10))
+    );
+    // Teams keeps its OPTIONS on.
+    let text = BASE.replacen(
+        "kind = \"teams\"\n",
+        "kind = \"teams\"\noptions = { max_hold_s = 120 }\n",
+        1,
+    );
+    let t = &parse(&text, "t.toml").unwrap().trunks[1].options;
+    assert!(t.enabled);
+    assert_eq!(t.max_hold, Duration::from_secs(120));
+    assert_eq!(t.retry_interval, Duration::from_secs(30));
+    // Out of range: 0, or more than an hour.
+    for (set, field) in [
+        ("max_hold_s = 0", "max_hold_s"),
+        ("max_hold_s = 3601", "max_hold_s"),
+        ("retry_interval_s = 0", "retry_interval_s"),
+        ("retry_interval_s = 86400", "retry_interval_s"),
+    ] {
+        refused(
+            "kind = \"carrier\"\n",
+            &format!("kind = \"carrier\"\noptions = {{ {set} }}\n"),
+            "options = ",
+            &format!("trunk[0].options.{field}"),
+            "must be between 1 and 3600 seconds",
+        );
+    }
+    // A negative number is a type error the TOML parser locates.
+    refused(
+        "kind = \"carrier\"\n",
+        "kind = \"carrier\"\noptions = { retry_interval_s = -5 }\n",
+        "options = ",
+        "",
+        "invalid value",
+    );
+}
