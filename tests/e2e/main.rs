@@ -2,6 +2,7 @@
 //! nobody here wrote. One test binary with modules keeps link time down.
 
 mod calls;
+mod check;
 mod common;
 mod daemon;
 mod demo;

@@ -32,6 +32,7 @@ fn base_config_is_valid() {
     assert!(!l.trunks[0].options.enabled);
     assert_eq!(l.trunks[0].headers.user_agent, default_agent());
 }
+
 #[test]
 fn option_tags_the_sbc_does_not_implement_are_refused() {
     let listen = "[[listen]]\ntransport = \"udp\"";
@@ -68,6 +69,7 @@ fn option_tags_the_sbc_does_not_implement_are_refused() {
     assert_eq!(tags, sip::DEFAULT_SUPPORTED);
     assert!(!tags.contains(&"100rel"));
 }
+
 #[test]
 fn config_without_trunks_still_loads() {
     let l = parse(
@@ -78,6 +80,7 @@ fn config_without_trunks_still_loads() {
     assert!(l.trunks.is_empty() && l.routes.routes.is_empty());
     assert_eq!(l.media.interfaces, ["127.0.0.1"]);
 }
+
 #[test]
 fn errors_name_file_line_and_field() {
     let text = "[sbc]\nfqdn = \"sbc.example.com\"\n\n[[listen]]\ntransport = \"udp\"\naddr = \"127.0.0.1:99999\"\n";

@@ -25,14 +25,17 @@ impl Scratch {
         Scratch(d)
     }
 }
+
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
 fn trunk<'a>(l: &'a Loaded, name: &str) -> &'a trunk::TrunkSpec {
     l.trunks.iter().find(|t| t.name == name).unwrap()
 }
+
 // ----- negative tests: FILE:LINE: FIELD: message --------------------------
 
 /// A small valid configuration: carrier, Teams and ACS, one route.
@@ -93,6 +96,7 @@ fn line_of(text: &str, needle: &str) -> usize {
         .unwrap_or_else(|| panic!("{needle:?} not in text"));
     text[..at].matches('\n').count() + 1
 }
+
 /// Replaces `from` by `to` in BASE, parses, and checks that the error
 /// starts with `t.toml:LINE: FIELD: ` where LINE is that of `at` in the
 /// edited text, and contains `what`.

@@ -19,6 +19,7 @@ fn demo_config_parses() {
     );
     assert_eq!((l.media.port_min, l.media.port_max), (40000, 49999));
 }
+
 #[test]
 fn demo_trunks_face_microsoft_on_loopback() {
     let l = parse(DEMO, "demo.toml").unwrap();
@@ -126,6 +127,7 @@ fn demo_trunks_face_microsoft_on_loopback() {
         None
     );
 }
+
 /// Issues, under `dir`, every certificate, key and CA file `text` names
 /// (below `prefix`): a leaf's names are the FQDNs of the trunks using
 /// its profile plus `[sbc] fqdn`; a CA file is a development CA.
@@ -178,6 +180,7 @@ fn issue_for(text: &str, prefix: &str, dir: &Path) -> String {
     }
     text.replace(prefix, &format!("{}/", dir.display()))
 }
+
 #[test]
 fn every_sample_config_passes_the_checks_of_sbc_check() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sbc-config");
@@ -220,6 +223,7 @@ fn every_sample_config_passes_the_checks_of_sbc_check() {
         ]
     );
 }
+
 #[test]
 fn demo_config_with_dev_certs_loads_every_tls_profile() {
     let scratch = Scratch::new("demo-dev-certs");

@@ -12,6 +12,7 @@ fn unknown_tls_profile_is_refused() {
         "no [tls.acs-client] profile",
     );
 }
+
 #[test]
 fn fqdn_missing_from_certificate_is_refused() {
     let scratch = Scratch::new("wrong-cert");
@@ -47,6 +48,7 @@ fn fqdn_missing_from_certificate_is_refused() {
         .unwrap();
     parse(&text, "t.toml").unwrap();
 }
+
 #[test]
 fn malformed_pem_is_refused_not_a_panic() {
     let bad_base64 = b"-----BEGIN CERTIFICATE-----\nMIIB*not base64*\n-----END CERTIFICATE-----\n";
@@ -76,6 +78,7 @@ fn malformed_pem_is_refused_not_a_panic() {
     let e = parse(&text, "t.toml").unwrap_err().to_string();
     assert!(e.contains("teams.pem: no PEM certificate in file"), "{e}");
 }
+
 #[test]
 fn listener_without_the_acs_certificate_is_refused() {
     let scratch = Scratch::new("listener-cert");

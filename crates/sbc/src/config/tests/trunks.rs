@@ -12,6 +12,7 @@ fn duplicate_trunk_name_is_refused() {
         "duplicate trunk name \"teams\" (first at line 33)",
     );
 }
+
 #[test]
 fn unknown_media_interface_is_refused() {
     refused(
@@ -29,6 +30,7 @@ fn unknown_media_interface_is_refused() {
         "bad address",
     );
 }
+
 #[test]
 fn bad_regex_is_refused_with_the_regex_error() {
     refused(
@@ -51,6 +53,7 @@ fn bad_regex_is_refused_with_the_regex_error() {
         "$2 refers to a group the pattern \"^00(\\\\d+)$\" does not have",
     );
 }
+
 #[test]
 fn bad_cidr_is_refused() {
     refused(
@@ -68,6 +71,7 @@ fn bad_cidr_is_refused() {
         "bits set after the prefix length",
     );
 }
+
 #[test]
 fn microsoft_trunk_without_fqdn_or_tls_is_refused() {
     refused(
@@ -106,6 +110,7 @@ fn microsoft_trunk_without_fqdn_or_tls_is_refused() {
         "require SRTP",
     );
 }
+
 #[test]
 fn acs_fqdn_equal_to_teams_fqdn_is_refused() {
     refused(
@@ -116,6 +121,7 @@ fn acs_fqdn_equal_to_teams_fqdn_is_refused() {
         "ACS needs its own FQDN, different from the Teams one: trunks \"teams\" and \"acs\" both use \"teams.sbc.example.test\"",
     );
 }
+
 #[test]
 fn other_trunk_checks_name_the_field() {
     refused(
@@ -196,6 +202,7 @@ fn other_trunk_checks_name_the_field() {
         "unknown variant `pstn`",
     );
 }
+
 #[test]
 fn trunk_accepting_nothing_inbound_is_a_warning() {
     let text = BASE.replacen(
