@@ -463,6 +463,83 @@ fn teams_call_reaches_carrier() {
     assert_eq!(w.b.active_calls(), 1);
 }
 
+/// Our address toward the carrier when it wants an IP in Contact and Via.
+const OUR_CARRIER_IP: &str = "203.0.113.10";
+
+fn config_with_carrier_contact_ip() -> b2bua::Config {
+    let mut cfg = config();
+    cfg.trunks[0].contact_host = Some(OUR_CARRIER_IP.parse().unwrap());
+    cfg
+}
+
+/// Host and transport of the top Via, and the Contact, of a message we sent.
+fn via_and_contact(m: &Message) -> (String, String, Option<String>) {
+    let via = m.top_via().unwrap();
+    (
+        via.host.to_string(),
+        via.transport.to_string(),
+        hdr(m, "Contact"),
+    )
+}
+
+#[test]
+fn carrier_with_contact_host_gets_our_ip_in_contact_and_via_and_microsoft_keeps_the_fqdn() {
+    // Teams → carrier: the INVITE, its ACK and the BYE toward the carrier
+    // carry the IP; what goes back to Teams keeps the FQDN.
+    let mut w = World::with(config_with_carrier_contact_ip());
+    let e = establish_from_teams(&mut w, &[]);
+    let (host, transport, contact) = via_and_contact(&e.c_invite);
+    assert_eq!((host.as_str(), transport.as_str()), (OUR_CARRIER_IP, "UDP"));
+    let contact = contact.unwrap();
+    assert!(
+        contact.contains(&format!("@{OUR_CARRIER_IP}:5060;transport=udp>")),
+        "{contact}"
+    );
+    assert!(
+        !text(&e.c_invite).contains("sbc.carrier.example:"),
+        "{}",
+        text(&e.c_invite)
+    );
+    let contact = hdr(&e.ms_ok, "Contact").unwrap();
+    assert!(
+        contact.contains(&format!("{TEAMS_FQDN}:5061;transport=tls>")),
+        "{contact}"
+    );
+    assert!(
+        !text(&e.ms_ok).contains(OUR_CARRIER_IP),
+        "{}",
+        text(&e.ms_ok)
+    );
+    let to = hdr(&e.ms_ok, "To").unwrap();
+    w.ms_sends(
+        0,
+        ms_in_dialog("BYE", &e.ms_call_id, MS_FROM, &to, 2, &[], ""),
+    );
+    let bye = w.take_req(CARRIER, "BYE");
+    let (host, transport, _) = via_and_contact(&bye);
+    assert_eq!((host.as_str(), transport.as_str()), (OUR_CARRIER_IP, "UDP"));
+
+    // Carrier → Teams: our responses to the carrier carry the IP in
+    // Contact; the INVITE toward Teams has the FQDN in Via and Contact.
+    let mut w = World::with(config_with_carrier_contact_ip());
+    let e = establish(&mut w);
+    let contact = hdr(&e.a_ok, "Contact").unwrap();
+    assert!(
+        contact.contains(&format!("@{OUR_CARRIER_IP}:5060;transport=udp>")),
+        "{contact}"
+    );
+    let (host, transport, contact) = via_and_contact(&e.invite);
+    assert_eq!((host.as_str(), transport.as_str()), (TEAMS_FQDN, "TLS"));
+    assert!(contact
+        .unwrap()
+        .contains(&format!("@{TEAMS_FQDN}:5061;transport=tls>")));
+    assert!(
+        !text(&e.invite).contains(OUR_CARRIER_IP),
+        "{}",
+        text(&e.invite)
+    );
+}
+
 #[test]
 fn bye_from_teams_ends_carrier_leg() {
     let mut w = World::new();

@@ -752,6 +752,31 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
+#[test]
+fn options_to_a_carrier_with_contact_host_carry_our_ip_in_via_and_contact() {
+    let t0 = start();
+    let mut c = carrier();
+    c.options.enabled = true;
+    c.contact_host = Some("203.0.113.10".parse().unwrap());
+    let mut h = Health::new(&c, 7, t0);
+    let p = h.poll_ping(t0).unwrap();
+    let (text, m) = wire(&p.msg);
+    let via = m.top_via().unwrap();
+    assert_eq!(via.transport, "UDP");
+    assert_eq!(via.host.to_string(), "203.0.113.10");
+    assert_eq!(via.port, Some(5060));
+    assert_eq!(
+        header(&m, "Contact"),
+        "<sip:203.0.113.10:5060;transport=udp>",
+        "{text}"
+    );
+    // From keeps our name.
+    assert!(
+        header(&m, "From").starts_with("<sip:sbc.example.com:5060>"),
+        "{text}"
+    );
+}
+
 fn names(n: &[&str]) -> Vec<String> {
     n.iter().map(|s| (*s).to_owned()).collect()
 }

@@ -835,7 +835,7 @@ impl B2bua {
 
     fn via(&mut self, trunk: usize, transport: Transport) -> String {
         let t = &self.cfg.trunks[trunk];
-        let host = t.fqdn.clone();
+        let host = t.local_host();
         let port = t.local_port;
         let branch = self.unique();
         format!(

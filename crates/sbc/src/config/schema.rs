@@ -237,6 +237,9 @@ pub(crate) struct TrunkSection {
     pub(crate) name: Spanned<String>,
     pub(crate) kind: Spanned<KindName>,
     pub(crate) fqdn: Option<Spanned<String>>,
+    /// Our IP address in Contact and Via instead of the FQDN (carriers,
+    /// gateways).
+    pub(crate) contact_host: Option<Spanned<String>>,
     pub(crate) local_port: Option<Spanned<u16>>,
     pub(crate) transport: Option<Spanned<TransportName>>,
     pub(crate) tls: Option<Spanned<String>>,

@@ -42,6 +42,47 @@ fn fqdn_problem(name: &str) -> Option<&'static str> {
     None
 }
 
+/// `contact_host`: an IP address (not unspecified, not multicast) on a
+/// carrier or gateway trunk. Teams and ACS identify the SBC by the FQDN in
+/// Contact and answer 403 to an IP.
+fn contact_host(
+    ctx: &Ctx<'_>,
+    i: usize,
+    h: &Spanned<String>,
+    kind: trunk::TrunkKind,
+) -> Result<std::net::IpAddr, ConfigError> {
+    let field = format!("trunk[{i}].contact_host");
+    if kind.is_microsoft() {
+        return Err(ctx.err(
+            Some(&h.span()),
+            &field,
+            format!(
+                "a {} trunk keeps its fqdn in Contact and Via: Microsoft identifies the SBC by it and answers 403 Forbidden to an IP (contact_host is for carrier and gateway trunks)",
+                kind.as_str()
+            ),
+        ));
+    }
+    let v = h.get_ref();
+    let ip: std::net::IpAddr = v
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse()
+        .map_err(|_| {
+            ctx.err(
+                Some(&h.span()),
+                &field,
+                format!("{v:?} is not an IP address (a name for Contact and Via goes in fqdn)"),
+            )
+        })?;
+    if ip.is_unspecified() || ip.is_multicast() {
+        return Err(ctx.err(
+            Some(&h.span()),
+            &field,
+            format!("{ip} cannot be reached: give the address the carrier sends to"),
+        ));
+    }
+    Ok(ip)
+}
+
 /// A host in a URI: a domain name or an IP address.
 fn host_ok(host: &str) -> bool {
     host.parse::<std::net::IpAddr>().is_ok()
@@ -154,6 +195,9 @@ fn check_trunk(
         (None, false) => config.sbc.fqdn.get_ref().to_ascii_lowercase(),
     };
     let mut spec = trunk::TrunkSpec::new(name, kind, &fqdn);
+    if let Some(h) = &t.contact_host {
+        spec.contact_host = Some(contact_host(ctx, i, h, kind)?);
+    }
     if let Some(tr) = &t.transport {
         spec.transport = transport_of(*tr.get_ref());
         if ms && spec.transport != transaction::Transport::Tls {

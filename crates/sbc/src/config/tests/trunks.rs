@@ -290,3 +290,53 @@ fn options_hold_and_retry_are_parsed_and_checked() {
         "invalid value",
     );
 }
+
+#[test]
+fn contact_host_is_an_ip_for_carriers_and_refused_toward_microsoft() {
+    let text = BASE.replacen(
+        "kind = \"carrier\"\n",
+        "kind = \"carrier\"\ncontact_host = \"203.0.113.10\"\n",
+        1,
+    );
+    let l = parse(&text, "t.toml").unwrap();
+    let c = &l.trunks[0];
+    assert_eq!(c.contact_host, Some("203.0.113.10".parse().unwrap()));
+    assert_eq!(c.contact(), "<sip:203.0.113.10:5060;transport=udp>");
+    assert_eq!(c.via_sent_by(0), "SIP/2.0/UDP 203.0.113.10:5060");
+    // Our name stays where it is not an address (Teams and ACS untouched).
+    assert_eq!(c.fqdn, "sbc.example.test");
+    assert_eq!(l.trunks[1].contact_host, None);
+    // IPv6, with or without brackets.
+    for v in ["2001:db8::10", "[2001:db8::10]"] {
+        let text = BASE.replacen(
+            "kind = \"carrier\"\n",
+            &format!("kind = \"carrier\"\ncontact_host = \"{v}\"\n"),
+            1,
+        );
+        let c = &parse(&text, "t.toml").unwrap().trunks[0];
+        assert_eq!(c.contact(), "<sip:[2001:db8::10]:5060;transport=udp>");
+    }
+    for (kind, i) in [("teams", 1), ("acs", 2)] {
+        refused(
+            &format!("kind = \"{kind}\"\n"),
+            &format!("kind = \"{kind}\"\ncontact_host = \"203.0.113.10\"\n"),
+            "contact_host = ",
+            &format!("trunk[{i}].contact_host"),
+            &format!("a {kind} trunk keeps its fqdn in Contact and Via: Microsoft identifies the SBC by it and answers 403 Forbidden to an IP"),
+        );
+    }
+    refused(
+        "kind = \"carrier\"\n",
+        "kind = \"carrier\"\ncontact_host = \"sbc.example.test\"\n",
+        "contact_host = ",
+        "trunk[0].contact_host",
+        "\"sbc.example.test\" is not an IP address (a name for Contact and Via goes in fqdn)",
+    );
+    refused(
+        "kind = \"carrier\"\n",
+        "kind = \"carrier\"\ncontact_host = \"0.0.0.0\"\n",
+        "contact_host = ",
+        "trunk[0].contact_host",
+        "0.0.0.0 cannot be reached",
+    );
+}
