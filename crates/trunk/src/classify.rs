@@ -31,12 +31,10 @@ impl Classifier {
             trunks: trunks
                 .iter()
                 .map(|t| {
-                    let mut transports = vec![t.transport];
-                    for p in &t.peers {
-                        if !transports.contains(&p.transport) {
-                            transports.push(p.transport);
-                        }
-                    }
+                    let transports = [Transport::Udp, Transport::Tcp, Transport::Tls]
+                        .into_iter()
+                        .filter(|x| t.takes(*x))
+                        .collect();
                     Entry {
                         listen: t.listen.clone(),
                         transports,
@@ -57,7 +55,8 @@ impl Classifier {
     /// Which trunk an inbound message belongs to: the local listener must be
     /// one of the trunk's `listen` (when set), the source address in its ACL
     /// (or, with no ACL, equal to one of its peers' `addr`), the transport
-    /// one the trunk uses, and over TLS the peer certificate's DNS names
+    /// one the trunk takes ([`TrunkSpec::takes`]: a carrier configured for
+    /// UDP takes its peers' TCP too), and over TLS the peer certificate's DNS names
     /// (`tls_names`, wildcards as in RFC 2818) must include one of its
     /// `peer_names` (when set). Among the trunks that pass, the most specific
     /// wins: a matched certificate name beats a listener match, which beats

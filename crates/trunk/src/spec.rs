@@ -365,8 +365,14 @@ pub struct TrunkSpec {
     pub contact_host: Option<IpAddr>,
     /// The port written in our Contact and Via (5061 for TLS).
     pub local_port: u16,
-    /// Transport of our Contact.
+    /// Transport of our Contact, and of peers that do not set one.
     pub transport: Transport,
+    /// Transports the trunk's peers may use (RFC 3261 §18: every element
+    /// does UDP and TCP). Inbound, a message over any of them (or over
+    /// `transport` or a peer's) classifies to the trunk; outbound, a request
+    /// too large for UDP goes over TCP when TCP is one of them (§18.1.1).
+    /// Teams and ACS: TLS only; carriers and gateways: UDP and TCP.
+    pub transports: Vec<Transport>,
     /// Name of the `[tls.NAME]` profile used as client identity toward the trunk.
     pub tls: Option<String>,
     /// Peers in the order they are tried (Teams: sip, sip2, sip3).
@@ -427,6 +433,11 @@ impl TrunkSpec {
             contact_host: None,
             local_port: port,
             transport,
+            transports: if ms {
+                vec![Transport::Tls]
+            } else {
+                vec![Transport::Udp, Transport::Tcp]
+            },
             tls: None,
             peers: if ms {
                 MICROSOFT_PROXIES
@@ -532,6 +543,14 @@ impl TrunkSpec {
         )
     }
 
+    /// True when the trunk's peers may use transport `t`: one of
+    /// `transports`, the trunk's `transport`, or a peer's.
+    pub fn takes(&self, t: Transport) -> bool {
+        self.transports.contains(&t)
+            || self.transport == t
+            || self.peers.iter().any(|p| p.transport == t)
+    }
+
     /// True when `code` is one of this trunk's failover codes.
     pub fn is_failover_code(&self, code: u16) -> bool {
         self.failover_codes.contains(&code)
@@ -623,6 +642,11 @@ mod tests {
         assert!(c.headers.x_ms_sbc.is_none());
         assert!(c.headers.history_info_to_diversion && !c.headers.diversion_to_history_info);
         assert_eq!(c.contact(), "<sip:sbc.example.com:5060;transport=udp>");
+        assert_eq!(c.transports, [Transport::Udp, Transport::Tcp]);
+        assert!(c.takes(Transport::Tcp) && !c.takes(Transport::Tls));
+        let t = TrunkSpec::new("teams", TrunkKind::Teams, "sbc1.contoso.com");
+        assert_eq!(t.transports, [Transport::Tls]);
+        assert!(!t.takes(Transport::Tcp) && !t.takes(Transport::Udp));
     }
 
     #[test]

@@ -846,6 +846,52 @@ fn carrier_classified_by_peer_address() {
 }
 
 #[test]
+fn carrier_peer_over_tcp_classifies_to_its_udp_trunk() {
+    // RFC 3261 §18.1.1: a peer configured for UDP may send over TCP (a
+    // large request, or its choice); the message is the carrier's.
+    let c = Classifier::new(&[carrier(), teams()]);
+    const TCP_LOCAL: &str = "192.0.2.1:5060";
+    assert_eq!(
+        c.classify(sa(TCP_LOCAL), ip("198.51.100.10"), Transport::Tcp, None),
+        Some(0)
+    );
+    // TLS is not one of its transports, and another source is no peer.
+    assert_eq!(
+        c.classify(sa(TLS_LOCAL), ip("198.51.100.10"), Transport::Tls, None),
+        None
+    );
+    assert_eq!(
+        c.classify(sa(TCP_LOCAL), ip("198.51.100.11"), Transport::Tcp, None),
+        None
+    );
+    // A carrier limited to UDP refuses TCP.
+    let mut udp_only = carrier();
+    udp_only.transports = vec![Transport::Udp];
+    let c = Classifier::new(&[udp_only.clone(), teams()]);
+    assert_eq!(
+        c.classify(sa(TCP_LOCAL), ip("198.51.100.10"), Transport::Tcp, None),
+        None
+    );
+    assert_eq!(
+        c.classify(sa(UDP_LOCAL), ip("198.51.100.10"), Transport::Udp, None),
+        Some(0)
+    );
+    // A peer's own transport always counts, whatever the list says.
+    udp_only.peers[0].transport = Transport::Tcp;
+    let c = Classifier::new(&[udp_only]);
+    assert_eq!(
+        c.classify(sa(TCP_LOCAL), ip("198.51.100.10"), Transport::Tcp, None),
+        Some(0)
+    );
+    // Microsoft over plain TCP from its own ranges is nobody's.
+    let c = Classifier::new(&[carrier(), teams()]);
+    assert_eq!(
+        c.classify(sa(TCP_LOCAL), ip("52.114.75.24"), Transport::Tcp, None),
+        None
+    );
+}
+
+#[test]
 fn microsoft_ranges_classified_as_teams() {
     let c = Classifier::new(&[carrier(), teams()]);
     let ms = names(&[

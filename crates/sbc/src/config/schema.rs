@@ -242,6 +242,9 @@ pub(crate) struct TrunkSection {
     pub(crate) contact_host: Option<Spanned<String>>,
     pub(crate) local_port: Option<Spanned<u16>>,
     pub(crate) transport: Option<Spanned<TransportName>>,
+    /// Transports the trunk's peers may use (inbound classification; a
+    /// large request goes over TCP when TCP is one of them).
+    pub(crate) transports: Option<Spanned<Vec<Spanned<TransportName>>>>,
     pub(crate) tls: Option<Spanned<String>>,
     pub(crate) peers: Option<Spanned<Vec<PeerSection>>>,
     pub(crate) acl: Option<Vec<Spanned<String>>>,

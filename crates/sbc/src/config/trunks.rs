@@ -42,6 +42,81 @@ fn fqdn_problem(name: &str) -> Option<&'static str> {
     None
 }
 
+/// `transports`: what the trunk's peers may use. By default TLS alone for
+/// Teams, ACS and TLS trunks, UDP and TCP for the others (RFC 3261 §18:
+/// every element does both). A list must hold the trunk's `transport` and
+/// every peer's; Teams and ACS take TLS only.
+fn check_transports(
+    ctx: &Ctx<'_>,
+    i: usize,
+    t: &TrunkSection,
+    spec: &trunk::TrunkSpec,
+) -> Result<Vec<transaction::Transport>, ConfigError> {
+    use transaction::Transport;
+    let field = format!("trunk[{i}].transports");
+    let Some(list) = &t.transports else {
+        let mut out = if spec.kind.is_microsoft() || spec.transport == Transport::Tls {
+            vec![Transport::Tls]
+        } else {
+            vec![Transport::Udp, Transport::Tcp]
+        };
+        for p in &spec.peers {
+            if !out.contains(&p.transport) {
+                out.push(p.transport);
+            }
+        }
+        return Ok(out);
+    };
+    if list.get_ref().is_empty() {
+        return Err(ctx.err(
+            Some(&list.span()),
+            &field,
+            "at least one transport is required",
+        ));
+    }
+    let mut out = Vec::new();
+    for (j, x) in list.get_ref().iter().enumerate() {
+        let tr = transport_of(*x.get_ref());
+        if spec.kind.is_microsoft() && tr != Transport::Tls {
+            return Err(ctx.err(
+                Some(&x.span()),
+                &format!("{field}[{j}]"),
+                "Teams and ACS Direct Routing accept only TLS",
+            ));
+        }
+        if !out.contains(&tr) {
+            out.push(tr);
+        }
+    }
+    let name = |tr: Transport| tr.as_str().to_ascii_lowercase();
+    if !out.contains(&spec.transport) {
+        return Err(ctx.err(
+            Some(&list.span()),
+            &field,
+            format!(
+                "must include the trunk's transport ({})",
+                name(spec.transport)
+            ),
+        ));
+    }
+    if let Some((j, p)) = spec
+        .peers
+        .iter()
+        .enumerate()
+        .find(|(_, p)| !out.contains(&p.transport))
+    {
+        return Err(ctx.err(
+            Some(&list.span()),
+            &field,
+            format!(
+                "must include the transport of peers[{j}] ({})",
+                name(p.transport)
+            ),
+        ));
+    }
+    Ok(out)
+}
+
 /// `contact_host`: an IP address (not unspecified, not multicast) on a
 /// carrier or gateway trunk. Teams and ACS identify the SBC by the FQDN in
 /// Contact and answer 403 to an IP.
@@ -255,6 +330,7 @@ fn check_trunk(
             "at least one peer is required (peers = [{ host = \"…\", addr = \"IP:port\" }])",
         ));
     }
+    spec.transports = check_transports(ctx, i, t, &spec)?;
     if let Some(acl) = &t.acl {
         spec.acl = acl
             .iter()

@@ -340,3 +340,61 @@ fn contact_host_is_an_ip_for_carriers_and_refused_toward_microsoft() {
         "0.0.0.0 cannot be reached",
     );
 }
+
+#[test]
+fn transports_default_by_kind_and_are_checked() {
+    use transaction::Transport::{Tcp, Tls, Udp};
+    let l = parse(BASE, "t.toml").unwrap();
+    assert_eq!(l.trunks[0].transports, [Udp, Tcp], "carrier: UDP and TCP");
+    assert_eq!(l.trunks[1].transports, [Tls], "teams: TLS only");
+    assert_eq!(l.trunks[2].transports, [Tls], "acs: TLS only");
+    // A carrier limited to UDP.
+    let text = BASE.replacen(
+        "kind = \"carrier\"\n",
+        "kind = \"carrier\"\ntransports = [\"udp\"]\n",
+        1,
+    );
+    assert_eq!(parse(&text, "t.toml").unwrap().trunks[0].transports, [Udp]);
+    // A carrier over TLS keeps to TLS unless told otherwise.
+    let text = BASE.replacen(
+        "kind = \"carrier\"\n",
+        "kind = \"carrier\"\ntransport = \"tls\"\n",
+        1,
+    );
+    assert_eq!(parse(&text, "t.toml").unwrap().trunks[0].transports, [Tls]);
+    refused(
+        "kind = \"carrier\"\n",
+        "kind = \"carrier\"\ntransports = [\"tcp\"]\n",
+        "transports = ",
+        "trunk[0].transports",
+        "must include the trunk's transport (udp)",
+    );
+    refused(
+        "peers = [{ host = \"carrier.example.net\", addr = \"192.0.2.10:5060\" }]",
+        "transports = [\"udp\"]\npeers = [{ host = \"carrier.example.net\", addr = \"192.0.2.10:5060\" }, { host = \"b.example.net\", transport = \"tcp\" }]",
+        "transports = ",
+        "trunk[0].transports",
+        "must include the transport of peers[1] (tcp)",
+    );
+    refused(
+        "kind = \"carrier\"\n",
+        "kind = \"carrier\"\ntransports = []\n",
+        "transports = ",
+        "trunk[0].transports",
+        "at least one transport",
+    );
+    refused(
+        "kind = \"teams\"\n",
+        "kind = \"teams\"\ntransports = [\"tls\", \"tcp\"]\n",
+        "transports = ",
+        "trunk[1].transports[1]",
+        "Teams and ACS Direct Routing accept only TLS",
+    );
+    refused(
+        "kind = \"carrier\"\n",
+        "kind = \"carrier\"\ntransports = [\"udp\", \"sctp\"]\n",
+        "transports = ",
+        "",
+        "unknown variant `sctp`",
+    );
+}
