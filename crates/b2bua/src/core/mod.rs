@@ -14,6 +14,7 @@ mod ending;
 mod identity;
 mod leg;
 mod setup;
+mod size;
 mod transfer;
 
 use self::dialog::*;
@@ -960,6 +961,9 @@ impl B2bua {
                 self.health[trunk].on_failure(self.now, peer, why);
             }
             Pending::Invite { call, leg } => {
+                if outcome == Outcome::TransportError && self.retry_over_udp(call, leg) {
+                    return;
+                }
                 let Some(c) = self.calls.get_mut(&call) else {
                     return;
                 };
