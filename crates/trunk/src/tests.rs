@@ -883,6 +883,20 @@ fn carrier_peer_over_tcp_classifies_to_its_udp_trunk() {
         c.classify(sa(TCP_LOCAL), ip("198.51.100.10"), Transport::Tcp, None),
         Some(0)
     );
+    // A trunk configured for TCP beats one that only allows it.
+    let mut tcp = carrier();
+    tcp.name = "carrier-tcp".into();
+    tcp.transport = Transport::Tcp;
+    tcp.peers[0].transport = Transport::Tcp;
+    let c = Classifier::new(&[carrier(), tcp]);
+    assert_eq!(
+        c.classify(sa(TCP_LOCAL), ip("198.51.100.10"), Transport::Tcp, None),
+        Some(1)
+    );
+    assert_eq!(
+        c.classify(sa(UDP_LOCAL), ip("198.51.100.10"), Transport::Udp, None),
+        Some(0)
+    );
     // Microsoft over plain TCP from its own ranges is nobody's.
     let c = Classifier::new(&[carrier(), teams()]);
     assert_eq!(
