@@ -174,6 +174,88 @@ fn carrier_call_reaches_teams_with_srtp_audio_both_ways() {
     assert!(c["packets"][0].as_u64().unwrap() >= 90, "{c}");
 }
 
+/// The carrier places its call over TCP although its trunk is configured
+/// for UDP (RFC 3261 §18.1.1: a carrier trunk takes both), and wants our IP
+/// in Contact (`contact_host`): the call is the carrier's, reaches Teams,
+/// audio flows, and our 200 on the TCP connection carries the IP.
+#[test]
+fn carrier_over_tcp_calls_teams_through_sbc_run() {
+    let p = Ports::new();
+    let d = Daemon::start("call-tcp", |c| {
+        let text = config(c, &p, 60);
+        let carrier = format!("local_port = {}\n", p.udp);
+        assert!(text.contains(&carrier));
+        text.replacen(
+            &carrier,
+            &format!("{carrier}contact_host = \"127.0.0.1\"\n"),
+            1,
+        )
+    });
+    let work = TempDir::new("call-tcp-work");
+    let mut args = teams_args(&p, 0);
+    args.extend(
+        [
+            "--media-seconds",
+            "2",
+            "--then",
+            "wait-bye",
+            "--timeout",
+            "30",
+        ]
+        .map(String::from),
+    );
+    let peer = MsPeer::start(&work.0, &d.certs(), "teams", &strs(&args));
+    let trace = work.0.join("carrier-tcp.msg");
+    let trace_s = trace.display().to_string();
+    let sipp = sipp_carrier_over(
+        "t1",
+        &work.0,
+        "carrier-uac.xml",
+        p.carrier,
+        &[
+            "-s",
+            "0301234567",
+            "-key",
+            "caller",
+            "0401112222",
+            "-d",
+            "3000",
+            "-trace_msg",
+            "-message_file",
+            &trace_s,
+        ],
+        d.listeners.tcp,
+    );
+    let (sok, stext) = sipp_result(sipp);
+    let (pok, v, ptext) = peer.finish();
+    let cdr = cdrs(&d, 1);
+    let (code, err) = d.stop();
+    assert!(sok, "SIPp carrier over TCP:\n{stext}\n{err}");
+    assert!(pok, "Microsoft peer:\n{ptext}\n{err}");
+    assert_eq!(v["violations"], serde_json::json!([]), "{ptext}");
+    assert_eq!(media_matched(&v), [100], "{ptext}");
+    assert_eq!(code, Some(0), "{err}");
+    let c = &cdr[0];
+    assert_eq!(c["status"], 200, "{c}");
+    assert_eq!(c["from_trunk"], "carrier", "{c}");
+    assert_eq!(c["to_trunk"], "teams", "{c}");
+    // What SIPp received over TCP: our 200 with the IP in Contact.
+    let msgs = std::fs::read_to_string(&trace).unwrap_or_default();
+    let ok = msgs
+        .split("message received")
+        .find(|m| m.contains("SIP/2.0 200") && m.contains("INVITE"))
+        .unwrap_or_else(|| panic!("no 200 to the INVITE in SIPp's trace:\n{msgs}"));
+    let contact = ok
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("contact:"))
+        .unwrap_or_else(|| panic!("no Contact in our 200:\n{ok}"));
+    assert!(
+        contact.contains(&format!("@127.0.0.1:{};transport=udp>", p.udp)),
+        "{contact}"
+    );
+    assert!(ok.contains("TCP"), "received over TCP:\n{ok}");
+}
+
 #[test]
 fn teams_call_reaches_carrier_with_hold_resume_and_refresh() {
     let p = Ports::new();

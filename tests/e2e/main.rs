@@ -3,6 +3,7 @@
 
 mod calls;
 mod carrier_side;
+mod check;
 mod common;
 mod daemon;
 mod demo;

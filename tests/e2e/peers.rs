@@ -173,13 +173,25 @@ pub(crate) fn sipp_carrier(
     extra: &[&str],
     target: Option<SocketAddr>,
 ) -> Child {
+    sipp_carrier_over("u1", work, sf, local_port, extra, target)
+}
+
+/// [`sipp_carrier`] over SIPp transport `t` (`u1` UDP, `t1` one TCP connection).
+pub(crate) fn sipp_carrier_over(
+    t: &str,
+    work: &Path,
+    sf: &str,
+    local_port: u16,
+    extra: &[&str],
+    target: Option<SocketAddr>,
+) -> Child {
     let mut cmd = Command::new("timeout");
     cmd.current_dir(work)
         .arg("60")
         .arg("sipp")
         .arg("-sf")
         .arg(scenario(sf))
-        .args(["-t", "u1", "-i", "127.0.0.1", "-p"])
+        .args(["-t", t, "-i", "127.0.0.1", "-p"])
         .arg(local_port.to_string())
         .args(["-m", "1", "-rtp_echo", "-mp"])
         .arg(sipp_media_port().to_string())

@@ -463,6 +463,244 @@ fn teams_call_reaches_carrier() {
     assert_eq!(w.b.active_calls(), 1);
 }
 
+/// Our address toward the carrier when it wants an IP in Contact and Via.
+const OUR_CARRIER_IP: &str = "203.0.113.10";
+
+fn config_with_carrier_contact_ip() -> b2bua::Config {
+    let mut cfg = config();
+    cfg.trunks[0].contact_host = Some(OUR_CARRIER_IP.parse().unwrap());
+    cfg
+}
+
+/// Host and transport of the top Via, and the Contact, of a message we sent.
+fn via_and_contact(m: &Message) -> (String, String, Option<String>) {
+    let via = m.top_via().unwrap();
+    (
+        via.host.to_string(),
+        via.transport.to_string(),
+        hdr(m, "Contact"),
+    )
+}
+
+#[test]
+fn carrier_with_contact_host_gets_our_ip_in_contact_and_via_and_microsoft_keeps_the_fqdn() {
+    // Teams → carrier: the INVITE, its ACK and the BYE toward the carrier
+    // carry the IP; what goes back to Teams keeps the FQDN.
+    let mut w = World::with(config_with_carrier_contact_ip());
+    let e = establish_from_teams(&mut w, &[]);
+    let (host, transport, contact) = via_and_contact(&e.c_invite);
+    assert_eq!((host.as_str(), transport.as_str()), (OUR_CARRIER_IP, "UDP"));
+    let contact = contact.unwrap();
+    assert!(
+        contact.contains(&format!("@{OUR_CARRIER_IP}:5060;transport=udp>")),
+        "{contact}"
+    );
+    assert!(
+        !text(&e.c_invite).contains("sbc.carrier.example:"),
+        "{}",
+        text(&e.c_invite)
+    );
+    let contact = hdr(&e.ms_ok, "Contact").unwrap();
+    assert!(
+        contact.contains(&format!("{TEAMS_FQDN}:5061;transport=tls>")),
+        "{contact}"
+    );
+    assert!(
+        !text(&e.ms_ok).contains(OUR_CARRIER_IP),
+        "{}",
+        text(&e.ms_ok)
+    );
+    let to = hdr(&e.ms_ok, "To").unwrap();
+    w.ms_sends(
+        0,
+        ms_in_dialog("BYE", &e.ms_call_id, MS_FROM, &to, 2, &[], ""),
+    );
+    let bye = w.take_req(CARRIER, "BYE");
+    let (host, transport, _) = via_and_contact(&bye);
+    assert_eq!((host.as_str(), transport.as_str()), (OUR_CARRIER_IP, "UDP"));
+
+    // Carrier → Teams: our responses to the carrier carry the IP in
+    // Contact; the INVITE toward Teams has the FQDN in Via and Contact.
+    let mut w = World::with(config_with_carrier_contact_ip());
+    let e = establish(&mut w);
+    let contact = hdr(&e.a_ok, "Contact").unwrap();
+    assert!(
+        contact.contains(&format!("@{OUR_CARRIER_IP}:5060;transport=udp>")),
+        "{contact}"
+    );
+    let (host, transport, contact) = via_and_contact(&e.invite);
+    assert_eq!((host.as_str(), transport.as_str()), (TEAMS_FQDN, "TLS"));
+    assert!(contact
+        .unwrap()
+        .contains(&format!("@{TEAMS_FQDN}:5061;transport=tls>")));
+    assert!(
+        !text(&e.invite).contains(OUR_CARRIER_IP),
+        "{}",
+        text(&e.invite)
+    );
+}
+
+// ----- a carrier over UDP and TCP (RFC 3261 §18.1.1) -------------------------------
+
+/// The carrier trunk passes `X-Pad` headers: Microsoft's INVITE carries a
+/// big one, so that ours toward the carrier is larger than 1300 bytes.
+fn config_passing_pad() -> b2bua::Config {
+    let mut cfg = config();
+    cfg.trunks[0].headers.pass_headers = vec!["X-Pad".into()];
+    cfg
+}
+
+fn pad() -> String {
+    format!("X-Pad: {}", "p".repeat(900))
+}
+
+/// Takes what was sent to the carrier's address over `transport`.
+fn take_to_carrier(w: &mut World, transport: transaction::Transport, method: &str) -> Sent {
+    let i = w
+        .out
+        .iter()
+        .position(|s| {
+            s.to.addr == addr(CARRIER)
+                && s.to.transport == transport
+                && s.msg.method_str() == Some(method)
+        })
+        .unwrap_or_else(|| panic!("no {method} over {transport} to the carrier:\n{}", w.dump()));
+    w.out.remove(i)
+}
+
+#[test]
+fn large_invite_to_a_udp_carrier_goes_over_tcp_and_the_dialog_stays_there() {
+    use transaction::Transport::{Tcp, Udp};
+    let mut w = World::with(config_passing_pad());
+    // A small INVITE stays on UDP.
+    w.ms_sends(
+        0,
+        ms_invite(
+            "small",
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            &[],
+        ),
+    );
+    let small = take_to_carrier(&mut w, Udp, "INVITE");
+    assert!(small.msg.to_bytes().len() <= 1300);
+    assert_eq!(small.msg.top_via().unwrap().transport.to_string(), "UDP");
+    // A large one goes over TCP, its Via says so, its Contact keeps UDP.
+    w.ms_sends(
+        0,
+        ms_invite(
+            "large",
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            &[pad()],
+        ),
+    );
+    let big = take_to_carrier(&mut w, Tcp, "INVITE");
+    assert!(big.msg.to_bytes().len() > 1300, "{}", big.text());
+    assert_eq!(big.msg.top_via().unwrap().transport.to_string(), "TCP");
+    assert!(hdr(&big.msg, "Contact")
+        .unwrap()
+        .ends_with(";transport=udp>"));
+    // The carrier answers on the connection; our ACK follows on TCP.
+    let tcp_peer = transaction::Peer::new(addr(CARRIER), Tcp).with_conn(9);
+    let ok = answer(
+        &big.msg,
+        200,
+        "c-tag",
+        &["Contact: <sip:089222@192.0.2.10:5060>".to_owned()],
+        &carrier_sdp(30000, "sendrecv"),
+    );
+    w.deliver(ok, tcp_peer, addr(SBC_UDP), None);
+    let ack = take_to_carrier(&mut w, Tcp, "ACK");
+    assert_eq!(ack.msg.top_via().unwrap().transport.to_string(), "TCP");
+    let _ = w.take_resp(MS[0], 200, "INVITE");
+
+    // A carrier limited to UDP gets the large INVITE over UDP.
+    let mut cfg = config_passing_pad();
+    cfg.trunks[0].transports = vec![Udp];
+    let mut w = World::with(cfg);
+    w.ms_sends(
+        0,
+        ms_invite(
+            "large",
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            &[pad()],
+        ),
+    );
+    let big = take_to_carrier(&mut w, Udp, "INVITE");
+    assert!(big.msg.to_bytes().len() > 1300);
+    assert_eq!(big.msg.top_via().unwrap().transport.to_string(), "UDP");
+}
+
+#[test]
+fn tcp_refused_for_a_large_invite_is_retried_over_udp_without_taking_the_peer_down() {
+    use transaction::Transport::{Tcp, Udp};
+    let mut w = World::with(config_passing_pad());
+    w.ms_sends(
+        0,
+        ms_invite(
+            "refused",
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            &[pad()],
+        ),
+    );
+    let first = take_to_carrier(&mut w, Tcp, "INVITE");
+    w.transport_error(transaction::Peer::new(addr(CARRIER), Tcp));
+    let again = take_to_carrier(&mut w, Udp, "INVITE");
+    assert_eq!(again.msg.top_via().unwrap().transport.to_string(), "UDP");
+    assert!(again.msg.to_bytes().len() > 1300);
+    assert_ne!(again.msg.call_id().unwrap(), first.msg.call_id().unwrap());
+    assert!(!w.b.peer_states(0)[0].is_down(), "UDP may be fine");
+    // The call goes on over UDP.
+    w.carrier_sends(answer(
+        &again.msg,
+        200,
+        "c-tag",
+        &["Contact: <sip:089222@192.0.2.10:5060>".to_owned()],
+        &carrier_sdp(30000, "sendrecv"),
+    ));
+    let _ack = take_to_carrier(&mut w, Udp, "ACK");
+    let _ok = w.take_resp(MS[0], 200, "INVITE");
+    assert_eq!(w.b.active_calls(), 1);
+}
+
+#[test]
+fn carrier_invite_over_tcp_is_the_carriers_and_answered_on_its_connection() {
+    use transaction::Transport::Tcp;
+    let mut w = World::new();
+    let from = transaction::Peer::new(addr(CARRIER), Tcp).with_conn(4);
+    w.deliver(
+        carrier_invite("over-tcp", &carrier_sdp(30000, "sendrecv"), &[]),
+        from,
+        addr(SBC_UDP),
+        None,
+    );
+    let inv = w.take_req(MS[0], "INVITE");
+    assert!(ruri(&inv).starts_with("sip:+4930123456@"), "{}", text(&inv));
+    let trying = w
+        .out
+        .iter()
+        .find(|s| s.to.addr == addr(CARRIER) && s.msg.status() == Some(100))
+        .unwrap_or_else(|| panic!("no 100 to the carrier:\n{}", w.dump()));
+    assert_eq!(trying.to, from, "back on the connection it came on");
+    // Microsoft answers; the 200 goes back on the same connection.
+    let ok = answer(
+        &inv,
+        200,
+        "ms-tag",
+        &[
+            format!("Contact: {CONTACT_443}"),
+            format!("Record-Route: {MS_RR}"),
+        ],
+        &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+    );
+    w.ms_sends(0, ok);
+    let i = w
+        .out
+        .iter()
+        .position(|s| s.to.addr == addr(CARRIER) && s.msg.status() == Some(200))
+        .unwrap_or_else(|| panic!("no 200 to the carrier:\n{}", w.dump()));
+    assert_eq!(w.out[i].to, from);
+}
+
 #[test]
 fn bye_from_teams_ends_carrier_leg() {
     let mut w = World::new();

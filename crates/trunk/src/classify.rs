@@ -9,7 +9,10 @@ use crate::spec::{Cidr, TrunkSpec};
 #[derive(Debug, Clone)]
 struct Entry {
     listen: Vec<SocketAddr>,
+    /// Transports the trunk takes ([`TrunkSpec::takes`]).
     transports: Vec<Transport>,
+    /// Of those, the trunk's own and its peers' (configured, not only allowed).
+    native: Vec<Transport>,
     acl: Vec<Cidr>,
     peer_addrs: Vec<IpAddr>,
     peer_names: Vec<String>,
@@ -31,15 +34,16 @@ impl Classifier {
             trunks: trunks
                 .iter()
                 .map(|t| {
-                    let mut transports = vec![t.transport];
-                    for p in &t.peers {
-                        if !transports.contains(&p.transport) {
-                            transports.push(p.transport);
-                        }
-                    }
+                    let transports = [Transport::Udp, Transport::Tcp, Transport::Tls]
+                        .into_iter()
+                        .filter(|x| t.takes(*x))
+                        .collect();
+                    let mut native = vec![t.transport];
+                    native.extend(t.peers.iter().map(|p| p.transport));
                     Entry {
                         listen: t.listen.clone(),
                         transports,
+                        native,
                         acl: t.acl.clone(),
                         peer_addrs: t
                             .peers
@@ -57,12 +61,14 @@ impl Classifier {
     /// Which trunk an inbound message belongs to: the local listener must be
     /// one of the trunk's `listen` (when set), the source address in its ACL
     /// (or, with no ACL, equal to one of its peers' `addr`), the transport
-    /// one the trunk uses, and over TLS the peer certificate's DNS names
+    /// one the trunk takes ([`TrunkSpec::takes`]: a carrier configured for
+    /// UDP takes its peers' TCP too), and over TLS the peer certificate's DNS names
     /// (`tls_names`, wildcards as in RFC 2818) must include one of its
     /// `peer_names` (when set). Among the trunks that pass, the most specific
     /// wins: a matched certificate name beats a listener match, which beats
-    /// a source equal to a peer's address, which beats an ACL range; on a
-    /// tie, the one configured first. `None`: refuse the message.
+    /// a source equal to a peer's address, which beats an ACL range, which
+    /// beats a transport only allowed (not the trunk's nor a peer's own); on
+    /// a tie, the one configured first. `None`: refuse the message.
     pub fn classify(
         &self,
         local: SocketAddr,
@@ -118,6 +124,11 @@ impl Entry {
         }
         if !self.transports.contains(&transport) {
             return None;
+        }
+        if self.native.contains(&transport) {
+            // A trunk configured for this transport beats one that only
+            // allows it (a UDP carrier taking TCP).
+            score += 1;
         }
         let exact = self.peer_addrs.contains(&src);
         if self.acl.is_empty() {

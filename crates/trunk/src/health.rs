@@ -157,6 +157,8 @@ struct PeerHealth {
 pub struct Health {
     options: OptionsSpec,
     fqdn: String,
+    /// Host of our Via and Contact (`TrunkSpec::local_host`).
+    local_host: String,
     local_port: u16,
     contact_transport: Transport,
     x_ms_sbc: Option<String>,
@@ -201,6 +203,7 @@ impl Health {
         Health {
             options: spec.options.clone(),
             fqdn: spec.fqdn.clone(),
+            local_host: spec.local_host(),
             local_port: spec.local_port,
             contact_transport: spec.transport,
             x_ms_sbc: spec.headers.x_ms_sbc.clone(),
@@ -578,6 +581,7 @@ impl Health {
         let p = &self.peers[peer];
         let host = bracket(&p.host);
         let fqdn = bracket(&self.fqdn);
+        let ours = &self.local_host;
         let lp = self.local_port;
         let uri = format!(
             "sip:{host}:{};transport={}",
@@ -588,7 +592,7 @@ impl Health {
             (
                 "Via",
                 format!(
-                    "SIP/2.0/{} {fqdn}:{lp};branch=z9hG4bK{branch:016x}",
+                    "SIP/2.0/{} {ours}:{lp};branch=z9hG4bK{branch:016x}",
                     p.transport.as_str()
                 ),
             ),
@@ -600,7 +604,7 @@ impl Health {
             (
                 "Contact",
                 format!(
-                    "<sip:{fqdn}:{lp};transport={}>",
+                    "<sip:{ours}:{lp};transport={}>",
                     transport_param(self.contact_transport)
                 ),
             ),

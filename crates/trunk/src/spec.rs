@@ -355,13 +355,24 @@ pub struct TrunkSpec {
     pub name: String,
     /// What is on the other side.
     pub kind: TrunkKind,
-    /// Our FQDN toward this trunk: Contact and Via host, and the name in our
-    /// certificate (the Teams and ACS FQDNs differ).
+    /// Our FQDN toward this trunk: Contact and Via host (unless
+    /// `contact_host` says otherwise), From host of our OPTIONS, and the
+    /// name in our certificate (the Teams and ACS FQDNs differ).
     pub fqdn: String,
+    /// Our IP address in Contact and Via instead of `fqdn`: many carriers
+    /// want one. Never for Teams and ACS, which answer 403 to an IP in
+    /// Contact (the configuration loader refuses it there).
+    pub contact_host: Option<IpAddr>,
     /// The port written in our Contact and Via (5061 for TLS).
     pub local_port: u16,
-    /// Transport of our Contact.
+    /// Transport of our Contact, and of peers that do not set one.
     pub transport: Transport,
+    /// Transports the trunk's peers may use (RFC 3261 §18: every element
+    /// does UDP and TCP). Inbound, a message over any of them (or over
+    /// `transport` or a peer's) classifies to the trunk; outbound, a request
+    /// too large for UDP goes over TCP when TCP is one of them (§18.1.1).
+    /// Teams and ACS: TLS only; carriers and gateways: UDP and TCP.
+    pub transports: Vec<Transport>,
     /// Name of the `[tls.NAME]` profile used as client identity toward the trunk.
     pub tls: Option<String>,
     /// Peers in the order they are tried (Teams: sip, sip2, sip3).
@@ -419,8 +430,14 @@ impl TrunkSpec {
             name: name.to_owned(),
             kind,
             fqdn: fqdn.to_owned(),
+            contact_host: None,
             local_port: port,
             transport,
+            transports: if ms {
+                vec![Transport::Tls]
+            } else {
+                vec![Transport::Udp, Transport::Tcp]
+            },
             tls: None,
             peers: if ms {
                 MICROSOFT_PROXIES
@@ -482,38 +499,56 @@ impl TrunkSpec {
         }
     }
 
+    /// The host of our Contact and Via toward this trunk: `contact_host`
+    /// when set (an IPv6 address in brackets), else `fqdn`.
+    pub fn local_host(&self) -> String {
+        match self.contact_host {
+            Some(ip) => bracket(&ip.to_string()),
+            None => bracket(&self.fqdn),
+        }
+    }
+
     /// Our Contact toward this trunk without user part:
-    /// `<sip:{fqdn}:{local_port};transport={t}>`.
+    /// `<sip:{host}:{local_port};transport={t}>`, `host` being
+    /// [`TrunkSpec::local_host`].
     pub fn contact(&self) -> String {
         format!(
             "<sip:{}:{};transport={}>",
-            bracket(&self.fqdn),
+            self.local_host(),
             self.local_port,
             transport_param(self.transport)
         )
     }
 
     /// Our Contact toward this trunk with a user part (for example the
-    /// caller's `+E.164` number): `<sip:{user}@{fqdn}:{local_port};transport={t}>`.
+    /// caller's `+E.164` number): `<sip:{user}@{host}:{local_port};transport={t}>`.
     pub fn contact_with_user(&self, user: &str) -> String {
         format!(
             "<sip:{user}@{}:{};transport={}>",
-            bracket(&self.fqdn),
+            self.local_host(),
             self.local_port,
             transport_param(self.transport)
         )
     }
 
     /// Our Via sent-by toward peer `peer` (transport and host:port, no
-    /// parameters): `SIP/2.0/TLS {fqdn}:{local_port}`.
+    /// parameters): `SIP/2.0/TLS {host}:{local_port}`.
     pub fn via_sent_by(&self, peer: usize) -> String {
         let t = self.peers.get(peer).map_or(self.transport, |p| p.transport);
         format!(
             "SIP/2.0/{} {}:{}",
             t.as_str(),
-            bracket(&self.fqdn),
+            self.local_host(),
             self.local_port
         )
+    }
+
+    /// True when the trunk's peers may use transport `t`: one of
+    /// `transports`, the trunk's `transport`, or a peer's.
+    pub fn takes(&self, t: Transport) -> bool {
+        self.transports.contains(&t)
+            || self.transport == t
+            || self.peers.iter().any(|p| p.transport == t)
     }
 
     /// True when `code` is one of this trunk's failover codes.
@@ -606,5 +641,27 @@ mod tests {
         assert!(!c.e164);
         assert!(c.headers.x_ms_sbc.is_none());
         assert!(c.headers.history_info_to_diversion && !c.headers.diversion_to_history_info);
+        assert_eq!(c.contact(), "<sip:sbc.example.com:5060;transport=udp>");
+        assert_eq!(c.transports, [Transport::Udp, Transport::Tcp]);
+        assert!(c.takes(Transport::Tcp) && !c.takes(Transport::Tls));
+        let t = TrunkSpec::new("teams", TrunkKind::Teams, "sbc1.contoso.com");
+        assert_eq!(t.transports, [Transport::Tls]);
+        assert!(!t.takes(Transport::Tcp) && !t.takes(Transport::Udp));
+    }
+
+    #[test]
+    fn contact_host_puts_our_ip_in_contact_and_via() {
+        let mut c = TrunkSpec::new("carrier", TrunkKind::Carrier, "sbc.example.com");
+        c.contact_host = Some("203.0.113.10".parse().unwrap());
+        assert_eq!(c.local_host(), "203.0.113.10");
+        assert_eq!(c.contact(), "<sip:203.0.113.10:5060;transport=udp>");
+        assert_eq!(
+            c.contact_with_user("0301234"),
+            "<sip:0301234@203.0.113.10:5060;transport=udp>"
+        );
+        assert_eq!(c.via_sent_by(0), "SIP/2.0/UDP 203.0.113.10:5060");
+        c.contact_host = Some("2001:db8::10".parse().unwrap());
+        assert_eq!(c.contact(), "<sip:[2001:db8::10]:5060;transport=udp>");
+        assert_eq!(c.via_sent_by(0), "SIP/2.0/UDP [2001:db8::10]:5060");
     }
 }

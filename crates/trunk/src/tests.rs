@@ -752,6 +752,31 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
+#[test]
+fn options_to_a_carrier_with_contact_host_carry_our_ip_in_via_and_contact() {
+    let t0 = start();
+    let mut c = carrier();
+    c.options.enabled = true;
+    c.contact_host = Some("203.0.113.10".parse().unwrap());
+    let mut h = Health::new(&c, 7, t0);
+    let p = h.poll_ping(t0).unwrap();
+    let (text, m) = wire(&p.msg);
+    let via = m.top_via().unwrap();
+    assert_eq!(via.transport, "UDP");
+    assert_eq!(via.host.to_string(), "203.0.113.10");
+    assert_eq!(via.port, Some(5060));
+    assert_eq!(
+        header(&m, "Contact"),
+        "<sip:203.0.113.10:5060;transport=udp>",
+        "{text}"
+    );
+    // From keeps our name.
+    assert!(
+        header(&m, "From").starts_with("<sip:sbc.example.com:5060>"),
+        "{text}"
+    );
+}
+
 fn names(n: &[&str]) -> Vec<String> {
     n.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -816,6 +841,66 @@ fn carrier_classified_by_peer_address() {
     );
     assert_eq!(
         c.classify(sa(UDP_LOCAL), ip("198.51.100.11"), Transport::Udp, None),
+        None
+    );
+}
+
+#[test]
+fn carrier_peer_over_tcp_classifies_to_its_udp_trunk() {
+    // RFC 3261 §18.1.1: a peer configured for UDP may send over TCP (a
+    // large request, or its choice); the message is the carrier's.
+    let c = Classifier::new(&[carrier(), teams()]);
+    const TCP_LOCAL: &str = "192.0.2.1:5060";
+    assert_eq!(
+        c.classify(sa(TCP_LOCAL), ip("198.51.100.10"), Transport::Tcp, None),
+        Some(0)
+    );
+    // TLS is not one of its transports, and another source is no peer.
+    assert_eq!(
+        c.classify(sa(TLS_LOCAL), ip("198.51.100.10"), Transport::Tls, None),
+        None
+    );
+    assert_eq!(
+        c.classify(sa(TCP_LOCAL), ip("198.51.100.11"), Transport::Tcp, None),
+        None
+    );
+    // A carrier limited to UDP refuses TCP.
+    let mut udp_only = carrier();
+    udp_only.transports = vec![Transport::Udp];
+    let c = Classifier::new(&[udp_only.clone(), teams()]);
+    assert_eq!(
+        c.classify(sa(TCP_LOCAL), ip("198.51.100.10"), Transport::Tcp, None),
+        None
+    );
+    assert_eq!(
+        c.classify(sa(UDP_LOCAL), ip("198.51.100.10"), Transport::Udp, None),
+        Some(0)
+    );
+    // A peer's own transport always counts, whatever the list says.
+    udp_only.peers[0].transport = Transport::Tcp;
+    let c = Classifier::new(&[udp_only]);
+    assert_eq!(
+        c.classify(sa(TCP_LOCAL), ip("198.51.100.10"), Transport::Tcp, None),
+        Some(0)
+    );
+    // A trunk configured for TCP beats one that only allows it.
+    let mut tcp = carrier();
+    tcp.name = "carrier-tcp".into();
+    tcp.transport = Transport::Tcp;
+    tcp.peers[0].transport = Transport::Tcp;
+    let c = Classifier::new(&[carrier(), tcp]);
+    assert_eq!(
+        c.classify(sa(TCP_LOCAL), ip("198.51.100.10"), Transport::Tcp, None),
+        Some(1)
+    );
+    assert_eq!(
+        c.classify(sa(UDP_LOCAL), ip("198.51.100.10"), Transport::Udp, None),
+        Some(0)
+    );
+    // Microsoft over plain TCP from its own ranges is nobody's.
+    let c = Classifier::new(&[carrier(), teams()]);
+    assert_eq!(
+        c.classify(sa(TCP_LOCAL), ip("52.114.75.24"), Transport::Tcp, None),
         None
     );
 }

@@ -87,6 +87,7 @@ impl B2bua {
         }
         let (peer, ot) = (leg.peer, leg.trunk);
         self.decorate(&mut m, Some(ot));
+        let peer = self.in_dialog_peer(ot, &mut m, peer);
         match self.ep.send_request(self.now, m, peer) {
             Ok(k) => {
                 self.held.insert(key, (msg, id, li));
@@ -162,6 +163,7 @@ impl B2bua {
         push(&mut m, "Allow", ALLOW);
         let (peer, ot) = (leg.peer, leg.trunk);
         self.decorate(&mut m, Some(ot));
+        let peer = self.in_dialog_peer(ot, &mut m, peer);
         match self.ep.send_request(self.now, m, peer) {
             Ok(k) => {
                 self.held.insert(key, (msg, id, li));

@@ -25,6 +25,7 @@ impl B2bua {
         };
         self.active[t] = self.active[t].saturating_sub(1);
         self.decorate(&mut bye, Some(t));
+        let peer = self.in_dialog_peer(t, &mut bye, peer);
         match self.ep.send_request(self.now, bye, peer) {
             Ok(k) => {
                 self.clients.insert(k, Pending::Fire);

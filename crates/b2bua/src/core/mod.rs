@@ -14,6 +14,7 @@ mod ending;
 mod identity;
 mod leg;
 mod setup;
+mod size;
 mod transfer;
 
 use self::dialog::*;
@@ -835,7 +836,7 @@ impl B2bua {
 
     fn via(&mut self, trunk: usize, transport: Transport) -> String {
         let t = &self.cfg.trunks[trunk];
-        let host = t.fqdn.clone();
+        let host = t.local_host();
         let port = t.local_port;
         let branch = self.unique();
         format!(
@@ -960,6 +961,9 @@ impl B2bua {
                 self.health[trunk].on_failure(self.now, peer, why);
             }
             Pending::Invite { call, leg } => {
+                if outcome == Outcome::TransportError && self.retry_over_udp(call, leg) {
+                    return;
+                }
                 let Some(c) = self.calls.get_mut(&call) else {
                     return;
                 };

@@ -259,7 +259,7 @@ impl B2bua {
                         self.counters.failovers += 1;
                         tracing::info!(call = id, trunk = %att.trunk, host = %self.cfg.trunks[t].peers[att.peer].host, last_resort = att.last_resort, "failing over");
                     }
-                    match self.start_attempt(id, &att, t) {
+                    match self.start_attempt(id, &att, t, true) {
                         Ok(()) => return,
                         Err(e) => {
                             tracing::warn!(call = id, %e, "attempt not started");
@@ -341,8 +341,16 @@ impl B2bua {
         call.attempts.len() - 1
     }
 
-    /// Writes and sends the INVITE of an attempt toward peer `att.peer` of trunk `t`.
-    pub(super) fn start_attempt(&mut self, id: u64, att: &Attempt, t: usize) -> Result<(), String> {
+    /// Writes and sends the INVITE of an attempt toward peer `att.peer` of
+    /// trunk `t`; over TCP when it is too large for UDP and `tcp` allows it
+    /// (false: the retry over UDP after TCP was refused).
+    pub(super) fn start_attempt(
+        &mut self,
+        id: u64,
+        att: &Attempt,
+        t: usize,
+        tcp: bool,
+    ) -> Result<(), String> {
         let ai = self.record(id, att, "pending");
         let call_id = format!("{}@{}", self.unique(), self.cfg.trunks[t].fqdn);
         let tag = self.unique();
@@ -496,7 +504,7 @@ impl B2bua {
             rtcp_mux: Some(mb.mux),
         }));
         self.decorate(&mut m, Some(t));
-        let to_peer = Peer::new(peer_addr, peer_t);
+        let to_peer = self.fit_transport(t, &mut m, Peer::new(peer_addr, peer_t), tcp);
         let key = self
             .ep
             .send_request(self.now, m, to_peer)

@@ -1,0 +1,102 @@
+//! The configuration file (TOML, unknown fields refused) and its checks.
+//! Every error names the file, the line and the field.
+//!
+//! Relative paths (certificates, keys, CA bundles) are relative to the
+//! working directory of the process.
+//!
+//! `schema` is what serde reads; `error` turns spans into `FILE:LINE:
+//! FIELD: message`; the other modules check one part each, in the order
+//! [`parse`] calls them: `sip_section` (`[sbc]`, `[sip]`), `listen` (`[[listen]]`,
+//! `[media]`), `tls` (`[tls.NAME]`, certificate names), `trunks`, `routes`
+//! (with `[route.forward]`); `numbers` holds what trunks and routes share.
+
+use std::path::Path;
+use std::time::Duration;
+
+mod error;
+mod listen;
+mod numbers;
+mod routes;
+mod schema;
+mod sip_section;
+#[cfg(test)]
+mod tests;
+mod tls;
+mod trunks;
+
+pub(crate) use error::ConfigError;
+pub(crate) use listen::MediaSettings;
+pub(crate) use schema::Config;
+
+use error::Ctx;
+
+/// The embedded default: loopback only, development certificates in `certs/dev/`.
+pub(crate) const DEMO: &str = include_str!("../../../../sbc-config/demo.toml");
+
+/// Where the embedded default says the development PKI lives.
+pub(crate) const DEMO_CERT_DIR: &str = "certs/dev";
+
+/// A loaded, checked configuration.
+#[derive(Debug)]
+#[allow(dead_code)] // `warnings`: for the runtime and `sbc check` to print
+pub(crate) struct Loaded {
+    pub(crate) config: Config,
+    pub(crate) source: String,
+    pub(crate) text: String,
+    pub(crate) listeners: Vec<listen::Listener>,
+    /// Trunks, in configured order (indexes used by the classifier and health).
+    pub(crate) trunks: Vec<trunk::TrunkSpec>,
+    /// The routing table.
+    pub(crate) routes: routing::Table,
+    /// The media relay settings.
+    pub(crate) media: MediaSettings,
+    /// Things worth fixing that do not stop the SBC (`FILE:LINE: FIELD: message`),
+    /// such as a certificate file not there yet whose names could not be checked.
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Parses and checks a configuration text. `source` names it in errors.
+pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
+    let ctx = Ctx { file: source, text };
+    let config: Config =
+        toml::from_str(text).map_err(|e| ConfigError::from_toml(&e, text, source))?;
+    sip_section::check(&ctx, &config)?;
+    let listeners = listen::check_listeners(&ctx, &config)?;
+    tls::check_sections(&ctx, &config)?;
+    let mut warnings = Vec::new();
+    let media = listen::check_media(&ctx, &config.media)?;
+    let trunks = trunks::check_trunks(&ctx, &config, &listeners, &media, &mut warnings)?;
+    let routes = routes::check_routes(&ctx, &config.routes, &trunks)?;
+    Ok(Loaded {
+        config,
+        source: source.to_owned(),
+        text: text.to_owned(),
+        listeners,
+        trunks,
+        routes,
+        media,
+        warnings,
+    })
+}
+
+/// Reads and checks a configuration file.
+pub(crate) fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::unlocated(&file, "", e.to_string()))?;
+    parse(&text, &file)
+}
+
+impl Loaded {
+    pub(crate) fn limits(&self) -> transport::Limits {
+        let l = &self.config.limits;
+        transport::Limits {
+            max_message_size: *self.config.sip.max_message_size.get_ref(),
+            idle_timeout: Duration::from_secs(l.idle_timeout_s.max(1)),
+            handshake_timeout: Duration::from_secs(l.handshake_timeout_s.max(1)),
+            assembly_timeout: Duration::from_secs(l.assembly_timeout_s.max(1)),
+            max_connections: l.max_connections.max(1),
+            keepalive_interval: Duration::from_secs(l.keepalive_interval_s.max(1)),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! `[sbc]`, `[sip]`, `[[listen]]`, and how errors are located.
+
+use std::time::Duration;
+
+use super::*;
+
+#[test]
+fn base_config_is_valid() {
+    let l = parse(BASE, "t.toml").unwrap();
+    assert_eq!(l.trunks.len(), 3);
+    // Certificates not on this machine: the names could not be checked.
+    assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+    let line = line_of(BASE, "fqdn = \"teams.sbc.example.test\"");
+    assert!(
+        l.warnings[0].starts_with(&format!("t.toml:{line}: trunk[1].fqdn: warning: ")),
+        "{}",
+        l.warnings[0]
+    );
+    // Per-kind defaults.
+    let acs = &l.trunks[2];
+    assert_eq!(acs.peers.len(), 3);
+    assert_eq!(acs.peers[0].host, "sip.pstnhub.microsoft.com");
+    assert_eq!(acs.acl.len(), 2);
+    assert_eq!(acs.failover_codes, [408, 503, 504]);
+    assert_eq!(acs.invite_timeout, Duration::from_secs(2));
+    assert!(acs.options.enabled);
+    assert_eq!(acs.options.interval, Duration::from_secs(60));
+    let x = acs.headers.x_ms_sbc.as_deref().unwrap();
+    assert_eq!(x.split('/').count(), 3, "{x}");
+    assert_eq!(l.trunks[0].transport, transaction::Transport::Udp);
+    assert_eq!(l.trunks[0].local_port, 5060);
+    assert!(!l.trunks[0].options.enabled);
+    assert_eq!(l.trunks[0].headers.user_agent, default_agent());
+}
+
+#[test]
+fn option_tags_the_sbc_does_not_implement_are_refused() {
+    let listen = "[[listen]]\ntransport = \"udp\"";
+    refused(
+        listen,
+        &format!("[sip]\nsupported = [\"timer\", \"100rel\"]\n\n{listen}"),
+        "supported = ",
+        "sip.supported[1]",
+        "\"100rel\" cannot be supported: PRACK (RFC 3262) is not implemented",
+    );
+    refused(
+        listen,
+        &format!("[sip]\nsupported = [\"gruu\"]\n\n{listen}"),
+        "supported = ",
+        "sip.supported[0]",
+        "\"gruu\" is not an option tag the SBC implements (implemented: timer, replaces, norefersub, path, outbound)",
+    );
+    // A subset of the implemented tags, in any case, is fine.
+    let text = BASE.replacen(
+        listen,
+        &format!("[sip]\nsupported = [\"Timer\", \"replaces\"]\n\n{listen}"),
+        1,
+    );
+    parse(&text, "t.toml").unwrap();
+    // The default is every implemented tag, and 100rel is not one.
+    let l = parse(BASE, "t.toml").unwrap();
+    let tags: Vec<&str> = l
+        .config
+        .sip
+        .supported
+        .iter()
+        .map(|t| t.get_ref().as_str())
+        .collect();
+    assert_eq!(tags, sip::DEFAULT_SUPPORTED);
+    assert!(!tags.contains(&"100rel"));
+}
+
+#[test]
+fn config_without_trunks_still_loads() {
+    let l = parse(
+        "[sbc]\nfqdn = \"sbc.example.test\"\n[[listen]]\ntransport = \"udp\"\naddr = \"127.0.0.1:5060\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    assert!(l.trunks.is_empty() && l.routes.routes.is_empty());
+    assert_eq!(l.media.interfaces, ["127.0.0.1"]);
+}
+
+#[test]
+fn errors_name_file_line_and_field() {
+    let text = "[sbc]\nfqdn = \"sbc.example.com\"\n\n[[listen]]\ntransport = \"udp\"\naddr = \"127.0.0.1:99999\"\n";
+    let e = parse(text, "x.toml").unwrap_err().to_string();
+    assert!(e.starts_with("x.toml:6: listen[0].addr: "), "{e}");
+
+    let e = parse("[sbc]\nfqdn = \"sbc.example.com\"\ncolour = 1\n", "y.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("y.toml:3: "), "{e}");
+    assert!(e.contains("unknown field `colour`"), "{e}");
+
+    let e = parse("[sbc]\nfqdn = \"10.0.0.1\"\n", "z.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("z.toml:2: sbc.fqdn: "), "{e}");
+
+    let text = "[sbc]\nfqdn = \"s.example.com\"\n[[listen]]\ntransport = \"tls\"\naddr = \"127.0.0.1:5061\"\ntls = \"nope\"\n";
+    let e = parse(text, "w.toml").unwrap_err().to_string();
+    assert!(
+        e.starts_with("w.toml:6: listen[0].tls: no [tls.nope] profile"),
+        "{e}"
+    );
+}
