@@ -12,55 +12,18 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::daemon::{counter, media_ports, Daemon, TempDir};
+use crate::daemon::{counter, Daemon, TempDir};
 use crate::peers::*;
 
 /// Carrier (UDP, loopback ACL, national numbers made E.164), Teams (three
 /// proxies) and ACS trunks; carrier calls go to Teams, then to ACS labelled
 /// "Fail-over"; Microsoft calls go to the carrier.
 fn config(c: &Path, p: &Ports, options_s: u64) -> String {
-    let c = c.display();
-    let (pmin, pmax) = media_ports(100);
+    let head = sbc_head(c, "127.0.0.1", p.udp, p.tls);
     let [t1, t2, t3] = p.teams;
     let [a1] = p.acs;
     format!(
-        r#"[sbc]
-fqdn = "sbc.example.test"
-
-[sip]
-t1_ms = 200
-
-[[listen]]
-transport = "udp"
-addr = "127.0.0.1:{udp}"
-
-[[listen]]
-transport = "tcp"
-addr = "127.0.0.1:0"
-
-[[listen]]
-transport = "tls"
-addr = "127.0.0.1:{tls}"
-tls = "microsoft"
-
-[tls.microsoft]
-identities = [{{ cert = "{c}/teams.pem", key = "{c}/teams.key" }}, {{ cert = "{c}/acs.pem", key = "{c}/acs.key" }}]
-ca = "{c}/ca.pem"
-require_client_cert = true
-
-[tls.teams]
-identities = [{{ cert = "{c}/teams.pem", key = "{c}/teams.key" }}]
-ca = "{c}/ca.pem"
-
-[tls.acs]
-identities = [{{ cert = "{c}/acs.pem", key = "{c}/acs.key" }}]
-ca = "{c}/ca.pem"
-
-[media]
-interfaces = ["127.0.0.1"]
-port_min = {pmin}
-port_max = {pmax}
-
+        r#"{head}
 [[trunk]]
 name = "carrier"
 kind = "carrier"

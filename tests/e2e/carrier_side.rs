@@ -11,7 +11,7 @@
 
 use std::path::Path;
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::daemon::{media_ports, Daemon, TempDir};
 use crate::peers::*;
@@ -28,38 +28,9 @@ fn free_udp_on(ip: &str) -> u16 {
 /// A customer SBC on `ip`: its carrier is the carrier-side SBC at
 /// 127.0.0.1:`edge`, its Teams proxy `sip` at 127.0.0.1:`teams`.
 fn customer(c: &Path, ip: &str, udp: u16, edge: u16, teams: u16) -> String {
-    let c = c.display();
-    let (pmin, pmax) = media_ports(60);
+    let head = sbc_head(c, ip, udp, 0);
     format!(
-        r#"[sbc]
-fqdn = "sbc.example.test"
-
-[sip]
-t1_ms = 200
-
-[[listen]]
-transport = "udp"
-addr = "{ip}:{udp}"
-
-[[listen]]
-transport = "tcp"
-addr = "{ip}:0"
-
-[[listen]]
-transport = "tls"
-addr = "{ip}:0"
-tls = "teams"
-
-[tls.teams]
-identities = [{{ cert = "{c}/teams.pem", key = "{c}/teams.key" }}]
-ca = "{c}/ca.pem"
-require_client_cert = true
-
-[media]
-interfaces = ["{ip}"]
-port_min = {pmin}
-port_max = {pmax}
-
+        r#"{head}
 [[trunk]]
 name = "carrier"
 kind = "carrier"
@@ -215,10 +186,6 @@ fn teams(work: &Path, d: &Daemon, name: &str, port: u16, calls: u32) -> MsPeer {
     )
 }
 
-fn answer_ms(c: &serde_json::Value) -> u64 {
-    c["answer_ms"].as_u64().unwrap_or(u64::MAX)
-}
-
 fn trunks(c: &serde_json::Value) -> Vec<(String, String)> {
     c["attempts"]
         .as_array()
@@ -237,17 +204,6 @@ fn trunks(c: &serde_json::Value) -> Vec<(String, String)> {
 
 fn pair(t: &str, o: &str) -> (String, String) {
     (t.to_owned(), o.to_owned())
-}
-
-fn wait_log(d: &Daemon, needle: &str, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if d.stderr().contains(needle) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::daemon::{counter, media_ports, Daemon, TempDir};
+use crate::daemon::{counter, Daemon, TempDir};
 use crate::peers::*;
 
 /// Ports of one fault test: the SBC, its Microsoft peers (Ports), plus the
@@ -55,49 +55,12 @@ impl World {
 /// every second (a second without an answer is a failure, one answer brings
 /// a peer back) so that detection and recovery fit in a test.
 fn config(c: &Path, w: &World, forward: &str, teams_invite_s: u64) -> String {
-    let c = c.display();
     let p = &w.p;
-    let (pmin, pmax) = media_ports(100);
+    let head = sbc_head(c, "127.0.0.1", p.udp, p.tls);
     let [t1, t2, t3] = p.teams;
     let [a1] = p.acs;
     format!(
-        r#"[sbc]
-fqdn = "sbc.example.test"
-
-[sip]
-t1_ms = 200
-
-[[listen]]
-transport = "udp"
-addr = "127.0.0.1:{udp}"
-
-[[listen]]
-transport = "tcp"
-addr = "127.0.0.1:0"
-
-[[listen]]
-transport = "tls"
-addr = "127.0.0.1:{tls}"
-tls = "microsoft"
-
-[tls.microsoft]
-identities = [{{ cert = "{c}/teams.pem", key = "{c}/teams.key" }}, {{ cert = "{c}/acs.pem", key = "{c}/acs.key" }}]
-ca = "{c}/ca.pem"
-require_client_cert = true
-
-[tls.teams]
-identities = [{{ cert = "{c}/teams.pem", key = "{c}/teams.key" }}]
-ca = "{c}/ca.pem"
-
-[tls.acs]
-identities = [{{ cert = "{c}/acs.pem", key = "{c}/acs.key" }}]
-ca = "{c}/ca.pem"
-
-[media]
-interfaces = ["127.0.0.1"]
-port_min = {pmin}
-port_max = {pmax}
-
+        r#"{head}
 [[trunk]]
 name = "carrier"
 kind = "carrier"
@@ -265,22 +228,6 @@ fn path(c: &serde_json::Value) -> Vec<(String, String, String)> {
 
 fn hop(trunk: &str, peer: &str, outcome: &str) -> (String, String, String) {
     (trunk.to_owned(), peer.to_owned(), outcome.to_owned())
-}
-
-fn answer_ms(c: &serde_json::Value) -> u64 {
-    c["answer_ms"].as_u64().unwrap_or(u64::MAX)
-}
-
-/// Waits (bounded) until the daemon logged `needle`.
-fn wait_log(d: &Daemon, needle: &str, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if d.stderr().contains(needle) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 /// The health log lines' count of `host … up=…` so far.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::daemon::Daemon;
+use crate::daemon::{media_ports, Daemon};
 
 pub(crate) fn tool(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -252,4 +252,70 @@ pub(crate) fn teams_args(p: &Ports, i: usize) -> Vec<String> {
 
 pub(crate) fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
+}
+
+/// The head of a test SBC's config on loopback address `ip`: `[sbc]`,
+/// `[sip]` (T1 200 ms), UDP on `udp`, TCP on any port, mutual TLS on `tls`
+/// (0: any) with the Teams and ACS identities of the daemon's development
+/// PKI in `c` (profiles `microsoft`, `teams`, `acs`), and `[media]` on `ip`
+/// with 100 ports of its own. Trunks and routes follow.
+pub(crate) fn sbc_head(c: &Path, ip: &str, udp: u16, tls: u16) -> String {
+    let c = c.display();
+    let (pmin, pmax) = media_ports(100);
+    format!(
+        r#"[sbc]
+fqdn = "sbc.example.test"
+
+[sip]
+t1_ms = 200
+
+[[listen]]
+transport = "udp"
+addr = "{ip}:{udp}"
+
+[[listen]]
+transport = "tcp"
+addr = "{ip}:0"
+
+[[listen]]
+transport = "tls"
+addr = "{ip}:{tls}"
+tls = "microsoft"
+
+[tls.microsoft]
+identities = [{{ cert = "{c}/teams.pem", key = "{c}/teams.key" }}, {{ cert = "{c}/acs.pem", key = "{c}/acs.key" }}]
+ca = "{c}/ca.pem"
+require_client_cert = true
+
+[tls.teams]
+identities = [{{ cert = "{c}/teams.pem", key = "{c}/teams.key" }}]
+ca = "{c}/ca.pem"
+
+[tls.acs]
+identities = [{{ cert = "{c}/acs.pem", key = "{c}/acs.key" }}]
+ca = "{c}/ca.pem"
+
+[media]
+interfaces = ["{ip}"]
+port_min = {pmin}
+port_max = {pmax}
+"#
+    )
+}
+
+/// Waits (bounded) until the daemon logged `needle`.
+pub(crate) fn wait_log(d: &Daemon, needle: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if d.stderr().contains(needle) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A CDR's setup time: INVITE in to 200 out, ms (`u64::MAX` if unanswered).
+pub(crate) fn answer_ms(c: &serde_json::Value) -> u64 {
+    c["answer_ms"].as_u64().unwrap_or(u64::MAX)
 }
