@@ -18,6 +18,7 @@ mod config;
 mod daemon;
 mod demo;
 mod media_cmd;
+mod peers;
 mod sip_check;
 
 #[derive(Debug, Parser)]
