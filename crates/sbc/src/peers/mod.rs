@@ -305,11 +305,6 @@ impl Endpoint {
         Ok(ep)
     }
 
-    /// Where the endpoint listens.
-    pub(crate) fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// A link sending from this UDP peer's socket to the SBC at `sbc`.
     pub(crate) fn udp_link(&self, sbc: SocketAddr) -> Result<Link> {
         match &self.listen {
@@ -421,11 +416,6 @@ impl Endpoint {
         if let Listen::Udp { sock } = &mut self.listen {
             *sock = None;
         }
-    }
-
-    /// The fault in force.
-    pub(crate) fn mode(&self) -> Mode {
-        self.seen.mode()
     }
 
     /// Switches the endpoint to `mode`. Dying closes its listener and resets
