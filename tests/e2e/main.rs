@@ -5,6 +5,7 @@ mod calls;
 mod common;
 mod daemon;
 mod demo;
+mod drill;
 mod media;
 mod run;
 mod sip_check;

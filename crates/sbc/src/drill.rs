@@ -78,7 +78,7 @@ const LATE_ANSWER: Duration = Duration::from_secs(1);
 /// A fault is in place this long before the call that follows it (resets
 /// on loopback arrive within microseconds; the SBC's connection reader
 /// needs to be scheduled once).
-const SETTLE: Duration = Duration::from_millis(100);
+const SETTLE: Duration = Duration::from_millis(50);
 /// The whole drill, whatever happens.
 const TOTAL: Duration = Duration::from_secs(50);
 
