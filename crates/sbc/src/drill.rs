@@ -78,10 +78,10 @@ const LATE_ANSWER: Duration = Duration::from_secs(1);
 /// A fault is in place this long before the call that follows it: the
 /// drill measures a call after a fault, not one racing it. Resets on
 /// loopback arrive within microseconds, but the SBC's connection reader must
-/// run once to notice one; an INVITE written into a connection reset a
-/// moment before is lost without an error and costs the per-attempt timer.
-/// (With no settle at all the drill passed too; this is margin for a
-/// loaded machine.)
+/// run once to notice one (an INVITE written into a connection reset a
+/// moment before is lost without an error and costs the per-attempt
+/// timer). With no settle at all the drill passed too; this is margin for
+/// a loaded machine.
 const SETTLE: Duration = Duration::from_millis(50);
 /// The whole drill, whatever happens.
 const TOTAL: Duration = Duration::from_secs(50);
