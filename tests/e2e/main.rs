@@ -7,6 +7,7 @@ mod check;
 mod common;
 mod daemon;
 mod demo;
+mod drill;
 mod faults;
 mod media;
 mod peers;

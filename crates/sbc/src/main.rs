@@ -2,6 +2,7 @@
 //!
 //! * `sbc run [--config FILE]` — the daemon (embedded loopback default without `--config`);
 //! * `sbc demo` — the daemon with simulated carrier, Teams and ACS peers: calls, a transfer, a failover;
+//! * `sbc drill` — the failover drill: the daemon with simulated peers it kills, overloads and silences;
 //! * `sbc check --config FILE` — validate a configuration and exit;
 //! * `sbc dev-certs [--dir DIR]` — generate the development PKI used by the default;
 //! * `sbc media --ng ADDR` — the media relay alone, driven over the rtpengine ng protocol;
@@ -17,7 +18,9 @@ use clap::{Parser, Subcommand};
 mod config;
 mod daemon;
 mod demo;
+mod drill;
 mod media_cmd;
+mod peers;
 mod sip_check;
 
 #[derive(Debug, Parser)]
@@ -44,6 +47,17 @@ enum Command {
     /// the same process: OPTIONS health, calls both ways with SRTP, a REFER transfer, a
     /// failover to ACS. Prints what happens; exits 0 when every call worked.
     Demo,
+    /// The failover drill: the SBC on the embedded sbc-config/drill.toml with simulated
+    /// carrier, Teams (sip, sip2, sip3), ACS, analog gateway and external number; injects
+    /// one fault after the other (silent, dead, 503 Retry-After, whole trunks down, recovery)
+    /// with a carrier call after each, and prints a table of where each call went, its setup
+    /// time and PASS/FAIL against its target. Exits 0 only when every row passed.
+    Drill {
+        /// Multiplies every timing target (tests use a tiny one to prove that a missed
+        /// target fails the drill).
+        #[arg(long, hide = true, default_value_t = 1.0)]
+        target_scale: f64,
+    },
     /// Validate a configuration file (syntax, fields, certificates) and exit.
     Check {
         /// Configuration file (TOML).
@@ -150,6 +164,7 @@ fn main() -> ExitCode {
         } => return sip_check::run(&args),
         Command::Run { config } => run(config),
         Command::Demo => demo::run(),
+        Command::Drill { target_scale } => drill::run(target_scale),
         Command::Media(args) => {
             init_logging("info");
             media_cmd::run(&args)

@@ -220,6 +220,7 @@ fn every_sample_config_passes_the_checks_of_sbc_check() {
             "azure-primary.toml",
             "carrier-side.toml",
             "demo.toml",
+            "drill.toml",
             "onprem.toml"
         ]
     );
