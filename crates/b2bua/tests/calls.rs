@@ -2773,3 +2773,126 @@ fn carrier_pai_reaches_teams_as_our_e164_identity() {
     );
     assert_eq!(hdr(&inv, "Privacy").as_deref(), Some("id"));
 }
+
+// ----- Teams and ACS on the same Microsoft proxies ---------------------------------
+
+/// A carrier INVITE to the national number `called`.
+fn carrier_invite_to(call_id: &str, called: &str, sdp: &str) -> Message {
+    let h = vec![
+        format!(
+            "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{}",
+            token(call_id)
+        ),
+        "Max-Forwards: 70".into(),
+        "From: \"Alice\" <sip:0891234567@192.0.2.10>;tag=c-from".into(),
+        format!("To: <sip:{called}@192.0.2.1>"),
+        format!("Call-ID: {call_id}"),
+        "CSeq: 1 INVITE".into(),
+        "Contact: <sip:0891234567@192.0.2.10:5060>".into(),
+    ];
+    build(
+        &format!("INVITE sip:{called}@192.0.2.1:5060 SIP/2.0"),
+        &h,
+        sdp,
+    )
+}
+
+/// Takes the INVITE sent to `to` whose Contact names `fqdn`, with the peer
+/// it was sent to (address and the trunk it is sent as).
+fn take_invite_as(w: &mut World, to: &str, fqdn: &str) -> (transaction::Peer, Message) {
+    let a = addr(to);
+    let i = w
+        .out
+        .iter()
+        .position(|s| {
+            s.to.addr == a
+                && s.msg.method_str() == Some("INVITE")
+                && hdr(&s.msg, "Contact").is_some_and(|c| c.contains(fqdn))
+        })
+        .unwrap_or_else(|| panic!("no INVITE as {fqdn} to {to}:\n{}", w.dump()));
+    let s = w.out.remove(i);
+    (s.to, s.msg)
+}
+
+#[test]
+fn a_transport_failure_toward_teams_leaves_acs_on_the_same_proxy_up() {
+    // config(): Teams (trunk 1) and ACS (trunk 2) face the same three
+    // proxy addresses. Carrier calls to 040… go to ACS, the rest to Teams.
+    let mut cfg = config();
+    let mut to_acs = route("to-acs", "carrier", vec![dest("acs", None)]);
+    to_acs.called = Some(routing::regex::Regex::new(r"^\+4940").unwrap());
+    cfg.routes.routes.insert(0, to_acs);
+    let mut w = World::with(cfg);
+    w.carrier_sends(carrier_invite_to(
+        "acs-1",
+        "0401234567",
+        &carrier_sdp(30000, "sendrecv"),
+    ));
+    let (acs_peer, acs_inv) = take_invite_as(&mut w, MS[0], ACS_FQDN);
+    assert_eq!(acs_peer.trunk, Some(2), "sent as the ACS trunk");
+    w.ms_sends(0, trying(&acs_inv));
+    w.carrier_sends(carrier_invite_to(
+        "teams-1",
+        "030123456",
+        &carrier_sdp(30002, "sendrecv"),
+    ));
+    let (teams_peer, _) = take_invite_as(&mut w, MS[0], TEAMS_FQDN);
+    assert_eq!(teams_peer.trunk, Some(1), "sent as the Teams trunk");
+    assert_eq!(teams_peer.addr, acs_peer.addr, "one proxy address");
+
+    // The Teams connection to sip fails (as the shell reports it: that
+    // address, as trunk 1). Only the Teams peer is down, only the Teams
+    // attempt moves on.
+    w.b.handle(
+        w.now,
+        b2bua::Input::TransportError {
+            to: transaction::Peer::new(addr(MS[0]), transaction::Transport::Tls).for_trunk(1),
+            tls: true,
+        },
+    );
+    w.advance(Duration::from_millis(1));
+    assert!(w.b.peer_states(1)[0].is_down(), "Teams' sip is down");
+    assert!(
+        !w.b.peer_states(2)[0].is_down(),
+        "ACS's sip (same address, its own connection) stays up"
+    );
+    let (next, _) = take_invite_as(&mut w, MS[1], TEAMS_FQDN);
+    assert_eq!(next.trunk, Some(1));
+    // The ACS attempt was not touched: its answer still makes the call.
+    w.ms_sends(
+        0,
+        answer(
+            &acs_inv,
+            200,
+            "acs-tag",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    let ack = w.take_req(MS[0], "ACK");
+    assert!(text(&ack).contains("acs-tag"));
+    assert!(w
+        .outputs
+        .iter()
+        .all(|o| !matches!(o, b2bua::Output::Health { trunk, up: false, .. } if trunk == "acs")));
+    // The next ACS call still starts at sip.
+    w.carrier_sends(carrier_invite_to(
+        "acs-2",
+        "0401234568",
+        &carrier_sdp(30004, "sendrecv"),
+    ));
+    let (again, _) = take_invite_as(&mut w, MS[0], ACS_FQDN);
+    assert_eq!(again.trunk, Some(2));
+}
+
+#[test]
+fn a_failure_reported_without_a_trunk_concerns_every_trunk_at_that_address() {
+    // A UDP port that is gone (ICMP) is gone for everyone: no identity.
+    let mut w = World::new();
+    w.transport_error(transaction::Peer::new(
+        addr(MS[0]),
+        transaction::Transport::Tls,
+    ));
+    assert!(w.b.peer_states(1)[0].is_down());
+    assert!(w.b.peer_states(2)[0].is_down());
+}

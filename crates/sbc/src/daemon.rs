@@ -93,8 +93,23 @@ impl b2bua::MediaControl for RelayCtl {
     }
 }
 
-/// A stream destination the B2BUA sends to without a connection yet.
-type Dest = (SocketAddr, Transport);
+/// A stream destination the B2BUA sends to without a connection yet: the
+/// address, the transport and the trunk it is reached as (Teams and ACS
+/// face the same Microsoft proxies with different certificates, so each
+/// has connections of its own).
+type Dest = (SocketAddr, Transport, Option<u16>);
+
+fn dest_of(p: &transport::Peer) -> Dest {
+    (p.addr, p.transport, p.trunk)
+}
+
+/// The peer a message toward `d` is sent to (no connection named).
+fn peer_of(d: Dest) -> transport::Peer {
+    transport::Peer {
+        trunk: d.2,
+        ..transport::Peer::new(d.0, d.1)
+    }
+}
 
 /// What a connect task reports back to the loop.
 struct Connected {
@@ -111,8 +126,8 @@ struct Core {
     counters: Counters,
     log: RateLimit,
     draining: bool,
-    /// TLS identity and expected server name per trunk peer address.
-    tls_dest: HashMap<Dest, (Arc<TlsContext>, String)>,
+    /// The TLS identity of each trunk (by index), for its outbound connections.
+    trunk_tls: Vec<Option<Arc<TlsContext>>>,
     /// Outbound connections in use per destination.
     conns: HashMap<Dest, transport::Peer>,
     /// Messages waiting for a connection being opened.
@@ -139,7 +154,7 @@ impl Core {
     fn send(&mut self, to: transport::Peer, bytes: Bytes) {
         let stream = to.transport.is_reliable();
         if stream && to.conn.is_none() {
-            let dest = (to.addr, to.transport);
+            let dest = dest_of(&to);
             if let Some(q) = self.waiting.get_mut(&dest) {
                 q.push(bytes);
                 return;
@@ -166,12 +181,12 @@ impl Core {
     /// peer's FQDN as SNI and certificate name) and queues `first`.
     fn open(&mut self, dest: Dest, first: Bytes) {
         let tls = if dest.1 == Transport::Tls {
-            match self.tls_dest.get(&dest) {
-                Some(x) => Some(x.clone()),
+            match self.tls_identity(dest) {
+                Some(x) => Some(x),
                 None => {
                     tracing::warn!(peer = %dest.0, "no TLS identity for this destination");
                     self.counters.connect_errors += 1;
-                    self.transport_error(transport::Peer::new(dest.0, dest.1), true);
+                    self.transport_error(peer_of(dest), true);
                     return;
                 }
             }
@@ -185,7 +200,7 @@ impl Core {
             let is_tls = tls.is_some();
             // A refused or timed-out TCP connect is a transport failure; the
             // rest on a TLS destination is the handshake's.
-            let result = t.connect(dest.0, dest.1, tls).await.map_err(|e| {
+            let result = t.connect_as(peer_of(dest), tls).await.map_err(|e| {
                 let tcp = matches!(
                     e.kind(),
                     std::io::ErrorKind::ConnectionRefused
@@ -197,6 +212,28 @@ impl Core {
             });
             let _ = tx.send(Connected { dest, result });
         });
+    }
+
+    /// The client identity and expected server name for a TLS connection
+    /// to `dest`: the identity of the trunk it is for, the FQDN of that
+    /// trunk's peer at that address (its current one: DNS may move it). A
+    /// destination without a trunk takes the first trunk peer at that address.
+    fn tls_identity(&self, dest: Dest) -> Option<(Arc<TlsContext>, String)> {
+        let (addr, t, trunk) = dest;
+        let trunks = self.b2b.trunks();
+        let candidates: Vec<usize> = match trunk {
+            Some(i) => vec![usize::from(i)],
+            None => (0..trunks.len()).collect(),
+        };
+        candidates.into_iter().find_map(|i| {
+            let ctx = self.trunk_tls.get(i)?.as_ref()?;
+            let peer = trunks
+                .get(i)?
+                .peers
+                .iter()
+                .find(|p| p.addr == Some(addr) && p.transport == t)?;
+            Some((ctx.clone(), peer.host.clone()))
+        })
     }
 
     fn connected(&mut self, c: Connected) {
@@ -214,7 +251,7 @@ impl Core {
             Err((e, tls)) => {
                 self.counters.connect_errors += 1;
                 tracing::warn!(peer = %c.dest.0, transport = %c.dest.1, %e, "connection failed");
-                self.transport_error(transport::Peer::new(c.dest.0, c.dest.1), tls);
+                self.transport_error(peer_of(c.dest), tls);
             }
         }
         self.flush();
@@ -245,7 +282,7 @@ impl Core {
                     },
                     // The next request to that peer opens a fresh connection.
                     Output::Disconnect { to } => {
-                        let dest = (to.addr, to.transport);
+                        let dest = dest_of(&to);
                         let conn = to
                             .conn
                             .or_else(|| self.conns.get(&dest).and_then(|p| p.conn));
@@ -526,7 +563,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     // the FQDN at start-up) and, for TLS, the identity we present and the
     // name their certificate must carry.
     let mut trunks = cfg.trunks.clone();
-    let mut tls_dest = HashMap::new();
+    let mut trunk_identity = Vec::with_capacity(trunks.len());
     let mut trunk_tls: HashMap<String, Arc<TlsContext>> = HashMap::new();
     for t in &mut trunks {
         let ctx = match &t.tls {
@@ -557,10 +594,8 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
                     tracing::warn!(trunk = %t.name, host = %p.host, "peer not resolved; it is skipped");
                 }
             }
-            if let (Some(a), Some(ctx)) = (p.addr, &ctx) {
-                tls_dest.insert((a, p.transport), (ctx.clone(), p.host.clone()));
-            }
         }
+        trunk_identity.push(ctx);
     }
     let seed = RandomState::new().hash_one(std::process::id());
     let b2b = B2bua::new(
@@ -591,7 +626,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             suppressed: 0,
         },
         draining: false,
-        tls_dest,
+        trunk_tls: trunk_identity,
         conns: HashMap::new(),
         waiting: HashMap::new(),
         connected_tx,

@@ -1,7 +1,8 @@
 //! # transport — SIP over UDP, TCP and TLS for sbc
 //!
 //! Owns the sockets: UDP, TCP and TLS listeners on configured addresses,
-//! outbound connections reused per (remote address, transport, TLS identity),
+//! outbound connections reused per (remote address, transport, TLS identity,
+//! caller's identity tag),
 //! stream framing with the `sip` crate's framer, RFC 5626 CRLF keepalives,
 //! idle and assembly timeouts so that slow or stalled peers cannot hold
 //! resources, and the TLS profile (`tls`). This crate does I/O (tokio); it

@@ -83,7 +83,10 @@ pub enum Input {
     },
     /// Time passed (call at [`B2bua::poll_timeout`]).
     Timeout,
-    /// Sending to `to` failed (connection refused, TLS handshake failure…).
+    /// Sending to `to` failed (connection refused, TLS handshake failure,
+    /// ICMP unreachable…). With `to.trunk` set, only that trunk's peer at
+    /// that address is concerned (Teams and ACS may share a proxy address
+    /// but never a connection); without, every trunk's peer there.
     TransportError {
         /// The peer.
         to: Peer,
@@ -514,6 +517,9 @@ impl B2bua {
                     trunk::Failure::Transport
                 };
                 for (i, t) in self.cfg.trunks.iter().enumerate() {
+                    if to.trunk.is_some_and(|tr| usize::from(tr) != i) {
+                        continue;
+                    }
                     for (p, ps) in t.peers.iter().enumerate() {
                         if ps.addr == Some(to.addr) && ps.transport == to.transport {
                             self.health[i].on_failure(now, p, why);
@@ -662,7 +668,8 @@ impl B2bua {
                 let Some(addr) = self.cfg.trunks[i].peers[ping.peer].addr else {
                     continue;
                 };
-                let to = Peer::new(addr, self.cfg.trunks[i].peers[ping.peer].transport);
+                let to =
+                    Peer::new(addr, self.cfg.trunks[i].peers[ping.peer].transport).for_trunk(i);
                 match self.ep.send_request(now, ping.msg, to) {
                     Ok(key) => {
                         self.counters.pings += 1;
@@ -749,8 +756,17 @@ impl B2bua {
         self.hang_up_late_answer(trunk, from, &msg);
     }
 
-    /// The trunk a peer address belongs to.
+    /// The trunk a peer belongs to: the one it was reached as (a message
+    /// on a connection opened for a trunk says so), else the first whose
+    /// peer has that address.
     fn trunk_of_peer(&self, p: Peer) -> Option<usize> {
+        if let Some(t) = p
+            .trunk
+            .map(usize::from)
+            .filter(|&t| t < self.cfg.trunks.len())
+        {
+            return Some(t);
+        }
         self.cfg.trunks.iter().position(|t| {
             t.peers
                 .iter()

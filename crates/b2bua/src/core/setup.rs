@@ -494,7 +494,7 @@ impl B2bua {
             rtcp_mux: Some(mb.mux),
         }));
         self.decorate(&mut m, Some(t));
-        let to_peer = Peer::new(peer_addr, peer_t);
+        let to_peer = Peer::new(peer_addr, peer_t).for_trunk(t);
         let key = self
             .ep
             .send_request(self.now, m, to_peer)
