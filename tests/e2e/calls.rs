@@ -15,19 +15,19 @@ use std::time::{Duration, Instant};
 
 use crate::daemon::{counter, media_ports, Daemon, TempDir};
 
-fn tool(name: &str) -> PathBuf {
+pub(crate) fn tool(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/e2e/tools")
         .join(name)
 }
 
-fn scenario(name: &str) -> PathBuf {
+pub(crate) fn scenario(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/e2e/scenarios")
         .join(name)
 }
 
-fn free_tcp() -> u16 {
+pub(crate) fn free_tcp() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -35,7 +35,7 @@ fn free_tcp() -> u16 {
         .port()
 }
 
-fn free_udp() -> u16 {
+pub(crate) fn free_udp() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -45,7 +45,7 @@ fn free_udp() -> u16 {
 
 /// An even RTP port for SIPp's media (and +2 for its video, unused) that no
 /// other test of this run uses.
-fn sipp_media_port() -> u16 {
+pub(crate) fn sipp_media_port() -> u16 {
     static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
     let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     17_000 + (i % 200) * 10
@@ -193,7 +193,7 @@ max_wait_s = 10
 }
 
 /// A running `ms_peer.py`.
-struct MsPeer {
+pub(crate) struct MsPeer {
     child: Child,
     log: PathBuf,
 }
@@ -201,7 +201,7 @@ struct MsPeer {
 impl MsPeer {
     /// Starts a Microsoft proxy with `args` (certificates of `certs` added)
     /// and waits until it is ready.
-    fn start(work: &Path, certs: &Path, name: &str, args: &[&str]) -> MsPeer {
+    pub(crate) fn start(work: &Path, certs: &Path, name: &str, args: &[&str]) -> MsPeer {
         let ready = work.join(format!("{name}.ready"));
         let log = work.join(format!("{name}.log"));
         let child = Command::new("python3")
@@ -229,7 +229,7 @@ impl MsPeer {
     }
 
     /// Waits for it to finish; returns (exit ok, its JSON summary, all output).
-    fn finish(self) -> (bool, serde_json::Value, String) {
+    pub(crate) fn finish(self) -> (bool, serde_json::Value, String) {
         let out = self.child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let v = stdout
@@ -282,7 +282,7 @@ fn sipp_carrier(
         .expect("sipp (Debian sip-tester) must be installed: scripts/test installs it")
 }
 
-fn sipp_result(c: Child) -> (bool, String) {
+pub(crate) fn sipp_result(c: Child) -> (bool, String) {
     let out = c.wait_with_output().unwrap();
     (
         out.status.success(),
@@ -295,7 +295,7 @@ fn sipp_result(c: Child) -> (bool, String) {
 }
 
 /// Waits (bounded) until the daemon printed `n` CDRs.
-fn cdrs(d: &Daemon, n: usize) -> Vec<serde_json::Value> {
+pub(crate) fn cdrs(d: &Daemon, n: usize) -> Vec<serde_json::Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let c = d.cdrs();

@@ -6,5 +6,6 @@ mod common;
 mod daemon;
 mod demo;
 mod media;
+mod net;
 mod run;
 mod sip_check;

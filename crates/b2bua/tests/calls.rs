@@ -2896,3 +2896,82 @@ fn a_failure_reported_without_a_trunk_concerns_every_trunk_at_that_address() {
     assert!(w.b.peer_states(1)[0].is_down());
     assert!(w.b.peer_states(2)[0].is_down());
 }
+
+// ----- peers whose addresses come from DNS ---------------------------------------
+
+fn resolved(w: &mut World, trunk: usize, peer: usize, addrs: &[&str]) {
+    w.b.handle(
+        w.now,
+        b2bua::Input::PeerResolved {
+            trunk,
+            peer,
+            addrs: addrs.iter().map(|a| addr(a)).collect(),
+        },
+    );
+    w.advance(Duration::from_millis(1));
+}
+
+#[test]
+fn a_peer_without_an_address_is_tried_last_and_calls_reach_it_once_it_resolves() {
+    let mut cfg = config();
+    cfg.trunks[1].peers[0].addr = None; // sip.pstnhub: not resolved yet
+    let mut w = World::with(cfg);
+    assert!(
+        w.b.peer_states(1)[0].is_down(),
+        "no address: down for routing"
+    );
+    w.carrier_sends(carrier_invite("r1", &carrier_sdp(30000, "sendrecv"), &[]));
+    w.take_req(MS[1], "INVITE");
+    assert!(w.pending_to(MS[0]).is_empty());
+    // The name resolves (to a new address): the next call tries it first,
+    // and our OPTIONS go there.
+    const NEW: &str = "52.112.9.9:5061";
+    resolved(&mut w, 1, 0, &[NEW]);
+    assert!(!w.b.peer_states(1)[0].is_down());
+    assert!(w.outputs.iter().any(|o| matches!(o,
+        b2bua::Output::Health { host, up: true, reason, .. }
+            if host == "sip.pstnhub.microsoft.com" && reason == "resolved")));
+    assert!(w.ever_sent_to(NEW).iter().any(|l| l.starts_with("OPTIONS")));
+    w.carrier_sends(carrier_invite("r2", &carrier_sdp(30002, "sendrecv"), &[]));
+    let (to, inv) = take_invite_as(&mut w, NEW, TEAMS_FQDN);
+    assert_eq!(to.trunk, Some(1));
+    assert!(
+        ruri(&inv).contains("sip.pstnhub.microsoft.com"),
+        "the FQDN stays the name: {}",
+        ruri(&inv)
+    );
+}
+
+#[test]
+fn a_carrier_that_moves_is_recognised_at_its_new_address_only() {
+    let mut w = World::new();
+    // The carrier's name now resolves elsewhere; a rotating answer that
+    // still lists the current address would not move it.
+    resolved(&mut w, 0, 0, &["192.0.2.10:5060", "192.0.2.20:5060"]);
+    assert_eq!(w.b.trunks()[0].peers[0].addr, Some(addr(CARRIER)));
+    resolved(&mut w, 0, 0, &["192.0.2.20:5060"]);
+    assert_eq!(w.b.trunks()[0].peers[0].addr, Some(addr("192.0.2.20:5060")));
+    // From the old address: no trunk (the carrier has no ACL, only its peer).
+    w.carrier_sends(carrier_invite("m1", &carrier_sdp(30000, "sendrecv"), &[]));
+    w.take_resp(CARRIER, 403, "INVITE");
+    // From the new one: a call.
+    w.deliver(
+        carrier_invite("m2", &carrier_sdp(30002, "sendrecv"), &[]),
+        transaction::Peer::new(addr("192.0.2.20:5060"), transaction::Transport::Udp),
+        addr(SBC_UDP),
+        None,
+    );
+    w.take_req(MS[0], "INVITE");
+    // A Teams call to the carrier goes to where it is now.
+    w.ms_sends(
+        0,
+        ms_invite("m3", &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"), &[]),
+    );
+    assert!(w
+        .pending_to("192.0.2.20:5060")
+        .iter()
+        .any(|l| l.starts_with("INVITE")));
+    // No address at all: down for routing, nothing sent to the old one.
+    resolved(&mut w, 0, 0, &[]);
+    assert!(w.b.peer_states(0)[0].is_down());
+}

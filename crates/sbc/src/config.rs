@@ -39,6 +39,8 @@ pub(crate) struct Config {
     pub(crate) drain: DrainSection,
     #[serde(default)]
     pub(crate) media: MediaSection,
+    #[serde(default)]
+    pub(crate) dns: DnsSection,
     #[serde(default, rename = "trunk")]
     pub(crate) trunks: Vec<TrunkSection>,
     #[serde(default, rename = "route")]
@@ -181,6 +183,80 @@ impl Default for DrainSection {
     fn default() -> Self {
         DrainSection { max_wait_s: 40 }
     }
+}
+
+/// `[dns]`: how trunk peers without an `addr` are resolved (RFC 3263).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct DnsSection {
+    /// Name servers (`IP` or `IP:port`); empty: the system's (`/etc/resolv.conf`).
+    pub(crate) servers: Vec<Spanned<String>>,
+    /// Shortest time between two lookups of a name that resolves (a TTL of 0).
+    pub(crate) min_refresh_s: Spanned<u64>,
+    /// Longest time an answer is used without asking again (a long TTL).
+    pub(crate) max_refresh_s: Spanned<u64>,
+}
+
+impl Default for DnsSection {
+    fn default() -> Self {
+        let r = transport::Refresh::default();
+        DnsSection {
+            servers: Vec::new(),
+            min_refresh_s: Spanned::new(0..0, r.min.as_secs()),
+            max_refresh_s: Spanned::new(0..0, r.max.as_secs()),
+        }
+    }
+}
+
+/// The checked `[dns]` section.
+#[derive(Debug, Clone)]
+pub(crate) struct DnsSettings {
+    pub(crate) servers: Vec<SocketAddr>,
+    pub(crate) refresh: transport::Refresh,
+}
+
+fn check_dns(ctx: &Ctx<'_>, d: &DnsSection) -> Result<DnsSettings, ConfigError> {
+    let mut servers = Vec::new();
+    for (i, s) in d.servers.iter().enumerate() {
+        let text = s.get_ref();
+        let addr = text
+            .parse::<SocketAddr>()
+            .or_else(|_| {
+                text.parse::<std::net::IpAddr>()
+                    .map(|ip| SocketAddr::new(ip, 53))
+            })
+            .map_err(|_| {
+                ctx.err(
+                    Some(&s.span()),
+                    &format!("dns.servers[{i}]"),
+                    format!("{text:?}: expected IP or IP:port"),
+                )
+            })?;
+        servers.push(addr);
+    }
+    let (min, max) = (*d.min_refresh_s.get_ref(), *d.max_refresh_s.get_ref());
+    if !(1..=86_400).contains(&min) {
+        return Err(ctx.err(
+            Some(&d.min_refresh_s.span()),
+            "dns.min_refresh_s",
+            "must be between 1 and 86400",
+        ));
+    }
+    if !(min..=86_400).contains(&max) {
+        return Err(ctx.err(
+            Some(&d.max_refresh_s.span()),
+            "dns.max_refresh_s",
+            "must be between dns.min_refresh_s and 86400",
+        ));
+    }
+    Ok(DnsSettings {
+        servers,
+        refresh: transport::Refresh {
+            min: Duration::from_secs(min),
+            max: Duration::from_secs(max),
+            ..transport::Refresh::default()
+        },
+    })
 }
 
 /// `[media]`: the relay inside `sbc run`.
@@ -428,6 +504,8 @@ pub(crate) struct Loaded {
     pub(crate) routes: routing::Table,
     /// The media relay settings.
     pub(crate) media: MediaSettings,
+    /// How trunk peers are resolved.
+    pub(crate) dns: DnsSettings,
     /// Things worth fixing that do not stop the SBC (`FILE:LINE: FIELD: message`),
     /// such as a certificate file not there yet whose names could not be checked.
     pub(crate) warnings: Vec<String>,
@@ -581,6 +659,7 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
     }
     let mut warnings = Vec::new();
     let media = check_media(&ctx, &config.media)?;
+    let dns = check_dns(&ctx, &config.dns)?;
     let trunks = check_trunks(&ctx, &config, &listeners, &media, &mut warnings)?;
     let routes = check_routes(&ctx, &config.routes, &trunks)?;
     Ok(Loaded {
@@ -591,6 +670,7 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
         trunks,
         routes,
         media,
+        dns,
         warnings,
     })
 }
@@ -2053,6 +2133,38 @@ to = ["teams", { trunk = "acs", label = "Fail-over" }]
         };
         assert!(e.starts_with(&want), "want {want:?}, got {e:?}");
         assert!(e.contains(what), "want {what:?} in {e:?}");
+    }
+
+    #[test]
+    fn dns_section_is_checked() {
+        let l = parse(BASE, "t.toml").unwrap();
+        assert!(l.dns.servers.is_empty(), "default: the system's resolver");
+        assert_eq!(l.dns.refresh, transport::Refresh::default());
+        let text = format!(
+            "{BASE}\n[dns]\nservers = [\"127.0.0.1:5353\", \"::1\"]\nmin_refresh_s = 1\nmax_refresh_s = 60\n"
+        );
+        let l = parse(&text, "t.toml").unwrap();
+        assert_eq!(
+            l.dns.servers,
+            [
+                "127.0.0.1:5353".parse().unwrap(),
+                "[::1]:53".parse().unwrap()
+            ]
+        );
+        assert_eq!(l.dns.refresh.min, Duration::from_secs(1));
+        assert_eq!(l.dns.refresh.max, Duration::from_secs(60));
+        for (bad, field) in [
+            ("servers = [\"dns.example\"]", "dns.servers[0]"),
+            ("min_refresh_s = 0", "dns.min_refresh_s"),
+            (
+                "min_refresh_s = 30\nmax_refresh_s = 10",
+                "dns.max_refresh_s",
+            ),
+        ] {
+            let text = format!("{BASE}\n[dns]\n{bad}\n");
+            let e = parse(&text, "t.toml").unwrap_err().to_string();
+            assert!(e.contains(&format!(": {field}: ")), "{e}");
+        }
     }
 
     #[test]

@@ -6,7 +6,11 @@
 //! One loop: receive a message → verdict (accept / reply / drop) → the B2BUA
 //! → datagrams and stream messages out through the transports (opening TLS
 //! connections toward trunk peers with the trunk's identity on demand), CDR
-//! lines on stdout; the B2BUA's next timeout is the loop's sleep.
+//! lines on stdout; the B2BUA's next timeout is the loop's sleep. Trunk
+//! peers without a configured address are resolved by one task each (RFC
+//! 3263, again when the answer's TTL runs out, with backoff while the name
+//! does not resolve); what they find reaches the B2BUA as
+//! `Input::PeerResolved`.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -22,6 +26,7 @@ use sip::{HeaderName, Message, Verdict};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use transport::{Inbound, ListenerSpec, TlsContext, Transport, Transports};
+use transport::{Refresh, Resolver};
 
 use crate::config::Loaded;
 
@@ -115,6 +120,91 @@ fn peer_of(d: Dest) -> transport::Peer {
 struct Connected {
     dest: Dest,
     result: Result<transport::Peer, (String, bool)>,
+}
+
+/// What a peer's resolver task found.
+struct Resolution {
+    trunk: usize,
+    peer: usize,
+    /// Its addresses, or why the lookup failed.
+    result: Result<Vec<SocketAddr>, String>,
+    /// Failed lookups in a row (0 after a success).
+    failures: u32,
+}
+
+/// Keeps one trunk peer's address current: resolves `host` (A/AAAA at the
+/// configured port and transport, RFC 3263 §4.2) through `resolver`, reports
+/// every answer, and resolves again when it expires ([`Refresh`]: the TTL
+/// within bounds; after a failure 1 s, 2 s, 4 s … up to a minute). A name
+/// that needs no DNS (an IP literal) is reported once. Ends when the
+/// daemon stops listening.
+async fn resolve_peer(
+    resolver: Resolver,
+    refresh: Refresh,
+    (trunk, peer): (usize, usize),
+    host: String,
+    port: u16,
+    transport: Transport,
+    tx: mpsc::Sender<Resolution>,
+) {
+    let mut failures = 0u32;
+    loop {
+        let answer = resolver
+            .resolve_ttl(
+                &host,
+                Some(port),
+                Some(transport),
+                transport == Transport::Tls,
+            )
+            .await
+            .and_then(|r| {
+                let addrs: Vec<SocketAddr> = r
+                    .targets
+                    .iter()
+                    .filter(|t| t.transport == transport)
+                    .map(|t| t.addr)
+                    .collect();
+                if addrs.is_empty() {
+                    Err(transport::DnsError(format!("{host}: no address")))
+                } else {
+                    Ok((addrs, r.ttl))
+                }
+            });
+        let (result, wait) = match answer {
+            Ok((addrs, ttl)) => {
+                failures = 0;
+                (Ok(addrs), refresh.after_success(ttl))
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                (Err(e.to_string()), Some(refresh.after_failure(failures)))
+            }
+        };
+        let r = Resolution {
+            trunk,
+            peer,
+            result,
+            failures,
+        };
+        if tx.send(r).await.is_err() {
+            return;
+        }
+        match wait {
+            Some(d) => tokio::time::sleep(d).await,
+            None => return,
+        }
+    }
+}
+
+/// Aborts the resolver tasks when the daemon returns.
+struct Tasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
 }
 
 struct Core {
@@ -342,6 +432,47 @@ impl Core {
         self.flush();
     }
 
+    /// A resolver task's answer: addresses go to the B2BUA; a failed lookup
+    /// keeps the last addresses (a name server that is briefly away must not
+    /// take a working peer out of service).
+    fn resolved(&mut self, r: Resolution) {
+        let Some(spec) = self
+            .b2b
+            .trunks()
+            .get(r.trunk)
+            .and_then(|t| t.peers.get(r.peer))
+        else {
+            return;
+        };
+        match r.result {
+            Ok(addrs) => {
+                self.b2b.handle(
+                    Instant::now(),
+                    B2bInput::PeerResolved {
+                        trunk: r.trunk,
+                        peer: r.peer,
+                        addrs,
+                    },
+                );
+                self.flush();
+            }
+            Err(e) if r.failures == 1 => {
+                let trunk = &self.b2b.trunks()[r.trunk].name;
+                match spec.addr {
+                    None => {
+                        tracing::warn!(%trunk, host = %spec.host, %e, "peer not resolved; retrying")
+                    }
+                    Some(a) => {
+                        tracing::warn!(%trunk, host = %spec.host, %e, addr = %a, "peer lookup failed; keeping its address")
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(host = %spec.host, %e, failures = r.failures, "peer lookup failed")
+            }
+        }
+    }
+
     fn inbound(&mut self, inb: Inbound, now: Instant) {
         self.counters.received += 1;
         let raw = inb.bytes.clone();
@@ -559,13 +690,12 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
         .map(|t| t.get_ref().clone())
         .collect();
     let now = Instant::now();
-    // Trunk peers: where they are (a configured address, else DNS A/AAAA of
-    // the FQDN at start-up) and, for TLS, the identity we present and the
-    // name their certificate must carry.
-    let mut trunks = cfg.trunks.clone();
+    // Trunk peers: where they are (a configured address, else DNS, kept
+    // current by a task per peer) and, for TLS, the identity we present.
+    let trunks = cfg.trunks.clone();
     let mut trunk_identity = Vec::with_capacity(trunks.len());
     let mut trunk_tls: HashMap<String, Arc<TlsContext>> = HashMap::new();
-    for t in &mut trunks {
+    for t in &trunks {
         let ctx = match &t.tls {
             Some(name) => {
                 let ctx = match trunk_tls.get(name) {
@@ -584,17 +714,6 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             }
             None => None,
         };
-        for p in &mut t.peers {
-            if p.addr.is_none() {
-                p.addr = tokio::net::lookup_host((p.host.as_str(), p.port))
-                    .await
-                    .ok()
-                    .and_then(|mut a| a.next());
-                if p.addr.is_none() {
-                    tracing::warn!(trunk = %t.name, host = %p.host, "peer not resolved; it is skipped");
-                }
-            }
-        }
         trunk_identity.push(ctx);
     }
     let seed = RandomState::new().hash_one(std::process::id());
@@ -634,7 +753,46 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
         relay: relay.clone(),
         cdrs: HashMap::new(),
     };
-    core.b2b.handle(now, B2bInput::Timeout);
+    // One resolver task per peer without an address; the first answers are
+    // awaited (3 s at most) so that the first calls find their peers.
+    let resolver = Resolver::new(transport::DnsConfig {
+        servers: cfg.dns.servers.clone(),
+        overrides: HashMap::new(),
+        // Our own schedule decides when to ask again: the cache must not
+        // answer for longer than it.
+        max_ttl: Some(cfg.dns.refresh.max),
+        max_negative_ttl: Some(cfg.dns.refresh.retry_max),
+    })
+    .map_err(|e| format!("{}: dns: {e}", cfg.source))?;
+    let (resolved_tx, mut resolved_rx) = mpsc::channel::<Resolution>(256);
+    let mut first: std::collections::HashSet<(usize, usize)> = std::collections::HashSet::new();
+    let mut tasks = Tasks(Vec::new());
+    for (ti, t) in cfg.trunks.iter().enumerate() {
+        for (pi, p) in t.peers.iter().enumerate().filter(|(_, p)| p.addr.is_none()) {
+            first.insert((ti, pi));
+            tasks.0.push(tokio::spawn(resolve_peer(
+                resolver.clone(),
+                cfg.dns.refresh,
+                (ti, pi),
+                p.host.clone(),
+                p.port,
+                p.transport,
+                resolved_tx.clone(),
+            )));
+        }
+    }
+    drop(resolved_tx);
+    let until = tokio::time::Instant::now() + Duration::from_secs(3);
+    while !first.is_empty() {
+        match tokio::time::timeout_at(until, resolved_rx.recv()).await {
+            Ok(Some(r)) => {
+                first.remove(&(r.trunk, r.peer));
+                core.resolved(r);
+            }
+            _ => break,
+        }
+    }
+    core.b2b.handle(Instant::now(), B2bInput::Timeout);
     core.flush();
     let max_drain = Duration::from_secs(c.drain.max_wait_s);
     let mut tls_list: Vec<Arc<TlsContext>> = tls.values().cloned().collect();
@@ -690,6 +848,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
                 core.inbound(inb, Instant::now());
             }
             Some(c) = connected_rx.recv() => core.connected(c),
+            Some(r) = resolved_rx.recv() => core.resolved(r),
             () = sleep => {
                 core.b2b.handle(Instant::now(), B2bInput::Timeout);
                 core.flush();

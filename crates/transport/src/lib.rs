@@ -15,6 +15,6 @@ mod dns;
 mod net;
 pub mod tls;
 
-pub use dns::{DnsConfig, DnsError, Resolver, Target};
+pub use dns::{DnsConfig, DnsError, Refresh, Resolved, Resolver, Target};
 pub use net::{Inbound, Limits, ListenerSpec, Peer, SendError, Stats, Transport, Transports};
 pub use tls::{IdentityFiles, TlsContext, TlsError, TlsProfile};
