@@ -642,3 +642,81 @@ fn microsoft_peer_names_every_broken_rule() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// [`config`] with the ACS trunk's proxy on the Teams trunk's first proxy
+/// address (as in production: both face sip.pstnhub.microsoft.com), and
+/// carrier calls to 040… routed to ACS, the others to Teams.
+fn shared_proxy_config(c: &Path, p: &Ports) -> String {
+    let cfg = config(c, p, 60);
+    let acs = format!("addr = \"127.0.0.1:{}\" }}]", p.acs[0]);
+    assert!(cfg.contains(&acs));
+    let cfg = cfg.replace(&acs, &format!("addr = \"127.0.0.1:{}\" }}]", p.teams[0]));
+    let routes = "[[route]]\nname = \"carrier-to-cloud\"\nfrom = [\"carrier\"]\nto = [\"teams\", { trunk = \"acs\", label = \"Fail-over\" }]";
+    assert!(cfg.contains(routes));
+    cfg.replace(
+        routes,
+        "[[route]]\nname = \"carrier-to-acs\"\nfrom = [\"carrier\"]\ncalled = \"^\\\\+4940\"\nto = [\"acs\"]\n\n\
+         [[route]]\nname = \"carrier-to-teams\"\nfrom = [\"carrier\"]\nto = [\"teams\"]",
+    )
+}
+
+#[test]
+fn teams_and_acs_on_one_proxy_address_each_use_their_own_certificate() {
+    let p = Ports::new();
+    let d = Daemon::start("call-shared", |c| shared_proxy_config(c, &p));
+    let work = TempDir::new("call-shared-work");
+    // One Microsoft proxy for both trunks: every connection's client
+    // certificate must name one of the two FQDNs, and every message on it
+    // (OPTIONS, INVITE, ACK, BYE) must use that FQDN.
+    let listen = format!("127.0.0.1:{}", p.teams[0]);
+    let peer = MsPeer::start(
+        &work.0,
+        &d.certs(),
+        "ms",
+        &[
+            "--listen",
+            &listen,
+            "--sbc-fqdn",
+            "teams.sbc.example.test",
+            "--sbc-fqdn",
+            "acs.sbc.example.test",
+            "--expect-calls",
+            "2",
+            "--media-seconds",
+            "1",
+            "--then",
+            "wait-bye",
+            "--timeout",
+            "40",
+        ],
+    );
+    for called in ["0301234567", "0401234567"] {
+        let sipp = sipp_carrier(
+            &work.0,
+            "carrier-uac.xml",
+            p.carrier,
+            &["-s", called, "-key", "caller", "0401112222", "-d", "3000"],
+            d.listeners.udp,
+        );
+        let (sok, stext) = sipp_result(sipp);
+        assert!(sok, "SIPp carrier ({called}):\n{stext}\n{}", d.stderr());
+    }
+    let (pok, v, ptext) = peer.finish();
+    let cdr = cdrs(&d, 2);
+    let (code, err) = d.stop();
+    assert!(pok, "Microsoft peer:\n{ptext}\n{err}");
+    assert_eq!(v["violations"], serde_json::json!([]), "{ptext}");
+    assert_eq!(
+        v["invites_by_fqdn"],
+        serde_json::json!({"teams.sbc.example.test": 1, "acs.sbc.example.test": 1}),
+        "each trunk's call on a connection with its own certificate: {ptext}"
+    );
+    assert_eq!(media_matched(&v), [50, 50], "{ptext}");
+    assert_eq!(code, Some(0), "{err}");
+    let to: Vec<&str> = cdr
+        .iter()
+        .map(|c| c["to_trunk"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(to, ["teams", "acs"], "{cdr:?}");
+    assert!(cdr.iter().all(|c| c["status"] == 200), "{cdr:?}");
+}

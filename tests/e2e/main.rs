@@ -10,6 +10,7 @@ mod demo;
 mod drill;
 mod faults;
 mod media;
+mod net;
 mod peers;
 mod run;
 mod sip_check;

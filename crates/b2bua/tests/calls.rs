@@ -3011,3 +3011,205 @@ fn carrier_pai_reaches_teams_as_our_e164_identity() {
     );
     assert_eq!(hdr(&inv, "Privacy").as_deref(), Some("id"));
 }
+
+// ----- Teams and ACS on the same Microsoft proxies ---------------------------------
+
+/// A carrier INVITE to the national number `called`.
+fn carrier_invite_to(call_id: &str, called: &str, sdp: &str) -> Message {
+    let h = vec![
+        format!(
+            "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{}",
+            token(call_id)
+        ),
+        "Max-Forwards: 70".into(),
+        "From: \"Alice\" <sip:0891234567@192.0.2.10>;tag=c-from".into(),
+        format!("To: <sip:{called}@192.0.2.1>"),
+        format!("Call-ID: {call_id}"),
+        "CSeq: 1 INVITE".into(),
+        "Contact: <sip:0891234567@192.0.2.10:5060>".into(),
+    ];
+    build(
+        &format!("INVITE sip:{called}@192.0.2.1:5060 SIP/2.0"),
+        &h,
+        sdp,
+    )
+}
+
+/// Takes the INVITE sent to `to` whose Contact names `fqdn`, with the peer
+/// it was sent to (address and the trunk it is sent as).
+fn take_invite_as(w: &mut World, to: &str, fqdn: &str) -> (transaction::Peer, Message) {
+    let a = addr(to);
+    let i = w
+        .out
+        .iter()
+        .position(|s| {
+            s.to.addr == a
+                && s.msg.method_str() == Some("INVITE")
+                && hdr(&s.msg, "Contact").is_some_and(|c| c.contains(fqdn))
+        })
+        .unwrap_or_else(|| panic!("no INVITE as {fqdn} to {to}:\n{}", w.dump()));
+    let s = w.out.remove(i);
+    (s.to, s.msg)
+}
+
+#[test]
+fn a_transport_failure_toward_teams_leaves_acs_on_the_same_proxy_up() {
+    // config(): Teams (trunk 1) and ACS (trunk 2) face the same three
+    // proxy addresses. Carrier calls to 040… go to ACS, the rest to Teams.
+    let mut cfg = config();
+    let mut to_acs = route("to-acs", "carrier", vec![dest("acs", None)]);
+    to_acs.called = Some(routing::regex::Regex::new(r"^\+4940").unwrap());
+    cfg.routes.routes.insert(0, to_acs);
+    let mut w = World::with(cfg);
+    w.carrier_sends(carrier_invite_to(
+        "acs-1",
+        "0401234567",
+        &carrier_sdp(30000, "sendrecv"),
+    ));
+    let (acs_peer, acs_inv) = take_invite_as(&mut w, MS[0], ACS_FQDN);
+    assert_eq!(acs_peer.trunk, Some(2), "sent as the ACS trunk");
+    w.ms_sends(0, trying(&acs_inv));
+    w.carrier_sends(carrier_invite_to(
+        "teams-1",
+        "030123456",
+        &carrier_sdp(30002, "sendrecv"),
+    ));
+    let (teams_peer, _) = take_invite_as(&mut w, MS[0], TEAMS_FQDN);
+    assert_eq!(teams_peer.trunk, Some(1), "sent as the Teams trunk");
+    assert_eq!(teams_peer.addr, acs_peer.addr, "one proxy address");
+
+    // The Teams connection to sip fails (as the shell reports it: that
+    // address, as trunk 1). Only the Teams peer is down, only the Teams
+    // attempt moves on.
+    w.b.handle(
+        w.now,
+        b2bua::Input::TransportError {
+            to: transaction::Peer::new(addr(MS[0]), transaction::Transport::Tls).for_trunk(1),
+            tls: true,
+        },
+    );
+    w.advance(Duration::from_millis(1));
+    assert!(w.b.peer_states(1)[0].is_down(), "Teams' sip is down");
+    assert!(
+        !w.b.peer_states(2)[0].is_down(),
+        "ACS's sip (same address, its own connection) stays up"
+    );
+    let (next, _) = take_invite_as(&mut w, MS[1], TEAMS_FQDN);
+    assert_eq!(next.trunk, Some(1));
+    // The ACS attempt was not touched: its answer still makes the call.
+    w.ms_sends(
+        0,
+        answer(
+            &acs_inv,
+            200,
+            "acs-tag",
+            &[format!("Contact: {CONTACT_443}")],
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+        ),
+    );
+    let ack = w.take_req(MS[0], "ACK");
+    assert!(text(&ack).contains("acs-tag"));
+    assert!(w
+        .outputs
+        .iter()
+        .all(|o| !matches!(o, b2bua::Output::Health { trunk, up: false, .. } if trunk == "acs")));
+    // The next ACS call still starts at sip.
+    w.carrier_sends(carrier_invite_to(
+        "acs-2",
+        "0401234568",
+        &carrier_sdp(30004, "sendrecv"),
+    ));
+    let (again, _) = take_invite_as(&mut w, MS[0], ACS_FQDN);
+    assert_eq!(again.trunk, Some(2));
+}
+
+#[test]
+fn a_failure_reported_without_a_trunk_concerns_every_trunk_at_that_address() {
+    // A UDP port that is gone (ICMP) is gone for everyone: no identity.
+    let mut w = World::new();
+    w.transport_error(transaction::Peer::new(
+        addr(MS[0]),
+        transaction::Transport::Tls,
+    ));
+    assert!(w.b.peer_states(1)[0].is_down());
+    assert!(w.b.peer_states(2)[0].is_down());
+}
+
+// ----- peers whose addresses come from DNS ---------------------------------------
+
+fn resolved(w: &mut World, trunk: usize, peer: usize, addrs: &[&str]) {
+    w.b.handle(
+        w.now,
+        b2bua::Input::PeerResolved {
+            trunk,
+            peer,
+            addrs: addrs.iter().map(|a| addr(a)).collect(),
+        },
+    );
+    w.advance(Duration::from_millis(1));
+}
+
+#[test]
+fn a_peer_without_an_address_is_tried_last_and_calls_reach_it_once_it_resolves() {
+    let mut cfg = config();
+    cfg.trunks[1].peers[0].addr = None; // sip.pstnhub: not resolved yet
+    let mut w = World::with(cfg);
+    assert!(
+        w.b.peer_states(1)[0].is_down(),
+        "no address: down for routing"
+    );
+    w.carrier_sends(carrier_invite("r1", &carrier_sdp(30000, "sendrecv"), &[]));
+    w.take_req(MS[1], "INVITE");
+    assert!(w.pending_to(MS[0]).is_empty());
+    // The name resolves (to a new address): the next call tries it first,
+    // and our OPTIONS go there.
+    const NEW: &str = "52.112.9.9:5061";
+    resolved(&mut w, 1, 0, &[NEW]);
+    assert!(!w.b.peer_states(1)[0].is_down());
+    assert!(w.outputs.iter().any(|o| matches!(o,
+        b2bua::Output::Health { host, up: true, reason, .. }
+            if host == "sip.pstnhub.microsoft.com" && reason == "resolved")));
+    assert!(w.ever_sent_to(NEW).iter().any(|l| l.starts_with("OPTIONS")));
+    w.carrier_sends(carrier_invite("r2", &carrier_sdp(30002, "sendrecv"), &[]));
+    let (to, inv) = take_invite_as(&mut w, NEW, TEAMS_FQDN);
+    assert_eq!(to.trunk, Some(1));
+    assert!(
+        ruri(&inv).contains("sip.pstnhub.microsoft.com"),
+        "the FQDN stays the name: {}",
+        ruri(&inv)
+    );
+}
+
+#[test]
+fn a_carrier_that_moves_is_recognised_at_its_new_address_only() {
+    let mut w = World::new();
+    // The carrier's name now resolves elsewhere; a rotating answer that
+    // still lists the current address would not move it.
+    resolved(&mut w, 0, 0, &["192.0.2.10:5060", "192.0.2.20:5060"]);
+    assert_eq!(w.b.trunks()[0].peers[0].addr, Some(addr(CARRIER)));
+    resolved(&mut w, 0, 0, &["192.0.2.20:5060"]);
+    assert_eq!(w.b.trunks()[0].peers[0].addr, Some(addr("192.0.2.20:5060")));
+    // From the old address: no trunk (the carrier has no ACL, only its peer).
+    w.carrier_sends(carrier_invite("m1", &carrier_sdp(30000, "sendrecv"), &[]));
+    w.take_resp(CARRIER, 403, "INVITE");
+    // From the new one: a call.
+    w.deliver(
+        carrier_invite("m2", &carrier_sdp(30002, "sendrecv"), &[]),
+        transaction::Peer::new(addr("192.0.2.20:5060"), transaction::Transport::Udp),
+        addr(SBC_UDP),
+        None,
+    );
+    w.take_req(MS[0], "INVITE");
+    // A Teams call to the carrier goes to where it is now.
+    w.ms_sends(
+        0,
+        ms_invite("m3", &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"), &[]),
+    );
+    assert!(w
+        .pending_to("192.0.2.20:5060")
+        .iter()
+        .any(|l| l.starts_with("INVITE")));
+    // No address at all: down for routing, nothing sent to the old one.
+    resolved(&mut w, 0, 0, &[]);
+    assert!(w.b.peer_states(0)[0].is_down());
+}

@@ -6,7 +6,11 @@
 //! One loop: receive a message → verdict (accept / reply / drop) → the B2BUA
 //! → datagrams and stream messages out through the transports (opening TLS
 //! connections toward trunk peers with the trunk's identity on demand), CDR
-//! lines on stdout; the B2BUA's next timeout is the loop's sleep.
+//! lines on stdout; the B2BUA's next timeout is the loop's sleep. Trunk
+//! peers without a configured address are resolved by one task each (RFC
+//! 3263, again when the answer's TTL runs out, with backoff while the name
+//! does not resolve); what they find reaches the B2BUA as
+//! `Input::PeerResolved`.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -22,6 +26,7 @@ use sip::{HeaderName, Message, Verdict};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use transport::{Inbound, ListenerSpec, TlsContext, Transport, Transports};
+use transport::{Refresh, Resolver};
 
 use crate::config::Loaded;
 
@@ -93,13 +98,113 @@ impl b2bua::MediaControl for RelayCtl {
     }
 }
 
-/// A stream destination the B2BUA sends to without a connection yet.
-type Dest = (SocketAddr, Transport);
+/// A stream destination the B2BUA sends to without a connection yet: the
+/// address, the transport and the trunk it is reached as (Teams and ACS
+/// face the same Microsoft proxies with different certificates, so each
+/// has connections of its own).
+type Dest = (SocketAddr, Transport, Option<u16>);
+
+fn dest_of(p: &transport::Peer) -> Dest {
+    (p.addr, p.transport, p.trunk)
+}
+
+/// The peer a message toward `d` is sent to (no connection named).
+fn peer_of(d: Dest) -> transport::Peer {
+    transport::Peer {
+        trunk: d.2,
+        ..transport::Peer::new(d.0, d.1)
+    }
+}
 
 /// What a connect task reports back to the loop.
 struct Connected {
     dest: Dest,
     result: Result<transport::Peer, (String, bool)>,
+}
+
+/// What a peer's resolver task found.
+struct Resolution {
+    trunk: usize,
+    peer: usize,
+    /// Its addresses, or why the lookup failed.
+    result: Result<Vec<SocketAddr>, String>,
+    /// Failed lookups in a row (0 after a success).
+    failures: u32,
+}
+
+/// Keeps one trunk peer's address current: resolves `host` (A/AAAA at the
+/// configured port and transport, RFC 3263 §4.2) through `resolver`, reports
+/// every answer, and resolves again when it expires ([`Refresh`]: the TTL
+/// within bounds; after a failure 1 s, 2 s, 4 s … up to a minute). A name
+/// that needs no DNS (an IP literal) is reported once. Ends when the
+/// daemon stops listening.
+async fn resolve_peer(
+    resolver: Resolver,
+    refresh: Refresh,
+    (trunk, peer): (usize, usize),
+    host: String,
+    port: u16,
+    transport: Transport,
+    tx: mpsc::Sender<Resolution>,
+) {
+    let mut failures = 0u32;
+    loop {
+        let answer = resolver
+            .resolve_ttl(
+                &host,
+                Some(port),
+                Some(transport),
+                transport == Transport::Tls,
+            )
+            .await
+            .and_then(|r| {
+                let addrs: Vec<SocketAddr> = r
+                    .targets
+                    .iter()
+                    .filter(|t| t.transport == transport)
+                    .map(|t| t.addr)
+                    .collect();
+                if addrs.is_empty() {
+                    Err(transport::DnsError(format!("{host}: no address")))
+                } else {
+                    Ok((addrs, r.ttl))
+                }
+            });
+        let (result, wait) = match answer {
+            Ok((addrs, ttl)) => {
+                failures = 0;
+                (Ok(addrs), refresh.after_success(ttl))
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                (Err(e.to_string()), Some(refresh.after_failure(failures)))
+            }
+        };
+        let r = Resolution {
+            trunk,
+            peer,
+            result,
+            failures,
+        };
+        if tx.send(r).await.is_err() {
+            return;
+        }
+        match wait {
+            Some(d) => tokio::time::sleep(d).await,
+            None => return,
+        }
+    }
+}
+
+/// Aborts the resolver tasks when the daemon returns.
+struct Tasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
 }
 
 struct Core {
@@ -111,8 +216,8 @@ struct Core {
     counters: Counters,
     log: RateLimit,
     draining: bool,
-    /// TLS identity and expected server name per trunk peer address.
-    tls_dest: HashMap<Dest, (Arc<TlsContext>, String)>,
+    /// The TLS identity of each trunk (by index), for its outbound connections.
+    trunk_tls: Vec<Option<Arc<TlsContext>>>,
     /// Outbound connections in use per destination.
     conns: HashMap<Dest, transport::Peer>,
     /// Messages waiting for a connection being opened.
@@ -139,7 +244,7 @@ impl Core {
     fn send(&mut self, to: transport::Peer, bytes: Bytes) {
         let stream = to.transport.is_reliable();
         if stream && to.conn.is_none() {
-            let dest = (to.addr, to.transport);
+            let dest = dest_of(&to);
             if let Some(q) = self.waiting.get_mut(&dest) {
                 q.push(bytes);
                 return;
@@ -166,12 +271,12 @@ impl Core {
     /// peer's FQDN as SNI and certificate name) and queues `first`.
     fn open(&mut self, dest: Dest, first: Bytes) {
         let tls = if dest.1 == Transport::Tls {
-            match self.tls_dest.get(&dest) {
-                Some(x) => Some(x.clone()),
+            match self.tls_identity(dest) {
+                Some(x) => Some(x),
                 None => {
                     tracing::warn!(peer = %dest.0, "no TLS identity for this destination");
                     self.counters.connect_errors += 1;
-                    self.transport_error(transport::Peer::new(dest.0, dest.1), true);
+                    self.transport_error(peer_of(dest), true);
                     return;
                 }
             }
@@ -185,7 +290,7 @@ impl Core {
             let is_tls = tls.is_some();
             // A refused or timed-out TCP connect is a transport failure; the
             // rest on a TLS destination is the handshake's.
-            let result = t.connect(dest.0, dest.1, tls).await.map_err(|e| {
+            let result = t.connect_as(peer_of(dest), tls).await.map_err(|e| {
                 let tcp = matches!(
                     e.kind(),
                     std::io::ErrorKind::ConnectionRefused
@@ -197,6 +302,28 @@ impl Core {
             });
             let _ = tx.send(Connected { dest, result });
         });
+    }
+
+    /// The client identity and expected server name for a TLS connection
+    /// to `dest`: the identity of the trunk it is for, the FQDN of that
+    /// trunk's peer at that address (its current one: DNS may move it). A
+    /// destination without a trunk takes the first trunk peer at that address.
+    fn tls_identity(&self, dest: Dest) -> Option<(Arc<TlsContext>, String)> {
+        let (addr, t, trunk) = dest;
+        let trunks = self.b2b.trunks();
+        let candidates: Vec<usize> = match trunk {
+            Some(i) => vec![usize::from(i)],
+            None => (0..trunks.len()).collect(),
+        };
+        candidates.into_iter().find_map(|i| {
+            let ctx = self.trunk_tls.get(i)?.as_ref()?;
+            let peer = trunks
+                .get(i)?
+                .peers
+                .iter()
+                .find(|p| p.addr == Some(addr) && p.transport == t)?;
+            Some((ctx.clone(), peer.host.clone()))
+        })
     }
 
     fn connected(&mut self, c: Connected) {
@@ -214,7 +341,7 @@ impl Core {
             Err((e, tls)) => {
                 self.counters.connect_errors += 1;
                 tracing::warn!(peer = %c.dest.0, transport = %c.dest.1, %e, "connection failed");
-                self.transport_error(transport::Peer::new(c.dest.0, c.dest.1), tls);
+                self.transport_error(peer_of(c.dest), tls);
             }
         }
         self.flush();
@@ -245,7 +372,7 @@ impl Core {
                     },
                     // The next request to that peer opens a fresh connection.
                     Output::Disconnect { to } => {
-                        let dest = (to.addr, to.transport);
+                        let dest = dest_of(&to);
                         let conn = to
                             .conn
                             .or_else(|| self.conns.get(&dest).and_then(|p| p.conn));
@@ -303,6 +430,47 @@ impl Core {
             }
         }
         self.flush();
+    }
+
+    /// A resolver task's answer: addresses go to the B2BUA; a failed lookup
+    /// keeps the last addresses (a name server that is briefly away must not
+    /// take a working peer out of service).
+    fn resolved(&mut self, r: Resolution) {
+        let Some(spec) = self
+            .b2b
+            .trunks()
+            .get(r.trunk)
+            .and_then(|t| t.peers.get(r.peer))
+        else {
+            return;
+        };
+        match r.result {
+            Ok(addrs) => {
+                self.b2b.handle(
+                    Instant::now(),
+                    B2bInput::PeerResolved {
+                        trunk: r.trunk,
+                        peer: r.peer,
+                        addrs,
+                    },
+                );
+                self.flush();
+            }
+            Err(e) if r.failures == 1 => {
+                let trunk = &self.b2b.trunks()[r.trunk].name;
+                match spec.addr {
+                    None => {
+                        tracing::warn!(%trunk, host = %spec.host, %e, "peer not resolved; retrying")
+                    }
+                    Some(a) => {
+                        tracing::warn!(%trunk, host = %spec.host, %e, addr = %a, "peer lookup failed; keeping its address")
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(host = %spec.host, %e, failures = r.failures, "peer lookup failed")
+            }
+        }
     }
 
     fn inbound(&mut self, inb: Inbound, now: Instant) {
@@ -522,13 +690,12 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
         .map(|t| t.get_ref().clone())
         .collect();
     let now = Instant::now();
-    // Trunk peers: where they are (a configured address, else DNS A/AAAA of
-    // the FQDN at start-up) and, for TLS, the identity we present and the
-    // name their certificate must carry.
-    let mut trunks = cfg.trunks.clone();
-    let mut tls_dest = HashMap::new();
+    // Trunk peers: where they are (a configured address, else DNS, kept
+    // current by a task per peer) and, for TLS, the identity we present.
+    let trunks = cfg.trunks.clone();
+    let mut trunk_identity = Vec::with_capacity(trunks.len());
     let mut trunk_tls: HashMap<String, Arc<TlsContext>> = HashMap::new();
-    for t in &mut trunks {
+    for t in &trunks {
         let ctx = match &t.tls {
             Some(name) => {
                 let ctx = match trunk_tls.get(name) {
@@ -547,20 +714,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             }
             None => None,
         };
-        for p in &mut t.peers {
-            if p.addr.is_none() {
-                p.addr = tokio::net::lookup_host((p.host.as_str(), p.port))
-                    .await
-                    .ok()
-                    .and_then(|mut a| a.next());
-                if p.addr.is_none() {
-                    tracing::warn!(trunk = %t.name, host = %p.host, "peer not resolved; it is skipped");
-                }
-            }
-            if let (Some(a), Some(ctx)) = (p.addr, &ctx) {
-                tls_dest.insert((a, p.transport), (ctx.clone(), p.host.clone()));
-            }
-        }
+        trunk_identity.push(ctx);
     }
     let seed = RandomState::new().hash_one(std::process::id());
     let b2b = B2bua::new(
@@ -591,7 +745,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             suppressed: 0,
         },
         draining: false,
-        tls_dest,
+        trunk_tls: trunk_identity,
         conns: HashMap::new(),
         waiting: HashMap::new(),
         connected_tx,
@@ -599,7 +753,46 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
         relay: relay.clone(),
         cdrs: HashMap::new(),
     };
-    core.b2b.handle(now, B2bInput::Timeout);
+    // One resolver task per peer without an address; the first answers are
+    // awaited (3 s at most) so that the first calls find their peers.
+    let resolver = Resolver::new(transport::DnsConfig {
+        servers: cfg.dns.servers.clone(),
+        overrides: HashMap::new(),
+        // Our own schedule decides when to ask again: the cache must not
+        // answer for longer than it.
+        max_ttl: Some(cfg.dns.refresh.max),
+        max_negative_ttl: Some(cfg.dns.refresh.retry_max),
+    })
+    .map_err(|e| format!("{}: dns: {e}", cfg.source))?;
+    let (resolved_tx, mut resolved_rx) = mpsc::channel::<Resolution>(256);
+    let mut first: std::collections::HashSet<(usize, usize)> = std::collections::HashSet::new();
+    let mut tasks = Tasks(Vec::new());
+    for (ti, t) in cfg.trunks.iter().enumerate() {
+        for (pi, p) in t.peers.iter().enumerate().filter(|(_, p)| p.addr.is_none()) {
+            first.insert((ti, pi));
+            tasks.0.push(tokio::spawn(resolve_peer(
+                resolver.clone(),
+                cfg.dns.refresh,
+                (ti, pi),
+                p.host.clone(),
+                p.port,
+                p.transport,
+                resolved_tx.clone(),
+            )));
+        }
+    }
+    drop(resolved_tx);
+    let until = tokio::time::Instant::now() + Duration::from_secs(3);
+    while !first.is_empty() {
+        match tokio::time::timeout_at(until, resolved_rx.recv()).await {
+            Ok(Some(r)) => {
+                first.remove(&(r.trunk, r.peer));
+                core.resolved(r);
+            }
+            _ => break,
+        }
+    }
+    core.b2b.handle(Instant::now(), B2bInput::Timeout);
     core.flush();
     let max_drain = Duration::from_secs(c.drain.max_wait_s);
     let mut tls_list: Vec<Arc<TlsContext>> = tls.values().cloned().collect();
@@ -655,6 +848,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
                 core.inbound(inb, Instant::now());
             }
             Some(c) = connected_rx.recv() => core.connected(c),
+            Some(r) = resolved_rx.recv() => core.resolved(r),
             () = sleep => {
                 core.b2b.handle(Instant::now(), B2bInput::Timeout);
                 core.flush();

@@ -39,9 +39,10 @@ impl fmt::Display for Transport {
     }
 }
 
-/// The other end of a hop: its address, the transport, and for a stream the
+/// The other end of a hop: its address, the transport, for a stream the
 /// connection a message came in on (so that responses go back on it, RFC 3261
-/// §18.2.2).
+/// §18.2.2), and for a message the TU sends on its own account the identity
+/// it is sent as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Peer {
     /// Remote address: the source of a received message, or where to send.
@@ -51,6 +52,14 @@ pub struct Peer {
     /// Connection id assigned by the transport layer for a stream message;
     /// `None` for UDP, or when sending lets the transport pick or open one.
     pub conn: Option<u64>,
+    /// The outbound identity a request is sent as: the B2BUA puts its trunk
+    /// index here, and the shell keeps stream connections (and their TLS
+    /// client certificate) per (address, transport, identity), so two
+    /// trunks facing one address (Teams and ACS toward the same Microsoft
+    /// proxy) never share a connection. `None` for what was received and
+    /// for sending where no identity matters; a connection the shell opened
+    /// for an identity reports it on every message it receives.
+    pub trunk: Option<u16>,
 }
 
 impl Peer {
@@ -60,6 +69,16 @@ impl Peer {
             addr,
             transport,
             conn: None,
+            trunk: None,
+        }
+    }
+
+    /// The same peer reached as trunk `trunk` (an index beyond `u16` names
+    /// no identity).
+    pub fn for_trunk(self, trunk: usize) -> Peer {
+        Peer {
+            trunk: u16::try_from(trunk).ok(),
+            ..self
         }
     }
 
@@ -72,12 +91,15 @@ impl Peer {
     }
 
     /// True when a transport failure reported for `failed` concerns messages
-    /// sent to `self`: same address and transport, and the same connection
-    /// unless `failed` names none (then any connection to that address).
+    /// sent to `self`: same address and transport, the same connection
+    /// unless `failed` names none (then any connection to that address), and
+    /// the same identity unless `failed` names none (then any: a UDP port
+    /// that is gone is gone for everyone).
     pub fn affected_by(&self, failed: &Peer) -> bool {
         self.addr == failed.addr
             && self.transport == failed.transport
             && (failed.conn.is_none() || failed.conn == self.conn)
+            && (failed.trunk.is_none() || failed.trunk == self.trunk)
     }
 }
 
@@ -102,6 +124,13 @@ mod tests {
         assert!(on3.affected_by(&Peer::new(a, Transport::Tls).with_conn(3)));
         assert!(!on3.affected_by(&Peer::new(a, Transport::Tls).with_conn(4)));
         assert!(!on3.affected_by(&Peer::new(a, Transport::Tcp)));
+        // Two identities toward one address: a failure of one is not the other's.
+        let teams = Peer::new(a, Transport::Tls).for_trunk(1);
+        let acs = Peer::new(a, Transport::Tls).for_trunk(2);
+        assert!(teams.affected_by(&teams));
+        assert!(!acs.affected_by(&teams));
+        assert!(acs.affected_by(&Peer::new(a, Transport::Tls)));
+        assert!(!Peer::new(a, Transport::Tls).affected_by(&teams));
         assert!(!Transport::Udp.is_reliable());
         assert!(Transport::Tcp.is_reliable() && Transport::Tls.is_reliable());
     }

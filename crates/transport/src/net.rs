@@ -168,8 +168,9 @@ impl fmt::Debug for WriteCmd {
     }
 }
 
-/// Outbound connections are reused per (remote, transport, TLS identity).
-type ReuseKey = (SocketAddr, Transport, String);
+/// Outbound connections are reused per (remote, transport, TLS identity,
+/// the caller's identity tag `Peer::trunk`).
+type ReuseKey = (SocketAddr, Transport, String, Option<u16>);
 
 #[derive(Debug)]
 struct Inner {
@@ -292,11 +293,25 @@ impl Transports {
         transport: Transport,
         tls: Option<(Arc<TlsContext>, String)>,
     ) -> io::Result<Peer> {
+        self.connect_as(Peer::new(addr, transport), tls).await
+    }
+
+    /// [`Transports::connect`] for `to.addr` over `to.transport` as the
+    /// identity `to.trunk`: a connection is reused only by the same
+    /// identity, and every message received on it reports that identity
+    /// in its [`Inbound::peer`] (so answers arriving on a trunk's
+    /// connection are known to be that trunk's).
+    pub async fn connect_as(
+        &self,
+        to: Peer,
+        tls: Option<(Arc<TlsContext>, String)>,
+    ) -> io::Result<Peer> {
+        let (addr, transport) = (to.addr, to.transport);
         let identity = tls
             .as_ref()
             .map(|(ctx, name)| format!("{:p}/{name}", Arc::as_ptr(ctx)))
             .unwrap_or_default();
-        let key = (addr, transport, identity);
+        let key = (addr, transport, identity, to.trunk);
         if let Some(id) = lock(&self.inner.outbound).get(&key).copied() {
             if let Some(c) = lock(&self.inner.conns).get(&id) {
                 if !c.tx.is_closed() {
@@ -313,7 +328,7 @@ impl Transports {
         tcp.set_nodelay(true).ok();
         let local = tcp.local_addr()?;
         let peer = match transport {
-            Transport::Tcp => self.register(tcp, addr, local, Transport::Tcp, true, None),
+            Transport::Tcp => self.register(tcp, to, local, true, None),
             Transport::Tls => {
                 let (ctx, name) = tls.ok_or_else(|| {
                     io::Error::new(io::ErrorKind::InvalidInput, "TLS without profile")
@@ -344,7 +359,7 @@ impl Transports {
                         .fetch_add(1, Ordering::Relaxed);
                 })?;
                 let names = leaf_names(s.get_ref().1.peer_certificates());
-                self.register(s, addr, local, Transport::Tls, true, names)
+                self.register(s, to, local, true, names)
             }
             Transport::Udp => {
                 return Err(io::Error::new(
@@ -358,12 +373,13 @@ impl Transports {
         Ok(peer)
     }
 
+    /// Starts the reader and writer of a stream connection to `to` (its
+    /// address, transport and, outbound, identity).
     fn register<S>(
         &self,
         stream: S,
-        addr: SocketAddr,
+        to: Peer,
         local: SocketAddr,
-        transport: Transport,
         outbound: bool,
         names: Option<Arc<[String]>>,
     ) -> Peer
@@ -371,11 +387,8 @@ impl Transports {
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let peer = Peer {
-            addr,
-            transport,
-            conn: Some(id),
-        };
+        let transport = to.transport;
+        let peer = to.with_conn(id);
         // Writes waiting on one connection. A trunk carries thousands of
         // calls on one TLS connection: a burst of setups must not overflow
         // it (an overflow is a send error the transaction layer sees).
@@ -493,11 +506,7 @@ async fn udp_loop(t: Transports, sock: Arc<UdpSocket>, index: u64) {
         t.inner.counters.udp_in.fetch_add(1, Ordering::Relaxed);
         let msg = Inbound {
             bytes: Bytes::copy_from_slice(data),
-            peer: Peer {
-                addr: from,
-                transport: Transport::Udp,
-                conn: Some(index),
-            },
+            peer: Peer::new(from, Transport::Udp).with_conn(index),
             local,
         };
         if t.inner.inbound.send(msg).await.is_err() {
@@ -580,12 +589,12 @@ async fn accept_loop(t: Transports, listener: TcpListener, spec: ListenerSpec) {
                     }
                     t.inner.counters.accepted.fetch_add(1, Ordering::Relaxed);
                     let names = leaf_names(stream.get_ref().1.peer_certificates());
-                    t.register(stream, addr, local, Transport::Tls, false, names);
+                    t.register(stream, Peer::new(addr, Transport::Tls), local, false, names);
                 });
             }
             _ => {
                 t.inner.counters.accepted.fetch_add(1, Ordering::Relaxed);
-                t.register(tcp, addr, local, Transport::Tcp, false, None);
+                t.register(tcp, Peer::new(addr, Transport::Tcp), local, false, None);
             }
         }
     }

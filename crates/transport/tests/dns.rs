@@ -46,6 +46,8 @@ fn dnsmasq() -> Dnsmasq {
             "--no-hosts",
             "--bind-interfaces",
             "--listen-address=127.0.0.1",
+            // The TTL of the records above (dnsmasq's default is 0).
+            "--local-ttl=30",
         ])
         .args(["--user=root", "--pid-file", "--log-facility=-", "-q"])
         .arg(format!("--port={port}"))
@@ -79,6 +81,7 @@ fn resolver(server: SocketAddr) -> Resolver {
     Resolver::new(DnsConfig {
         servers: vec![server],
         overrides: HashMap::new(),
+        ..DnsConfig::default()
     })
     .unwrap()
 }
@@ -163,6 +166,7 @@ async fn static_overrides_and_ip_literals_need_no_dns() {
     let r = Resolver::new(DnsConfig {
         servers: vec!["127.0.0.1:9".parse().unwrap()],
         overrides,
+        ..DnsConfig::default()
     })
     .unwrap();
     let t = r
@@ -186,4 +190,31 @@ async fn static_overrides_and_ip_literals_need_no_dns() {
         .await
         .unwrap();
     assert_eq!(pairs(&t), [("192.0.2.7:5080".to_owned(), Transport::Udp)]);
+}
+
+#[tokio::test]
+async fn the_answer_says_how_long_it_holds() {
+    let d = dnsmasq();
+    let r = resolver(d.1);
+    let a = r
+        .resolve_ttl(
+            "sip.pstnhub.example",
+            Some(5061),
+            Some(Transport::Tls),
+            true,
+        )
+        .await
+        .unwrap();
+    let ttl = a.ttl.expect("a DNS answer has a TTL");
+    assert!(
+        ttl <= Duration::from_secs(30) && ttl >= Duration::from_secs(25),
+        "{ttl:?}"
+    );
+    // NAPTR → SRV → A: the shortest-lived record counts (all 30 s here).
+    let n = r
+        .resolve_ttl("carrier.test", None, None, false)
+        .await
+        .unwrap();
+    assert_eq!(n.targets.len(), 2);
+    assert!(n.ttl.is_some_and(|t| t <= Duration::from_secs(30)));
 }

@@ -366,6 +366,43 @@ async fn outbound_tls_checks_the_peer_name_and_reuses_the_connection() {
 }
 
 #[tokio::test]
+async fn identities_toward_one_address_get_connections_of_their_own() {
+    let p = pki("ident");
+    let server = Arc::new(TlsContext::new(server_profile(&p, true, &[])).unwrap());
+    let (s, saddrs, mut srx) =
+        start(vec![any(Transport::Tls, Some(server))], Limits::default()).await;
+    let client = Arc::new(
+        TlsContext::new(TlsProfile {
+            identities: vec![p.ms.clone()],
+            ca: Some(p.ca.cert.clone()),
+            require_client_cert: false,
+            peer_names: vec![],
+            versions: vec![],
+            cipher_suites: vec![],
+            kx_groups: vec![],
+        })
+        .unwrap(),
+    );
+    let (c, _caddrs, mut crx) = start(vec![], Limits::default()).await;
+    let tls = || Some((client.clone(), "sbc.contoso.com".to_owned()));
+    let to = transport::Peer::new(saddrs[0], Transport::Tls);
+    let one = c.connect_as(to.for_trunk(1), tls()).await.unwrap();
+    let two = c.connect_as(to.for_trunk(2), tls()).await.unwrap();
+    assert_ne!(one.conn, two.conn, "one connection per identity");
+    assert_eq!((one.trunk, two.trunk), (Some(1), Some(2)));
+    assert_eq!(c.connect_as(to.for_trunk(2), tls()).await.unwrap(), two);
+    // What comes back on a connection reports the identity it was opened for.
+    c.send(&two, Bytes::from_static(OPTIONS)).unwrap();
+    let at_server = recv(&mut srx).await;
+    assert_eq!(at_server.peer.trunk, None, "accepted connections name none");
+    s.send(&at_server.peer, Bytes::from_static(OPTIONS))
+        .unwrap();
+    let back = recv(&mut crx).await;
+    assert_eq!(back.peer, two);
+    std::fs::remove_dir_all(&p.dir).ok();
+}
+
+#[tokio::test]
 async fn reload_serves_new_certificates_and_close_drops_old_connections() {
     let p = pki("reload");
     let ctx = Arc::new(TlsContext::new(server_profile(&p, false, &[])).unwrap());

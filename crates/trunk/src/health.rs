@@ -25,6 +25,10 @@
 //!   last failure. With OPTIONS on, recovery is OPTIONS-driven.
 //! - **Pause** ([`Health::set_paused`]): while draining, no OPTIONS are
 //!   sent (peers should see us leave); pings in flight still complete.
+//! - **Address** ([`Health::set_unresolved`], [`Health::set_resolved`]): a
+//!   peer whose name has no address (yet) is down (`unresolved`) and gets
+//!   no OPTIONS and no retry until an address is known; a new address makes
+//!   it `Unknown` again (`resolved`, `address changed`), with a ping at once.
 //! - **Ranking** ([`Health::ranked`]): usable peers in configured order,
 //!   then down peers, the likeliest to be back first (the earliest hold end
 //!   or retry time), configured order breaking ties.
@@ -146,6 +150,8 @@ struct PeerHealth {
     since: Option<Instant>,
     /// The round trip of the last OPTIONS answered.
     rtt: Option<Duration>,
+    /// No address is known for the peer (its name does not resolve yet).
+    unresolved: bool,
 }
 
 /// The health of one trunk's peers. Sans-IO: `now` is always an input, the
@@ -194,6 +200,9 @@ fn after(t: Instant, mut d: Duration) -> Instant {
 /// The reason of a peer taken down by a call's INVITE that got no response.
 const NO_RESPONSE: &str = "no response to INVITE";
 
+/// The reason of a peer whose name has no address.
+const UNRESOLVED: &str = "unresolved";
+
 impl Health {
     /// The health of `spec`'s peers; `seed` makes this instance's branches,
     /// tags and Call-IDs unique (take it from the runtime's randomness; the
@@ -224,6 +233,7 @@ impl Health {
                     last_failure: None,
                     since: None,
                     rtt: None,
+                    unresolved: false,
                 })
                 .collect(),
             paused: false,
@@ -248,7 +258,7 @@ impl Health {
         let peer = self
             .peers
             .iter()
-            .position(|p| p.pending.is_none() && p.due <= now)?;
+            .position(|p| p.pending.is_none() && !p.unresolved && p.due <= now)?;
         let msg = self.build(peer);
         let interval = self.options.interval.max(Duration::from_millis(1));
         let timeout = self.options.timeout;
@@ -292,6 +302,7 @@ impl Health {
             }
             let p = &self.peers[i];
             if retrying
+                && !p.unresolved
                 && p.hold.is_none()
                 && p.state.is_down()
                 && p.last_failure.is_some_and(|t| after(t, retry) <= now)
@@ -314,10 +325,10 @@ impl Health {
             .filter_map(|p| {
                 let ping = match p.pending {
                     Some(f) => Some(f.deadline),
-                    None => pinging.then_some(p.due),
+                    None => (pinging && !p.unresolved).then_some(p.due),
                 };
                 let hold = p.hold.map(|h| h.until);
-                let back = if retrying && p.hold.is_none() && p.state.is_down() {
+                let back = if retrying && !p.unresolved && p.hold.is_none() && p.state.is_down() {
                     p.last_failure.map(|t| after(t, retry))
                 } else {
                     None
@@ -418,6 +429,64 @@ impl Health {
         self.down(now, peer, reason.to_owned());
     }
 
+    /// No address is known for `peer` (its name does not resolve, or not
+    /// yet): it is down (`unresolved`) — tried only after every other peer,
+    /// where the caller finds it cannot be reached — and gets no OPTIONS
+    /// and no retry until [`Health::set_resolved`]. A ping in flight is
+    /// forgotten.
+    pub fn set_unresolved(&mut self, now: Instant, peer: usize) {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if p.unresolved {
+            return;
+        }
+        p.unresolved = true;
+        p.pending = None;
+        p.successes = 0;
+        p.failures = 0;
+        self.down(now, peer, UNRESOLVED.to_owned());
+    }
+
+    /// `peer` has an address: the first one after [`Health::set_unresolved`]
+    /// (or at start), or, with `changed`, a different one than before. What
+    /// was learnt about the old address (or its absence) no longer holds:
+    /// the peer is `Unknown` (`resolved` / `address changed`) and, with
+    /// OPTIONS on, pinged at once — unless a 503 Retry-After hold is in
+    /// force (the peer asked by name), which keeps it down until it ends.
+    /// The same address again changes nothing.
+    pub fn set_resolved(&mut self, now: Instant, peer: usize, changed: bool) {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        let was_unresolved = std::mem::take(&mut p.unresolved);
+        if !was_unresolved && !changed {
+            return;
+        }
+        p.pending = None;
+        p.due = p.due.min(now);
+        if let Some(h) = &mut p.hold {
+            h.failed = false;
+            return;
+        }
+        let reason = if was_unresolved {
+            "resolved"
+        } else {
+            "address changed"
+        };
+        if p.state != PeerState::Unknown {
+            self.usable(now, peer, PeerState::Unknown, reason.to_owned());
+        } else {
+            p.successes = 0;
+            p.failures = 0;
+        }
+    }
+
+    /// True while no address is known for `peer` ([`Health::set_unresolved`]).
+    pub fn is_unresolved(&self, peer: usize) -> bool {
+        self.peers.get(peer).is_some_and(|p| p.unresolved)
+    }
+
     /// Stops (`true`) or resumes (`false`) sending OPTIONS: while the SBC
     /// drains, peers should see it leave. Pings in flight still complete or
     /// time out; holds end and, with no OPTIONS to bring them up, down peers
@@ -435,6 +504,10 @@ impl Health {
     fn success(&mut self, now: Instant, peer: usize, status: u16) {
         let up_after = self.options.up_after.max(1);
         let p = &mut self.peers[peer];
+        if p.unresolved {
+            // An answer from an address no longer the peer's.
+            return;
+        }
         p.failures = 0;
         if let Some(hold) = &mut p.hold {
             // Alive, but it asked not to be used yet: not counted toward up.
@@ -534,10 +607,11 @@ impl Health {
     /// likeliest to be back first — the earliest hold end, or for a peer not
     /// held the earliest retry time (`retry_interval` after its last
     /// failure: the one that failed longest ago) — configured order breaking
-    /// ties. A down peer is still better than nothing.
+    /// ties; peers without an address after all of them. A down peer is
+    /// still better than nothing.
     pub fn ranked(&self) -> Vec<(usize, bool)> {
         let retry = self.options.retry_interval;
-        let mut down: Vec<(Option<Instant>, usize)> = Vec::new();
+        let mut down: Vec<(bool, Option<Instant>, usize)> = Vec::new();
         let mut ranked: Vec<(usize, bool)> = Vec::with_capacity(self.peers.len());
         for (i, p) in self.peers.iter().enumerate() {
             if p.state.is_down() {
@@ -545,13 +619,14 @@ impl Health {
                     Some(h) => Some(h.until),
                     None => p.last_failure.map(|t| after(t, retry)),
                 };
-                down.push((back, i));
+                // A peer without an address cannot be tried at all: last.
+                down.push((p.unresolved, back, i));
             } else {
                 ranked.push((i, false));
             }
         }
         down.sort();
-        ranked.extend(down.into_iter().map(|(_, i)| (i, true)));
+        ranked.extend(down.into_iter().map(|(_, _, i)| (i, true)));
         ranked
     }
 

@@ -1050,3 +1050,65 @@ fn listener_restricts_trunk() {
         None
     );
 }
+
+#[test]
+fn a_peer_without_an_address_is_down_unpinged_and_last_until_it_resolves() {
+    let t0 = start();
+    let mut h = Health::new(&teams(), 9, t0);
+    h.set_unresolved(t0, 0);
+    assert_eq!(h.state(0), PeerState::Down("unresolved".into()));
+    assert!(h.is_unresolved(0));
+    assert_eq!(changes(&mut h), [(0, false, "unresolved".into())]);
+    // No OPTIONS to it; the others are pinged.
+    let ps: Vec<usize> = pings(&mut h, t0).iter().map(|p| p.peer).collect();
+    assert_eq!(ps, [1, 2]);
+    // sip3 failed too, but it has an address: it comes before sip.
+    h.on_call_failure(t0, 2, Failure::Transport);
+    assert_eq!(h.ranked(), vec![(1, false), (2, true), (0, true)]);
+    // Time passes: no retry brings an unresolved peer back, no ping wakes for it.
+    h.set_paused(true);
+    let later = t0 + secs(3600);
+    assert!(h.poll_ping(later).is_none());
+    assert!(h.is_down(0));
+    h.set_paused(false);
+    // An address appears: Unknown again, pinged at once.
+    let t1 = later + secs(1);
+    h.set_resolved(t1, 0, true);
+    assert!(!h.is_unresolved(0) && !h.is_down(0));
+    assert!(changes(&mut h).contains(&(0, true, "resolved".into())));
+    assert!(pings(&mut h, t1).iter().any(|p| p.peer == 0));
+}
+
+#[test]
+fn a_new_address_forgets_what_the_old_one_taught() {
+    let t0 = start();
+    let mut h = Health::new(&teams(), 9, t0);
+    h.on_attempt_timeout(t0, 1);
+    assert!(h.is_down(1));
+    changes(&mut h);
+    // The same address again: nothing changes.
+    h.set_resolved(t0 + secs(1), 1, false);
+    assert!(h.is_down(1));
+    // Another address: a fresh start.
+    h.set_resolved(t0 + secs(2), 1, true);
+    assert_eq!(h.state(1), PeerState::Unknown);
+    assert_eq!(changes(&mut h), [(1, true, "address changed".into())]);
+    // A 503 Retry-After hold is the peer's own word: a new address keeps it.
+    h.hold_down(t0 + secs(3), 2, secs(120), "503");
+    h.set_resolved(t0 + secs(4), 2, true);
+    assert!(h.is_down(2));
+    h.poll_ping(t0 + secs(124));
+    assert!(!h.is_down(2), "the hold ends as usual");
+}
+
+#[test]
+fn unresolved_peers_of_a_gateway_come_last_in_the_plan_order() {
+    let t0 = start();
+    let mut h = Health::new(&gateway(3), 9, t0);
+    h.set_unresolved(t0, 0);
+    assert_eq!(h.order(), vec![1, 2, 0]);
+    // Retrying (OPTIONS off) does not make it usable.
+    h.poll_ping(t0 + secs(600));
+    assert!(h.is_down(0));
+    assert_eq!(h.next_wakeup(), None, "nothing to wait for");
+}

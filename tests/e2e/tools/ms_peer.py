@@ -578,6 +578,7 @@ class Conn:
         self.lock = threading.Lock()
         self.alive = True
         self.local = sock.getsockname()
+        self.fqdn = None          # the --sbc-fqdn its client certificate named (accepted connections)
 
     def desc(self):
         return "conn%d(%s %s:%d)" % (self.id, self.kind, self.peer[0], self.peer[1])
@@ -647,6 +648,8 @@ class Peer:
         self.events = []
         self.media_results = []
         self.options_received = 0
+        self.invites_by_fqdn = {}   # new INVITEs received, by the SBC FQDN of their connection
+        self.cur_fqdn = None
         self.calls = 0
         self.responses = {}       # (branch, method) -> [Msg]
         self.server_invites = {}  # branch -> Tx
@@ -777,9 +780,11 @@ class Peer:
                 return
         else:
             names = self.cert_names(cert)
-            if not self.sim and not any(self.name_matches(n, self.a.sbc_fqdn) for n in names):
+            conn.fqdn = next((f for f in self.a.sbc_fqdns if any(self.name_matches(n, f) for n in names)), None)
+            if not self.sim and conn.fqdn is None:
                 self.q.put(("viol", "tls-client-cert-san",
-                            "%s client certificate names %s lack %s" % (conn.desc(), names, self.a.sbc_fqdn)))
+                            "%s client certificate names %s lack %s" % (conn.desc(), names,
+                                                                          " or ".join(self.a.sbc_fqdns))))
             self.q.put(("note", None, "TLS accepted %s %s client-cert=%s" % (conn.desc(), tls.version(), names)))
         self.add_conn(conn)
 
@@ -970,6 +975,9 @@ class Peer:
             self.event("%s closed by peer" % conn.desc())
             return
         raw = item[2]
+        # The FQDN the messages on this connection must use: the one its
+        # client certificate named (each SBC identity has its own connections).
+        self.cur_fqdn = conn.fqdn
         self.log_msg("<<<", conn, raw)
         try:
             msg = Msg(raw)
@@ -1058,6 +1066,7 @@ class Peer:
                 self.violation("acs-options-first", "INVITE before any OPTIONS from the SBC (ACS waits for the "
                                                     "SBC to start the OPTIONS exchange)")
             self.check_new_invite(msg)
+            self.invites_by_fqdn[self.fqdn()] = self.invites_by_fqdn.get(self.fqdn(), 0) + 1
             tx = Tx(msg, conn)
             self.server_invites[msg.branch()] = tx
             if self.a.on_invite == "garbage":
@@ -1119,6 +1128,11 @@ class Peer:
         return getattr(dlg, "last_remote", None)
 
     # --------------------------------------------------------------- checks
+    def fqdn(self):
+        """The SBC FQDN expected in what arrived: that of the connection's
+        client certificate, else the first --sbc-fqdn."""
+        return getattr(self, "cur_fqdn", None) or self.a.sbc_fqdn
+
     def check_common(self, msg):
         if self.sim:
             return
@@ -1128,8 +1142,8 @@ class Peer:
             via = msg.get("via")
             sent_by = via.split(None, 1)[1].split(";")[0] if via and " " in via.strip() else ""
             host = sent_by.rsplit(":", 1)[0] if not sent_by.startswith("[") else sent_by
-            if is_ip(host) or host.lower() != self.a.sbc_fqdn.lower():
-                self.violation("via-host", "%s Via sent-by %s is not %s" % (msg.method, sent_by, self.a.sbc_fqdn))
+            if is_ip(host) or host.lower() != self.fqdn().lower():
+                self.violation("via-host", "%s Via sent-by %s is not %s" % (msg.method, sent_by, self.fqdn()))
             for req in msg.all("require"):
                 if req.strip().lower() == "100rel":
                     self.violation("require-100rel", "%s with Require: 100rel" % msg.method)
@@ -1145,8 +1159,8 @@ class Peer:
             self.check_contact(msg, "OPTIONS", required=True)
             self.check_allow(msg, "OPTIONS")
             f = Uri(uri_of(msg.get("from")))
-            if f.host.lower() != self.a.sbc_fqdn.lower():
-                self.violation("options-from-host", "OPTIONS From host %s is not %s" % (f.host, self.a.sbc_fqdn))
+            if f.host.lower() != self.fqdn().lower():
+                self.violation("options-from-host", "OPTIONS From host %s is not %s" % (f.host, self.fqdn()))
 
     def check_allow(self, msg, what):
         allow = [a.strip().upper() for a in msg.all("allow")]
@@ -1164,8 +1178,8 @@ class Peer:
         if len(contacts) > 1:
             self.violation("contact-multiple", "%d Contact values on %s" % (len(contacts), what))
         u = Uri(uri_of(contacts[0]))
-        if is_ip(u.host) or u.host.lower() != self.a.sbc_fqdn.lower():
-            self.violation("contact-host", "%s Contact host %s is not %s" % (what, u.host, self.a.sbc_fqdn))
+        if is_ip(u.host) or u.host.lower() != self.fqdn().lower():
+            self.violation("contact-host", "%s Contact host %s is not %s" % (what, u.host, self.fqdn()))
         if u.params.get("transport", "").lower() != "tls":
             self.violation("contact-transport", "%s Contact %s without transport=tls" % (what, u.text))
 
@@ -1776,6 +1790,7 @@ class Peer:
         return {"ok": ok, "role": self.a.role, "calls": self.calls, "violations": self.violations,
                 "warnings": self.warnings, "media": self.media_results,
                 "options_received": self.options_received, "failures": self.failures,
+                "invites_by_fqdn": getattr(self, "invites_by_fqdn", {}),
                 "expected_violations": sorted(self.expect_v), "events": self.events}
 
 
@@ -1792,8 +1807,11 @@ def main(argv=None):
     p.add_argument("--key", required=True, help="PEM private key")
     p.add_argument("--ca", required=True, help="PEM trust bundle the peer's certificate must chain to")
     p.add_argument("--no-client-cert", action="store_true", help="connect without a client certificate")
-    p.add_argument("--sbc-fqdn", default="sbc.example.test",
-                   help="the FQDN the SBC must present and use in Contact (default %(default)s)")
+    p.add_argument("--sbc-fqdn", action="append", default=None,
+                   help="the FQDN the SBC must present and use in Contact (default sbc.example.test); "
+                        "repeated: one SBC with several identities (Teams and ACS trunks on one proxy), "
+                        "each connection's client certificate naming one of them, which every message "
+                        "on that connection must use")
     p.add_argument("--peer-fqdn", default="sip.pstnhub.microsoft.com",
                    help="the Microsoft proxy FQDN (default %(default)s)")
     p.add_argument("--record-route", default="sip:sip.pstnhub.microsoft.com:5061;transport=tls;lr",
@@ -1854,6 +1872,8 @@ def main(argv=None):
             print("%-26s (warning)" % k)
         return 0
     a = p.parse_args(argv)
+    a.sbc_fqdns = a.sbc_fqdn or ["sbc.example.test"]
+    a.sbc_fqdn = a.sbc_fqdns[0]
     if a.media is None:
         a.media = "echo" if a.role == "sbc-sim" else "echo-check"
     if not a.listen and not a.connect:

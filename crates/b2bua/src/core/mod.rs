@@ -48,8 +48,9 @@ use crate::number::{number_of, plus};
 /// B2BUA configuration.
 #[derive(Debug)]
 pub struct Config {
-    /// The trunks (carrier, Teams, ACS, gateway), with peer addresses
-    /// resolved (`PeerSpec::addr` set) by the shell.
+    /// The trunks (carrier, Teams, ACS, gateway). A peer whose `addr` is
+    /// `None` has no address yet: it is down for routing (tried last, and
+    /// then skipped as `unresolved`) until [`Input::PeerResolved`] gives one.
     pub trunks: Vec<TrunkSpec>,
     /// The routing table.
     pub routes: routing::Table,
@@ -84,12 +85,30 @@ pub enum Input {
     },
     /// Time passed (call at [`B2bua::poll_timeout`]).
     Timeout,
-    /// Sending to `to` failed (connection refused, TLS handshake failure…).
+    /// Sending to `to` failed (connection refused, TLS handshake failure,
+    /// ICMP unreachable…). With `to.trunk` set, only that trunk's peer at
+    /// that address is concerned (Teams and ACS may share a proxy address
+    /// but never a connection); without, every trunk's peer there.
     TransportError {
         /// The peer.
         to: Peer,
         /// True when the TLS handshake failed.
         tls: bool,
+    },
+    /// The shell resolved peer `peer` of trunk `trunk` (DNS, RFC 3263):
+    /// these are its addresses now, in the order to use them. The current
+    /// address is kept while it is among them (no churn when a name server
+    /// rotates its answers), else the first is taken; none means the peer
+    /// has no address (down for routing, no OPTIONS). Classification,
+    /// health and the trunk of a peer follow the new address; dialogs
+    /// already established stay where they are.
+    PeerResolved {
+        /// Trunk index (into [`Config::trunks`]).
+        trunk: usize,
+        /// Peer index within the trunk.
+        peer: usize,
+        /// Its addresses.
+        addrs: Vec<SocketAddr>,
     },
     /// The relay saw no media on a session for its inactivity time.
     MediaInactive {
@@ -444,7 +463,15 @@ impl B2bua {
             .trunks
             .iter()
             .enumerate()
-            .map(|(i, t)| Health::new(t, cfg.seed ^ ((i as u64 + 1) << 48), now))
+            .map(|(i, t)| {
+                let mut h = Health::new(t, cfg.seed ^ ((i as u64 + 1) << 48), now);
+                for (p, ps) in t.peers.iter().enumerate() {
+                    if ps.addr.is_none() {
+                        h.set_unresolved(now, p);
+                    }
+                }
+                h
+            })
             .collect();
         let active = vec![0; cfg.trunks.len()];
         let uniq = cfg.seed;
@@ -515,6 +542,9 @@ impl B2bua {
                     trunk::Failure::Transport
                 };
                 for (i, t) in self.cfg.trunks.iter().enumerate() {
+                    if to.trunk.is_some_and(|tr| usize::from(tr) != i) {
+                        continue;
+                    }
                     for (p, ps) in t.peers.iter().enumerate() {
                         if ps.addr == Some(to.addr) && ps.transport == to.transport {
                             self.health[i].on_failure(now, p, why);
@@ -523,6 +553,9 @@ impl B2bua {
                 }
                 self.ep
                     .handle(now, transaction::Input::TransportError { to });
+            }
+            Input::PeerResolved { trunk, peer, addrs } => {
+                self.peer_resolved(now, trunk, peer, &addrs);
             }
             Input::MediaInactive { session } => {
                 let id = self
@@ -663,7 +696,8 @@ impl B2bua {
                 let Some(addr) = self.cfg.trunks[i].peers[ping.peer].addr else {
                     continue;
                 };
-                let to = Peer::new(addr, self.cfg.trunks[i].peers[ping.peer].transport);
+                let to =
+                    Peer::new(addr, self.cfg.trunks[i].peers[ping.peer].transport).for_trunk(i);
                 match self.ep.send_request(now, ping.msg, to) {
                     Ok(key) => {
                         self.counters.pings += 1;
@@ -750,13 +784,49 @@ impl B2bua {
         self.hang_up_late_answer(trunk, from, &msg);
     }
 
-    /// The trunk a peer address belongs to.
+    /// The trunk a peer belongs to: the one it was reached as (a message
+    /// on a connection opened for a trunk says so), else the first whose
+    /// peer has that address.
     fn trunk_of_peer(&self, p: Peer) -> Option<usize> {
+        if let Some(t) = p
+            .trunk
+            .map(usize::from)
+            .filter(|&t| t < self.cfg.trunks.len())
+        {
+            return Some(t);
+        }
         self.cfg.trunks.iter().position(|t| {
             t.peers
                 .iter()
                 .any(|ps| ps.addr == Some(p.addr) && ps.transport == p.transport)
         })
+    }
+
+    /// A trunk peer's addresses changed (see [`Input::PeerResolved`]).
+    fn peer_resolved(&mut self, now: Instant, t: usize, p: usize, addrs: &[SocketAddr]) {
+        let Some(spec) = self
+            .cfg
+            .trunks
+            .get_mut(t)
+            .and_then(|tr| tr.peers.get_mut(p))
+        else {
+            return;
+        };
+        let old = spec.addr;
+        let new = match old {
+            Some(a) if addrs.contains(&a) => Some(a),
+            _ => addrs.first().copied(),
+        };
+        if new == old {
+            return;
+        }
+        spec.addr = new;
+        tracing::info!(trunk = %self.cfg.trunks[t].name, host = %self.cfg.trunks[t].peers[p].host, ?old, ?new, "trunk peer address");
+        self.classifier = Classifier::new(&self.cfg.trunks);
+        match new {
+            Some(_) => self.health[t].set_resolved(now, p, old.is_some()),
+            None => self.health[t].set_unresolved(now, p),
+        }
     }
 
     /// Passive health: a call's INVITE to this peer got nothing in its

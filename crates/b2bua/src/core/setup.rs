@@ -504,7 +504,7 @@ impl B2bua {
             rtcp_mux: Some(mb.mux),
         }));
         self.decorate(&mut m, Some(t));
-        let to_peer = self.fit_transport(t, &mut m, Peer::new(peer_addr, peer_t), tcp);
+        let to_peer = self.fit_transport(t, &mut m, Peer::new(peer_addr, peer_t).for_trunk(t), tcp);
         let key = self
             .ep
             .send_request(self.now, m, to_peer)

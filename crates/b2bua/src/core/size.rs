@@ -37,7 +37,11 @@ impl B2bua {
         if m.set_header("Via", tcp_via.as_bytes()).is_err() {
             return to;
         }
-        Peer::new(to.addr, Transport::Tcp)
+        Peer {
+            transport: Transport::Tcp,
+            conn: None,
+            ..to
+        }
     }
 
     /// [`B2bua::fit_transport`] for an in-dialog request on a UDP leg: only

@@ -188,7 +188,7 @@ impl B2bua {
         m.set_body(Some("application/sdp"), &body)
             .map_err(|e| e.to_string())?;
         self.decorate(&mut m, Some(t));
-        let to_peer = self.fit_transport(t, &mut m, Peer::new(addr, transport), true);
+        let to_peer = self.fit_transport(t, &mut m, Peer::new(addr, transport).for_trunk(t), true);
         let key = self
             .ep
             .send_request(self.now, m, to_peer)

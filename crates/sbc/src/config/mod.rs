@@ -13,6 +13,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+mod dns;
 mod error;
 mod listen;
 mod numbers;
@@ -24,6 +25,7 @@ mod tests;
 mod tls;
 mod trunks;
 
+pub(crate) use dns::DnsSettings;
 pub(crate) use error::ConfigError;
 pub(crate) use listen::MediaSettings;
 pub(crate) use schema::Config;
@@ -50,6 +52,8 @@ pub(crate) struct Loaded {
     pub(crate) routes: routing::Table,
     /// The media relay settings.
     pub(crate) media: MediaSettings,
+    /// How trunk peers are resolved.
+    pub(crate) dns: DnsSettings,
     /// Things worth fixing that do not stop the SBC (`FILE:LINE: FIELD: message`),
     /// such as a certificate file not there yet whose names could not be checked.
     pub(crate) warnings: Vec<String>,
@@ -65,6 +69,7 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
     tls::check_sections(&ctx, &config)?;
     let mut warnings = Vec::new();
     let media = listen::check_media(&ctx, &config.media)?;
+    let dns = dns::check_dns(&ctx, &config.dns)?;
     let trunks = trunks::check_trunks(&ctx, &config, &listeners, &media, &mut warnings)?;
     let routes = routes::check_routes(&ctx, &config.routes, &trunks)?;
     Ok(Loaded {
@@ -75,6 +80,7 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
         trunks,
         routes,
         media,
+        dns,
         warnings,
     })
 }

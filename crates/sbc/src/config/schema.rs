@@ -26,6 +26,8 @@ pub(crate) struct Config {
     pub(crate) drain: DrainSection,
     #[serde(default)]
     pub(crate) media: MediaSection,
+    #[serde(default)]
+    pub(crate) dns: DnsSection,
     #[serde(default, rename = "trunk")]
     pub(crate) trunks: Vec<TrunkSection>,
     #[serde(default, rename = "route")]
@@ -167,6 +169,29 @@ pub(crate) struct DrainSection {
 impl Default for DrainSection {
     fn default() -> Self {
         DrainSection { max_wait_s: 40 }
+    }
+}
+
+/// `[dns]`: how trunk peers without an `addr` are resolved (RFC 3263).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct DnsSection {
+    /// Name servers (`IP` or `IP:port`); empty: the system's (`/etc/resolv.conf`).
+    pub(crate) servers: Vec<Spanned<String>>,
+    /// Shortest time between two lookups of a name that resolves (a TTL of 0).
+    pub(crate) min_refresh_s: Spanned<u64>,
+    /// Longest time an answer is used without asking again (a long TTL).
+    pub(crate) max_refresh_s: Spanned<u64>,
+}
+
+impl Default for DnsSection {
+    fn default() -> Self {
+        let r = transport::Refresh::default();
+        DnsSection {
+            servers: Vec::new(),
+            min_refresh_s: Spanned::new(0..0, r.min.as_secs()),
+            max_refresh_s: Spanned::new(0..0, r.max.as_secs()),
+        }
     }
 }
 

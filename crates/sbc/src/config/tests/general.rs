@@ -105,3 +105,35 @@ fn errors_name_file_line_and_field() {
         "{e}"
     );
 }
+
+#[test]
+fn dns_section_is_checked() {
+    let l = parse(BASE, "t.toml").unwrap();
+    assert!(l.dns.servers.is_empty(), "default: the system's resolver");
+    assert_eq!(l.dns.refresh, transport::Refresh::default());
+    let text = format!(
+        "{BASE}\n[dns]\nservers = [\"127.0.0.1:5353\", \"::1\"]\nmin_refresh_s = 1\nmax_refresh_s = 60\n"
+    );
+    let l = parse(&text, "t.toml").unwrap();
+    assert_eq!(
+        l.dns.servers,
+        [
+            "127.0.0.1:5353".parse().unwrap(),
+            "[::1]:53".parse().unwrap()
+        ]
+    );
+    assert_eq!(l.dns.refresh.min, Duration::from_secs(1));
+    assert_eq!(l.dns.refresh.max, Duration::from_secs(60));
+    for (bad, field) in [
+        ("servers = [\"dns.example\"]", "dns.servers[0]"),
+        ("min_refresh_s = 0", "dns.min_refresh_s"),
+        (
+            "min_refresh_s = 30\nmax_refresh_s = 10",
+            "dns.max_refresh_s",
+        ),
+    ] {
+        let text = format!("{BASE}\n[dns]\n{bad}\n");
+        let e = parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(e.contains(&format!(": {field}: ")), "{e}");
+    }
+}
