@@ -307,3 +307,62 @@ fn a_gateway_whose_name_appears_after_start_gets_calls() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(cdr[0]["status"], 200, "{cdr:?}");
 }
+
+#[test]
+fn a_dead_udp_gateway_costs_no_attempt_timer() {
+    // carrier → [gateway: UDP on a port where nobody listens, backup: SIPp].
+    // The INVITE to the gateway draws ICMP port unreachable: the attempt
+    // fails at once and the backup answers, well inside the gateway's
+    // per-attempt timer (5 s).
+    let work = TempDir::new("net-icmp");
+    let (udp, carrier, dead, backup) = (free_udp(), free_udp(), free_udp(), free_udp());
+    let trunks = format!(
+        r#"[[trunk]]
+name = "gateway"
+kind = "gateway"
+peers = [{{ host = "127.0.0.1", port = {dead}, addr = "127.0.0.1:{dead}" }}]
+acl = ["192.0.2.1/32"]
+codecs = ["PCMA", "PCMU", "telephone-event"]
+
+[[trunk]]
+name = "backup"
+kind = "gateway"
+peers = [{{ host = "127.0.0.2", port = {backup}, addr = "127.0.0.2:{backup}" }}]
+codecs = ["PCMA", "PCMU", "telephone-event"]"#
+    );
+    let d = Daemon::start("net-icmp", |c| {
+        config(
+            c,
+            udp,
+            carrier,
+            &trunks,
+            r#"["gateway", { trunk = "backup", label = "" }]"#,
+            "",
+        )
+    });
+    call_reaches(&d, &work.0, carrier, "127.0.0.2", backup);
+    let cdr = cdrs(&d, 1);
+    let (code, err) = d.stop();
+    assert_eq!(code, Some(0), "{err}");
+    let c = &cdr[0];
+    let outcomes: Vec<(&str, &str)> = c["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["trunk"].as_str().unwrap(), a["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("gateway", "transport"), ("backup", "answered")],
+        "{c}"
+    );
+    // The backup answers 200 ms after its INVITE; the dead gateway may cost
+    // milliseconds, not its 5 s attempt timer.
+    let answer = c["answer_ms"].as_u64().unwrap();
+    eprintln!("answered after {answer} ms (the backup itself takes 200 ms)");
+    assert!(answer < 1500, "answered after {answer} ms: {c}");
+    assert!(
+        err.contains("host=127.0.0.1 up=false"),
+        "the gateway is marked down:\n{err}"
+    );
+}

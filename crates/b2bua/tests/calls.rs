@@ -3213,3 +3213,52 @@ fn a_carrier_that_moves_is_recognised_at_its_new_address_only() {
     resolved(&mut w, 0, 0, &[]);
     assert!(w.b.peer_states(0)[0].is_down());
 }
+
+// ----- UDP peers that are gone ------------------------------------------------------
+
+#[test]
+fn icmp_unreachable_from_a_udp_gateway_moves_the_call_on_at_once() {
+    // carrier → [gateway (UDP), teams]. The gateway's port is closed: the
+    // shell reports the address unreachable (ICMP), without a trunk.
+    const GW: &str = "192.0.2.30:5060";
+    let mut cfg = config();
+    let mut gw = trunk::TrunkSpec::new("gateway", trunk::TrunkKind::Gateway, "sbc.example.com");
+    gw.peers = vec![trunk::PeerSpec {
+        host: "192.0.2.30".into(),
+        port: 5060,
+        transport: transaction::Transport::Udp,
+        addr: Some(addr(GW)),
+    }];
+    cfg.trunks.push(gw);
+    cfg.routes.routes[0] = route(
+        "to-gateway",
+        "carrier",
+        vec![dest("gateway", None), dest("teams", Some("Fail-over"))],
+    );
+    let mut w = World::with(cfg);
+    w.carrier_sends(carrier_invite("u1", &carrier_sdp(30000, "sendrecv"), &[]));
+    w.take_req(GW, "INVITE");
+    w.advance(Duration::from_millis(3));
+    w.transport_error(transaction::Peer::new(
+        addr(GW),
+        transaction::Transport::Udp,
+    ));
+    // At once, not after the gateway's 5 s attempt timer or Timer B.
+    let inv = w.take_req(MS[0], "INVITE");
+    assert!(hdr(&inv, "From").unwrap().starts_with("\"Fail-over"));
+    assert!(after(&w) < 10, "{} ms", after(&w));
+    assert!(w.b.peer_states(3)[0].is_down(), "the gateway is down");
+    w.ms_sends(0, trying(&inv));
+    // Its INVITE is not retransmitted any more.
+    w.clear();
+    w.advance(Duration::from_secs(2));
+    assert!(
+        w.pending_to(GW).iter().all(|l| !l.starts_with("INVITE")),
+        "{:?}",
+        w.pending_to(GW)
+    );
+    // The next call does not try it first.
+    w.carrier_sends(carrier_invite("u2", &carrier_sdp(30002, "sendrecv"), &[]));
+    w.take_req(MS[0], "INVITE");
+    assert!(w.pending_to(GW).iter().all(|l| !l.starts_with("INVITE")));
+}

@@ -39,6 +39,8 @@ pub(crate) struct Counters {
     pub(crate) dropped_bad: u64,
     pub(crate) send_errors: u64,
     pub(crate) connect_errors: u64,
+    /// UDP destinations reported unreachable (ICMP), passed to the B2BUA.
+    pub(crate) unreachable: u64,
 }
 
 /// Lets through at most `per_second` log lines about bad input; counts the rest.
@@ -432,6 +434,16 @@ impl Core {
         self.flush();
     }
 
+    /// A UDP destination is gone (ICMP port/host unreachable for what we
+    /// sent it): a transport failure of that address for every trunk, so
+    /// that a pending INVITE to it moves on now and its peer is down.
+    fn unreachable(&mut self, u: transport::Unreachable) {
+        self.counters.unreachable += 1;
+        tracing::debug!(peer = %u.addr, error = %u.error, "UDP destination unreachable");
+        self.transport_error(transport::Peer::new(u.addr, Transport::Udp), false);
+        self.flush();
+    }
+
     /// A resolver task's answer: addresses go to the B2BUA; a failed lookup
     /// keeps the last addresses (a name server that is briefly away must not
     /// take a working peer out of service).
@@ -635,6 +647,8 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     let (transports, bound) = Transports::bind(&specs, cfg.limits(), tx)
         .await
         .map_err(|e| format!("{}: cannot listen: {e}", cfg.source))?;
+    // ICMP errors of UDP destinations (this loop is their one reader).
+    let mut unreachable_rx = transports.unreachable();
     let listeners: Vec<(Transport, SocketAddr)> = specs
         .iter()
         .map(|s| s.transport)
@@ -849,6 +863,12 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             }
             Some(c) = connected_rx.recv() => core.connected(c),
             Some(r) = resolved_rx.recv() => core.resolved(r),
+            Some(u) = async {
+                match unreachable_rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => core.unreachable(u),
             () = sleep => {
                 core.b2b.handle(Instant::now(), B2bInput::Timeout);
                 core.flush();
@@ -937,6 +957,7 @@ fn log_stats(core: &Core, t: &Transports) {
         dropped_bad = c.dropped_bad,
         send_errors = c.send_errors,
         connect_errors = c.connect_errors,
+        unreachable = c.unreachable,
         calls = b.calls,
         answered = b.answered,
         failed = b.failed,

@@ -1424,6 +1424,40 @@ mod tests {
     }
 
     #[test]
+    fn icmp_unreachable_ends_a_udp_invite_at_once() {
+        // A UDP destination that is gone (the shell saw ICMP port
+        // unreachable): the INVITE stops retransmitting and fails now,
+        // not at Timer B; an INVITE to another port goes on.
+        let mut ep = Endpoint::new(Config::default());
+        let now = t0();
+        let gone = peer(5070, Transport::Udp).for_trunk(3);
+        let other = peer(5071, Transport::Udp);
+        let k = ep
+            .send_request(now, request("INVITE", "z9hG4bKu1", "h", "UDP"), gone)
+            .unwrap();
+        let k2 = ep
+            .send_request(now, request("INVITE", "z9hG4bKu2", "h", "UDP"), other)
+            .unwrap();
+        transmits(&mut ep);
+        let later = now + Duration::from_millis(10);
+        ep.handle(
+            later,
+            Input::TransportError {
+                to: Peer::new(gone.addr, Transport::Udp),
+            },
+        );
+        let ev = events(&mut ep);
+        assert!(matches!(ev[0], Event::TransportError { key } if key == k));
+        assert_eq!(ep.state(k), None);
+        assert_eq!(ep.state(k2), Some(TxState::Calling));
+        // Timer A now retransmits only the other one.
+        ep.handle(now + Duration::from_millis(500), Input::Timeout);
+        let sent = transmits(&mut ep);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to.addr, other.addr);
+    }
+
+    #[test]
     fn cancel_is_refused_where_it_makes_no_sense() {
         let mut ep = Endpoint::new(Config::default());
         let now = t0();

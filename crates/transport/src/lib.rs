@@ -12,9 +12,12 @@
 
 pub mod devpki;
 mod dns;
+mod icmp;
 mod net;
 pub mod tls;
 
 pub use dns::{DnsConfig, DnsError, Refresh, Resolved, Resolver, Target};
-pub use net::{Inbound, Limits, ListenerSpec, Peer, SendError, Stats, Transport, Transports};
+pub use net::{
+    Inbound, Limits, ListenerSpec, Peer, SendError, Stats, Transport, Transports, Unreachable,
+};
 pub use tls::{IdentityFiles, TlsContext, TlsError, TlsProfile};

@@ -39,6 +39,18 @@ pub struct Inbound {
     pub local: SocketAddr,
 }
 
+/// A UDP destination the network says cannot be reached: an ICMP port,
+/// host or network unreachable for a datagram sent to it (Linux: queued on
+/// the socket with `IP_RECVERR`), or a send to it that failed that way.
+/// Read them with [`Transports::unreachable`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreachable {
+    /// The destination of the datagram that drew the error.
+    pub addr: SocketAddr,
+    /// What the kernel said (`Connection refused (os error 111)`, …).
+    pub error: String,
+}
+
 /// What to listen on.
 #[derive(Debug, Clone)]
 pub struct ListenerSpec {
@@ -93,6 +105,7 @@ struct Counters {
     framing_errors: AtomicU64,
     timeouts: AtomicU64,
     pings: AtomicU64,
+    unreachable: AtomicU64,
 }
 
 /// A snapshot of the transport counters.
@@ -118,6 +131,8 @@ pub struct Stats {
     pub timeouts: u64,
     /// RFC 5626 pings answered.
     pub pings: u64,
+    /// UDP destinations reported unreachable (ICMP, failed sends).
+    pub unreachable: u64,
     /// Stream connections open now.
     pub open_connections: u64,
 }
@@ -181,6 +196,8 @@ struct Inner {
     limits: Limits,
     counters: Counters,
     inbound: mpsc::Sender<Inbound>,
+    unreachable: mpsc::Sender<Unreachable>,
+    unreachable_rx: Mutex<Option<mpsc::Receiver<Unreachable>>>,
     accepting: AtomicBool,
     stop: Notify,
 }
@@ -227,6 +244,8 @@ impl Transports {
                 }
             }
         }
+        // Bounded: beyond 1,024 unread reports they are counted, not queued.
+        let (unreachable, unreachable_rx) = mpsc::channel(1024);
         let inner = Arc::new(Inner {
             udp,
             conns: Mutex::new(HashMap::new()),
@@ -235,6 +254,8 @@ impl Transports {
             limits,
             counters: Counters::default(),
             inbound,
+            unreachable,
+            unreachable_rx: Mutex::new(Some(unreachable_rx)),
             accepting: AtomicBool::new(true),
             stop: Notify::new(),
         });
@@ -256,10 +277,33 @@ impl Transports {
             Transport::Udp => {
                 let idx = peer.conn.unwrap_or(0) as usize;
                 match self.inner.udp.get(idx).or_else(|| self.inner.udp.first()) {
-                    Some(sock) => sock
-                        .try_send_to(&bytes, peer.addr)
-                        .map(|_| ())
-                        .map_err(|e| SendError::Socket(e.to_string())),
+                    Some(sock) => match sock.try_send_to(&bytes, peer.addr) {
+                        Ok(_) => Ok(()),
+                        Err(e) => {
+                            // The error may be the socket's pending one: an
+                            // earlier ICMP error, maybe for another
+                            // destination, which the kernel returns instead of
+                            // sending. What is queued says whose; reading it
+                            // clears the pending error, so the datagram goes
+                            // out on a second try. Nothing queued: the error
+                            // is this send's own.
+                            let queued = crate::icmp::drain(sock);
+                            let pending = !queued.is_empty();
+                            for (addr, err) in queued {
+                                self.report_unreachable(addr, &err);
+                            }
+                            if pending {
+                                sock.try_send_to(&bytes, peer.addr)
+                                    .map(|_| ())
+                                    .map_err(|e| SendError::Socket(e.to_string()))
+                            } else {
+                                if crate::icmp::is_unreachable(&e) {
+                                    self.report_unreachable(peer.addr, &e);
+                                }
+                                Err(SendError::Socket(e.to_string()))
+                            }
+                        }
+                    },
                     None => Err(SendError::Socket("no UDP socket".into())),
                 }
             }
@@ -282,6 +326,26 @@ impl Transports {
             Err(_) => c.send_errors.fetch_add(1, Ordering::Relaxed),
         };
         r
+    }
+
+    /// The UDP destinations found unreachable from now on (ICMP errors for
+    /// datagrams sent to them, sends that failed so). Only the first caller
+    /// gets the receiver; reports nobody reads are dropped once 1,024 wait
+    /// (and counted in [`Stats::unreachable`] all the same).
+    pub fn unreachable(&self) -> Option<mpsc::Receiver<Unreachable>> {
+        lock(&self.inner.unreachable_rx).take()
+    }
+
+    fn report_unreachable(&self, addr: SocketAddr, err: &io::Error) {
+        self.inner
+            .counters
+            .unreachable
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(%addr, %err, "UDP destination unreachable");
+        let _ = self.inner.unreachable.try_send(Unreachable {
+            addr,
+            error: err.to_string(),
+        });
     }
 
     /// Opens (or reuses) an outbound stream connection to `addr`. For TLS,
@@ -463,6 +527,7 @@ impl Transports {
             framing_errors: c.framing_errors.load(Ordering::Relaxed),
             timeouts: c.timeouts.load(Ordering::Relaxed),
             pings: c.pings.load(Ordering::Relaxed),
+            unreachable: c.unreachable.load(Ordering::Relaxed),
             open_connections: lock(&self.inner.conns).len() as u64,
         }
     }
@@ -481,6 +546,10 @@ fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
     s.set_reuse_address(true)?;
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
+    // ICMP errors for what we send from it, with the destination (see icmp.rs).
+    if let Err(e) = crate::icmp::enable(&s, addr.is_ipv6()) {
+        tracing::debug!(%addr, %e, "IP_RECVERR not available: UDP peers fail by timeout only");
+    }
     UdpSocket::from_std(s.into())
 }
 
@@ -493,8 +562,12 @@ async fn udp_loop(t: Transports, sock: Arc<UdpSocket>, index: u64) {
         let (n, from) = match sock.recv_from(&mut buf).await {
             Ok(x) => x,
             Err(e) => {
-                // ICMP errors surface here on Linux; they concern one peer, not the socket.
+                // ICMP errors surface here (the socket's pending error); they
+                // concern one destination, which the error queue names.
                 tracing::debug!(%e, "UDP receive error");
+                for (addr, err) in crate::icmp::drain(&sock) {
+                    t.report_unreachable(addr, &err);
+                }
                 continue;
             }
         };

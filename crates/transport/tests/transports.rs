@@ -114,6 +114,64 @@ async fn udp_datagram_in_and_answer_out_of_the_same_socket() {
     assert!(rx.try_recv().is_err());
 }
 
+/// The next UDP destination reported unreachable (within 2 s).
+#[cfg(target_os = "linux")]
+async fn next_unreachable(errors: &mut mpsc::Receiver<transport::Unreachable>) -> SocketAddr {
+    let u = tokio::time::timeout(Duration::from_secs(2), errors.recv())
+        .await
+        .expect("ICMP port unreachable reported within 2 s")
+        .unwrap();
+    assert!(u.error.contains("refused"), "{}", u.error);
+    u.addr
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn icmp_port_unreachable_names_the_udp_destination() {
+    let (t, _addrs, mut rx) = start(vec![any(Transport::Udp, None)], Limits::default()).await;
+    let mut errors = t.unreachable().expect("first taker gets the receiver");
+    assert!(t.unreachable().is_none());
+    // Ports where nobody listens (bound, then closed), and someone who is there.
+    let gone: Vec<SocketAddr> = (0..3)
+        .map(|_| {
+            std::net::UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+        })
+        .collect();
+    let alive = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let udp = |a: SocketAddr| transport::Peer::new(a, Transport::Udp);
+    // Let the runtime learn that the new socket is writable (try_send_to
+    // would block before).
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Found by the receiving side: nothing else is sent.
+    t.send(&udp(gone[0]), Bytes::from_static(OPTIONS)).unwrap();
+    assert_eq!(next_unreachable(&mut errors).await, gone[0]);
+    // Found by the next send, to a live peer, whose datagram still goes out.
+    let mut buf = [0u8; 1024];
+    for to in &gone[1..] {
+        let _ = t.send(&udp(*to), Bytes::from_static(OPTIONS));
+        t.send(
+            &udp(alive.local_addr().unwrap()),
+            Bytes::from_static(OPTIONS),
+        )
+        .unwrap();
+        assert_eq!(
+            next_unreachable(&mut errors).await,
+            *to,
+            "the report names the one gone"
+        );
+        let got = tokio::time::timeout(Duration::from_secs(2), alive.recv_from(&mut buf)).await;
+        assert!(
+            matches!(got, Ok(Ok(_))),
+            "the live peer's datagram was lost"
+        );
+    }
+    assert_eq!(t.stats().unreachable, 3);
+    assert!(rx.try_recv().is_err());
+}
+
 #[tokio::test]
 async fn tcp_frames_messages_and_answers_pings() {
     let (t, addrs, mut rx) = start(vec![any(Transport::Tcp, None)], Limits::default()).await;
