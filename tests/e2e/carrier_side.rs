@@ -186,20 +186,9 @@ fn teams(work: &Path, d: &Daemon, name: &str, port: u16, calls: u32) -> MsPeer {
     )
 }
 
+/// (trunk, outcome) of every attempt of a CDR.
 fn trunks(c: &serde_json::Value) -> Vec<(String, String)> {
-    c["attempts"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|a| {
-                    (
-                        a["trunk"].as_str().unwrap_or("").to_owned(),
-                        a["outcome"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    path(c).into_iter().map(|(t, _, o)| (t, o)).collect()
 }
 
 fn pair(t: &str, o: &str) -> (String, String) {

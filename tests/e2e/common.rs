@@ -1,7 +1,9 @@
 //! Where the `sbc` binary and the shared corpora are.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The `sbc` binary built for this test run.
 pub(crate) fn sbc() -> Command {
@@ -11,6 +13,52 @@ pub(crate) fn sbc() -> Command {
 /// Runs `sbc` with `args` and returns its output.
 pub(crate) fn run(args: &[&str]) -> Output {
     sbc().args(args).output().expect("cannot start sbc")
+}
+
+/// Runs `sbc ARGS` in `dir` as an operator would (no `RUST_LOG`), killed
+/// after `limit`; returns (exit code, `None` when killed; stdout; stderr).
+pub(crate) fn run_bounded(
+    dir: &Path,
+    args: &[&str],
+    limit: Duration,
+) -> (Option<i32>, String, String) {
+    let mut child = sbc()
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start sbc");
+    let mut stdout = child.stdout.take().expect("stdout piped");
+    let mut stderr = child.stderr.take().expect("stderr piped");
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("wait for sbc") {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (
+        code,
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    )
 }
 
 /// The shared test corpora (`../shared/corpora` beside the checkout), or
@@ -35,12 +83,12 @@ pub(crate) fn start_media(
 pub(crate) fn start_media_logging(
     port_min: u16,
     port_max: u16,
-    log: Option<&std::path::Path>,
+    log: Option<&Path>,
 ) -> (std::process::Child, std::net::SocketAddr) {
     use std::io::BufRead;
     let stderr = match log {
-        Some(p) => std::process::Stdio::from(std::fs::File::create(p).expect("log file")),
-        None => std::process::Stdio::null(),
+        Some(p) => Stdio::from(std::fs::File::create(p).expect("log file")),
+        None => Stdio::null(),
     };
     let mut child = sbc()
         .args([
@@ -52,7 +100,7 @@ pub(crate) fn start_media_logging(
             "--port-max",
             &port_max.to_string(),
         ])
-        .stdout(std::process::Stdio::piped())
+        .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()
         .expect("cannot start sbc media");

@@ -6,52 +6,15 @@
 //! The ports are fixed by sbc-config/demo.toml: nothing else on the machine
 //! may use them while this test runs (the other end-to-end tests bind port 0).
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::run_bounded;
 use crate::daemon::TempDir;
 
-/// Runs `sbc demo` in `dir`; returns (exit code, stdout, stderr). Killed
-/// after 90 s (the demo itself promises less than 60 s).
+/// Runs `sbc demo` in `dir`; killed after 90 s (the demo itself promises
+/// less than 60 s).
 fn run_demo(dir: &std::path::Path) -> (Option<i32>, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sbc"))
-        .arg("demo")
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start sbc demo");
-    let mut stdout = child.stdout.take().expect("stdout piped");
-    let mut stderr = child.stderr.take().expect("stderr piped");
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let code = loop {
-        if let Some(status) = child.try_wait().expect("wait for sbc demo") {
-            break status.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    (
-        code,
-        out.join().unwrap_or_default(),
-        err.join().unwrap_or_default(),
-    )
+    run_bounded(dir, &["demo"], Duration::from_secs(90))
 }
 
 #[test]

@@ -8,10 +8,10 @@
 //!
 //! Two drills cannot share those ports, so the tests here take turns.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::common::run_bounded;
 
 use crate::daemon::TempDir;
 
@@ -35,47 +35,12 @@ const ROWS: [(&str, &str); 12] = [
     ("recovery", "teams/sip"),
 ];
 
-/// Runs `sbc drill ARGS` in `dir`; returns (exit code, stdout, stderr).
-/// Killed after 90 s (the drill bounds itself to well under 60 s).
+/// Runs `sbc drill ARGS` in `dir`; killed after 90 s (the drill bounds
+/// itself to well under 60 s).
 fn run_drill(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sbc"))
-        .arg("drill")
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start sbc drill");
-    let mut stdout = child.stdout.take().expect("stdout piped");
-    let mut stderr = child.stderr.take().expect("stderr piped");
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let code = loop {
-        if let Some(status) = child.try_wait().expect("wait for sbc drill") {
-            break status.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    (
-        code,
-        out.join().unwrap_or_default(),
-        err.join().unwrap_or_default(),
-    )
+    let mut all = vec!["drill"];
+    all.extend_from_slice(args);
+    run_bounded(dir, &all, Duration::from_secs(90))
 }
 
 /// The table's data rows: `(step, name, went to, result)` from lines such

@@ -208,28 +208,6 @@ fn call_and_cdr(w: &World, work: &Path, d: &Daemon, n: usize) -> serde_json::Val
     c[n - 1].clone()
 }
 
-/// (trunk, peer host, outcome) of every attempt of a CDR.
-fn path(c: &serde_json::Value) -> Vec<(String, String, String)> {
-    c["attempts"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|a| {
-                    (
-                        a["trunk"].as_str().unwrap_or("").to_owned(),
-                        a["peer"].as_str().unwrap_or("").to_owned(),
-                        a["outcome"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn hop(trunk: &str, peer: &str, outcome: &str) -> (String, String, String) {
-    (trunk.to_owned(), peer.to_owned(), outcome.to_owned())
-}
-
 /// The health log lines' count of `host … up=…` so far.
 fn health_lines(d: &Daemon, host: &str, up: bool) -> usize {
     let needle = format!("host={host} up={up}");

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::daemon::{media_ports, Daemon, TempDir};
-use crate::peers::{cdrs, free_udp, scenario, sipp_media_port, sipp_result};
+use crate::peers::{cdrs, free_udp, sipp, sipp_result};
 
 /// dnsmasq answering for the names in a hosts file (TTL 1 s), on a loopback
 /// port of its own; SIGHUP makes it read the file again.
@@ -94,25 +94,7 @@ fn sipp_at(
     extra: &[&str],
     target: Option<std::net::SocketAddr>,
 ) -> Child {
-    let mut cmd = Command::new("timeout");
-    cmd.current_dir(work)
-        .arg("60")
-        .arg("sipp")
-        .arg("-sf")
-        .arg(scenario(sf))
-        .args(["-t", "u1", "-i", ip, "-p"])
-        .arg(port.to_string())
-        .args(["-m", "1", "-rtp_echo", "-mp"])
-        .arg(sipp_media_port().to_string())
-        .args(["-nostdin", "-timeout", "30", "-timeout_error", "-trace_err"])
-        .args(extra);
-    if let Some(t) = target {
-        cmd.arg(t.to_string());
-    }
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sipp (Debian sip-tester) must be installed: scripts/test installs it")
+    sipp("u1", ip, work, sf, port, extra, target)
 }
 
 /// Waits (bounded) until the daemon's log has a line with every one of `parts`.

@@ -185,14 +185,28 @@ pub(crate) fn sipp_carrier_over(
     extra: &[&str],
     target: Option<SocketAddr>,
 ) -> Child {
+    sipp(t, "127.0.0.1", work, sf, local_port, extra, target)
+}
+
+/// SIPp on `ip:port` over transport `t` playing scenario `sf` once (RTP
+/// echo on a port of its own), bounded (`-timeout 40`, `timeout 60`).
+pub(crate) fn sipp(
+    t: &str,
+    ip: &str,
+    work: &Path,
+    sf: &str,
+    port: u16,
+    extra: &[&str],
+    target: Option<SocketAddr>,
+) -> Child {
     let mut cmd = Command::new("timeout");
     cmd.current_dir(work)
         .arg("60")
         .arg("sipp")
         .arg("-sf")
         .arg(scenario(sf))
-        .args(["-t", t, "-i", "127.0.0.1", "-p"])
-        .arg(local_port.to_string())
+        .args(["-t", t, "-i", ip, "-p"])
+        .arg(port.to_string())
         .args(["-m", "1", "-rtp_echo", "-mp"])
         .arg(sipp_media_port().to_string())
         .args(["-nostdin", "-timeout", "40", "-timeout_error", "-trace_err"])
@@ -318,4 +332,26 @@ pub(crate) fn wait_log(d: &Daemon, needle: &str, within: Duration) -> bool {
 /// A CDR's setup time: INVITE in to 200 out, ms (`u64::MAX` if unanswered).
 pub(crate) fn answer_ms(c: &serde_json::Value) -> u64 {
     c["answer_ms"].as_u64().unwrap_or(u64::MAX)
+}
+
+/// (trunk, peer host, outcome) of every attempt of a CDR.
+pub(crate) fn path(c: &serde_json::Value) -> Vec<(String, String, String)> {
+    c["attempts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|a| {
+                    (
+                        a["trunk"].as_str().unwrap_or("").to_owned(),
+                        a["peer"].as_str().unwrap_or("").to_owned(),
+                        a["outcome"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub(crate) fn hop(trunk: &str, peer: &str, outcome: &str) -> (String, String, String) {
+    (trunk.to_owned(), peer.to_owned(), outcome.to_owned())
 }

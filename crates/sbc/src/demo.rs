@@ -22,16 +22,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sip::Message;
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::{sleep, timeout, Instant};
+use tokio::time::{sleep, Instant};
 use tokio_rustls::rustls::ClientConfig;
 
 use crate::config;
-use crate::daemon::{self, Hooks};
+use crate::daemon;
 use crate::peers::{
-    audio, branch, cdr_summary, contact_host, first_line, microsoft_rules, ms_contact, request,
-    top_branch, unique, value, Answered, Audio, Dialog, Endpoint, MicrosoftTls, Remote, Reports,
-    Result, ACS_FQDN, MS_AGENT, MS_ALLOW, MS_PROXY, SUITE, TEAMS_FQDN, WAIT,
+    audio, branch, cdr_summary, contact_host, embed, first_line, microsoft_rules, ms_contact,
+    request, top_branch, unique, value, Answered, Audio, Dialog, Endpoint, MicrosoftTls, Remote,
+    Reports, Result, Stopped, ACS_FQDN, MS_AGENT, MS_ALLOW, MS_PROXY, SUITE, TEAMS_FQDN, WAIT,
 };
 
 /// Where the embedded configuration puts the SBC and its peers.
@@ -83,47 +82,26 @@ async fn demo(cfg: config::Loaded, certs: &std::path::Path) -> Result<()> {
     let teams = Endpoint::microsoft("Teams", addr(TEAMS_PEERS[0].1)?, TEAMS_FQDN, &tls).await?;
     let acs = Endpoint::microsoft("ACS", addr(ACS_PEERS[0].1)?, ACS_FQDN, &tls).await?;
 
-    let (stop_tx, stop_rx) = oneshot::channel();
-    let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let (ready_tx, ready_rx) = oneshot::channel();
-    let daemon = daemon::serve(
-        cfg,
-        Hooks {
-            stop: Some(stop_rx),
-            outputs: Some(out_tx),
-            ready: Some(ready_tx),
-        },
-    );
-    tokio::pin!(daemon);
+    let (hooks, sbc, control) = embed();
     let mut script = Script {
         carrier,
         carrier_link,
         teams,
         acs,
-        sbc: Reports::new(out_rx),
+        sbc,
         tls_to_sbc: tls.client,
     };
-    let steps = async {
-        timeout(WAIT, ready_rx)
-            .await
-            .map_err(|_| "the SBC did not start listening".to_owned())?
-            .map_err(|_| "the SBC stopped before listening".to_owned())?;
-        script.all().await
-    };
-    let (result, stopped) = tokio::select! {
-        r = &mut daemon => (Err(format!("the SBC stopped by itself: {}", r.err().unwrap_or_default())), true),
-        r = steps => (r, false),
-    };
-    if !stopped {
-        // Drain and stop the daemon, as SIGTERM would: every call has ended.
-        let _ = stop_tx.send(());
-        match timeout(WAIT, &mut daemon).await {
-            Ok(Ok(())) => println!("SBC drained and stopped"),
-            Ok(Err(e)) => return Err(format!("the SBC failed while stopping: {e}")),
-            Err(_) if result.is_ok() => {
-                return Err("the SBC did not finish draining within 10 s".into())
-            }
-            Err(_) => println!("SBC stopped without draining (the failed step left a call up)"),
+    let (result, stopped) = control.run(daemon::serve(cfg, hooks), script.all()).await;
+    match stopped {
+        Stopped::ByItself => {}
+        Stopped::Drained => println!("SBC drained and stopped"),
+        Stopped::Failed(e) => return Err(format!("the SBC failed while stopping: {e}")),
+        Stopped::NotDrained if result.is_ok() => {
+            return Err("the SBC did not finish draining within 10 s".into())
+        }
+        // Every call has ended unless the failed step left one up.
+        Stopped::NotDrained => {
+            println!("SBC stopped without draining (the failed step left a call up)")
         }
     }
     let secs = started.elapsed().as_secs_f32();

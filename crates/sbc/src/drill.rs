@@ -27,15 +27,14 @@ use std::time::Duration;
 
 use b2bua::Cdr;
 use sip::Message;
-use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep, timeout, Instant};
 
 use crate::config;
-use crate::daemon::{self, Hooks};
+use crate::daemon;
 use crate::peers::{
-    attempts_summary, audio, branch, display_of, microsoft_rules, request, top_branch, unique,
-    value, Answered, Audio, Dialog, Endpoint, Incoming, Link, MicrosoftTls, Mode, Remote, Reports,
-    Result, ACS_FQDN, TEAMS_FQDN, WAIT,
+    attempts_summary, audio, branch, display_of, embed, microsoft_rules, request, top_branch,
+    unique, value, Answered, Audio, Dialog, Endpoint, Incoming, Link, MicrosoftTls, Mode, Remote,
+    Reports, Result, Stopped, ACS_FQDN, TEAMS_FQDN, WAIT,
 };
 use report::{judge, table, Expect, Observed, Row};
 
@@ -243,47 +242,27 @@ async fn drill(cfg: config::Loaded, certs: &std::path::Path, scale: f64) -> Resu
         peers.push(ep.map_err(busy)?);
     }
 
-    let (stop_tx, stop_rx) = oneshot::channel();
-    let (out_tx, out_rx) = mpsc::unbounded_channel();
-    let (ready_tx, ready_rx) = oneshot::channel();
-    let daemon = daemon::serve(
-        cfg,
-        Hooks {
-            stop: Some(stop_rx),
-            outputs: Some(out_tx),
-            ready: Some(ready_tx),
-        },
-    );
-    tokio::pin!(daemon);
+    let (hooks, sbc, control) = embed();
     let mut d = Drill {
         carrier,
         carrier_link,
         peers,
-        sbc: Reports::new(out_rx),
+        sbc,
         timing,
         scale,
         rows: Vec::new(),
     };
     let steps = async {
-        timeout(WAIT, ready_rx)
-            .await
-            .map_err(|_| "the SBC did not start listening".to_owned())?
-            .map_err(|_| "the SBC stopped before listening".to_owned())?;
         timeout(TOTAL, d.all())
             .await
             .map_err(|_| format!("the drill did not end within {} s", TOTAL.as_secs()))?
     };
-    let (result, stopped) = tokio::select! {
-        r = &mut daemon => (Err(format!("the SBC stopped by itself: {}", r.err().unwrap_or_default())), true),
-        r = steps => (r, false),
-    };
-    if !stopped {
-        let _ = stop_tx.send(());
-        match timeout(WAIT, &mut daemon).await {
-            Ok(Ok(())) => println!("SBC drained and stopped"),
-            Ok(Err(e)) => println!("the SBC failed while stopping: {e}"),
-            Err(_) => println!("the SBC did not finish draining within 10 s"),
-        }
+    let (result, stopped) = control.run(daemon::serve(cfg, hooks), steps).await;
+    match stopped {
+        Stopped::ByItself => {}
+        Stopped::Drained => println!("SBC drained and stopped"),
+        Stopped::Failed(e) => println!("the SBC failed while stopping: {e}"),
+        Stopped::NotDrained => println!("the SBC did not finish draining within 10 s"),
     }
     let secs = started.elapsed().as_secs_f32();
     println!();

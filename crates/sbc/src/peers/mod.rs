@@ -14,6 +14,7 @@
 
 mod audio;
 mod dialog;
+mod embed;
 mod msg;
 
 use std::collections::VecDeque;
@@ -38,6 +39,7 @@ use transport::{IdentityFiles, TlsProfile};
 
 pub(crate) use audio::{audio, Audio, Remote};
 pub(crate) use dialog::{Answered, Dialog};
+pub(crate) use embed::{embed, Stopped};
 pub(crate) use msg::*;
 
 pub(crate) type Result<T, E = String> = std::result::Result<T, E>;
