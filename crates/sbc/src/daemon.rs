@@ -104,18 +104,11 @@ impl b2bua::MediaControl for RelayCtl {
 /// address, the transport and the trunk it is reached as (Teams and ACS
 /// face the same Microsoft proxies with different certificates, so each
 /// has connections of its own).
-type Dest = (SocketAddr, Transport, Option<u16>);
+type Dest = transport::Peer;
 
+/// The destination of a message to `p`: the same peer, no connection named.
 fn dest_of(p: &transport::Peer) -> Dest {
-    (p.addr, p.transport, p.trunk)
-}
-
-/// The peer a message toward `d` is sent to (no connection named).
-fn peer_of(d: Dest) -> transport::Peer {
-    transport::Peer {
-        trunk: d.2,
-        ..transport::Peer::new(d.0, d.1)
-    }
+    transport::Peer { conn: None, ..*p }
 }
 
 /// What a connect task reports back to the loop.
@@ -272,13 +265,13 @@ impl Core {
     /// Opens a connection to `dest` (TLS with the trunk's identity and the
     /// peer's FQDN as SNI and certificate name) and queues `first`.
     fn open(&mut self, dest: Dest, first: Bytes) {
-        let tls = if dest.1 == Transport::Tls {
+        let tls = if dest.transport == Transport::Tls {
             match self.tls_identity(dest) {
                 Some(x) => Some(x),
                 None => {
-                    tracing::warn!(peer = %dest.0, "no TLS identity for this destination");
+                    tracing::warn!(peer = %dest.addr, "no TLS identity for this destination");
                     self.counters.connect_errors += 1;
-                    self.transport_error(peer_of(dest), true);
+                    self.transport_error(dest, true);
                     return;
                 }
             }
@@ -292,7 +285,7 @@ impl Core {
             let is_tls = tls.is_some();
             // A refused or timed-out TCP connect is a transport failure; the
             // rest on a TLS destination is the handshake's.
-            let result = t.connect_as(peer_of(dest), tls).await.map_err(|e| {
+            let result = t.connect_as(dest, tls).await.map_err(|e| {
                 let tcp = matches!(
                     e.kind(),
                     std::io::ErrorKind::ConnectionRefused
@@ -311,7 +304,7 @@ impl Core {
     /// trunk's peer at that address (its current one: DNS may move it). A
     /// destination without a trunk takes the first trunk peer at that address.
     fn tls_identity(&self, dest: Dest) -> Option<(Arc<TlsContext>, String)> {
-        let (addr, t, trunk) = dest;
+        let (addr, t, trunk) = (dest.addr, dest.transport, dest.trunk);
         let trunks = self.b2b.trunks();
         let candidates: Vec<usize> = match trunk {
             Some(i) => vec![usize::from(i)],
@@ -342,8 +335,8 @@ impl Core {
             }
             Err((e, tls)) => {
                 self.counters.connect_errors += 1;
-                tracing::warn!(peer = %c.dest.0, transport = %c.dest.1, %e, "connection failed");
-                self.transport_error(peer_of(c.dest), tls);
+                tracing::warn!(peer = %c.dest.addr, transport = %c.dest.transport, %e, "connection failed");
+                self.transport_error(c.dest, tls);
             }
         }
         self.flush();
