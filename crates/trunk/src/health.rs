@@ -171,19 +171,10 @@ pub struct Health {
     user_agent: String,
     peers: Vec<PeerHealth>,
     paused: bool,
-    seed: u64,
-    counter: u64,
+    /// Branches, tags and Call-IDs of pings: the project's one seeded generator.
+    rng: transaction::Rng,
     cseq: u32,
     changes: VecDeque<HealthChange>,
-}
-
-/// SplitMix64: spreads seed + counter over 64 bits, so that branches, tags
-/// and Call-IDs differ between instances and between pings.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// `t + d`, or the latest instant the platform can represent on the way
@@ -237,8 +228,7 @@ impl Health {
                 })
                 .collect(),
             paused: false,
-            seed: mix(seed ^ fnv(&spec.name)),
-            counter: 0,
+            rng: transaction::Rng::with_label(seed, &spec.name),
             cseq: 0,
             changes: VecDeque::new(),
         }
@@ -646,8 +636,7 @@ impl Health {
     }
 
     fn unique(&mut self) -> u64 {
-        self.counter += 1;
-        mix(self.seed ^ mix(self.counter))
+        self.rng.next_u64()
     }
 
     fn build(&mut self, peer: usize) -> sip::Message {
@@ -707,11 +696,4 @@ fn build_request(method: &str, uri: &str, headers: &[(&str, String)]) -> sip::Me
         let _ = m.push_header(name, value.as_bytes());
     }
     m
-}
-
-/// FNV-1a of a text, to fold a trunk's name into its seed.
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }

@@ -365,7 +365,8 @@ pub struct B2bua {
     timers: BTreeMap<(Instant, u64), Timer>,
     timer_seq: u64,
     next_call: u64,
-    uniq: u64,
+    /// Branches and tags: the project's one seeded generator.
+    uniq: transaction::Rng,
     outputs: VecDeque<Output>,
     draining: bool,
     counters: Counters,
@@ -474,7 +475,7 @@ impl B2bua {
             })
             .collect();
         let active = vec![0; cfg.trunks.len()];
-        let uniq = cfg.seed;
+        let uniq = transaction::Rng::with_label(cfg.seed, "b2bua");
         B2bua {
             cfg,
             ep,
@@ -634,12 +635,7 @@ impl B2bua {
     }
 
     fn unique(&mut self) -> String {
-        self.uniq = self
-            .uniq
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let x = self.uniq ^ (self.uniq >> 29);
-        format!("{x:016x}")
+        format!("{:016x}", self.uniq.next_u64())
     }
 
     fn arm(&mut self, at: Instant, t: Timer) {
