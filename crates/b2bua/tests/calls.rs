@@ -1190,10 +1190,10 @@ fn a_2xx_without_a_to_tag_fails_the_attempt_and_the_next_peer_is_tried() {
 fn draining_stops_our_options() {
     let mut w = World::new();
     w.advance(Duration::from_secs(1));
-    let before = w.pings_answered;
+    let before = w.pings_answered();
     w.b.drain();
     w.advance(Duration::from_secs(300));
-    assert_eq!(w.pings_answered, before, "no OPTIONS while draining");
+    assert_eq!(w.pings_answered(), before, "no OPTIONS while draining");
 }
 
 #[test]
@@ -1947,8 +1947,8 @@ fn options_pings_sent_to_sip_sip2_sip3_and_health_marks_down_on_timeout() {
     let mut w = World::with(cfg);
     // The first pings went out at start, answered automatically; answer
     // the next ones by hand.
-    assert_eq!(w.pings_answered, 3);
-    w.auto_pings = false;
+    assert_eq!(w.pings_answered(), 3);
+    w.set_auto_pings(false);
     w.advance(Duration::from_secs(60));
     let mut pings = Vec::new();
     for (ms, host) in MS.iter().zip(MS_HOSTS) {
@@ -2527,7 +2527,7 @@ fn peer_down_is_tried_last() {
     let mut cfg = config();
     cfg.trunks[2].options.enabled = false;
     let mut w = World::with(cfg);
-    w.auto_pings = false;
+    w.set_auto_pings(false);
     w.advance(Duration::from_secs(60));
     // sip stays silent, sip2 and sip3 answer.
     let _p0 = w.take_req(MS[0], "OPTIONS");
@@ -2537,7 +2537,7 @@ fn peer_down_is_tried_last() {
     }
     w.advance(Duration::from_secs(33));
     assert!(w.b.peer_states(1)[0].is_down());
-    w.auto_pings = true;
+    w.set_auto_pings(true);
     w.clear();
     w.carrier_sends(carrier_invite(
         "down1",
@@ -2650,8 +2650,7 @@ fn offerless_reinvite_from_teams_gets_our_offer_and_its_ack_answer_applies() {
 fn media_inactivity_ends_the_call() {
     let mut w = World::new();
     let e = establish(&mut w);
-    w.b.handle(w.now, b2bua::Input::MediaInactive { session: 1 });
-    let mut w = w;
+    w.input(b2bua::Input::MediaInactive { session: 1 });
     w.advance(Duration::from_millis(1));
     w.take_req(MS[0], "BYE");
     let bye = w.take_req(CARRIER, "BYE");
@@ -3081,13 +3080,10 @@ fn a_transport_failure_toward_teams_leaves_acs_on_the_same_proxy_up() {
     // The Teams connection to sip fails (as the shell reports it: that
     // address, as trunk 1). Only the Teams peer is down, only the Teams
     // attempt moves on.
-    w.b.handle(
-        w.now,
-        b2bua::Input::TransportError {
-            to: transaction::Peer::new(addr(MS[0]), transaction::Transport::Tls).for_trunk(1),
-            tls: true,
-        },
-    );
+    w.input(b2bua::Input::TransportError {
+        to: transaction::Peer::new(addr(MS[0]), transaction::Transport::Tls).for_trunk(1),
+        tls: true,
+    });
     w.advance(Duration::from_millis(1));
     assert!(w.b.peer_states(1)[0].is_down(), "Teams' sip is down");
     assert!(
@@ -3138,14 +3134,11 @@ fn a_failure_reported_without_a_trunk_concerns_every_trunk_at_that_address() {
 // ----- peers whose addresses come from DNS ---------------------------------------
 
 fn resolved(w: &mut World, trunk: usize, peer: usize, addrs: &[&str]) {
-    w.b.handle(
-        w.now,
-        b2bua::Input::PeerResolved {
-            trunk,
-            peer,
-            addrs: addrs.iter().map(|a| addr(a)).collect(),
-        },
-    );
+    w.input(b2bua::Input::PeerResolved {
+        trunk,
+        peer,
+        addrs: addrs.iter().map(|a| addr(a)).collect(),
+    });
     w.advance(Duration::from_millis(1));
 }
 

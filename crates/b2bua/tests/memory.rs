@@ -116,6 +116,7 @@ fn top_classes(s: &Sample) -> String {
 fn forget(w: &mut World) {
     w.clear();
     w.log = Vec::new();
+    w.packets = Vec::new();
     w.outputs = Vec::new();
     let mut m = w.media();
     m.creates = Vec::new();

@@ -35,9 +35,12 @@
 
 mod msg;
 mod net;
+pub mod peer;
+pub mod world;
 
 pub use msg::request;
 pub use net::{Fate, Logged, NetConfig, NodeId, Packet, Sim};
 /// The seeded generator behind losses, delays and duplicates; the same one
 /// the transaction layer draws its tags from.
 pub use transaction::Rng;
+pub use world::World;

@@ -65,6 +65,16 @@ impl NetConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(usize);
 
+impl NodeId {
+    pub(crate) fn new(i: usize) -> NodeId {
+        NodeId(i)
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self.0
+    }
+}
+
 /// An event an endpoint produced, with the virtual time it happened at.
 #[derive(Debug, Clone)]
 pub struct Logged {
