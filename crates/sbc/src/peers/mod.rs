@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use b2bua::{Cdr, Output};
 use bytes::Bytes;
+use sim::peer::Reaction;
 use sip::{Frame, Message, StreamFramer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
@@ -50,7 +51,7 @@ pub(crate) const TEAMS_FQDN: &str = "teams.sbc.example.test";
 pub(crate) const ACS_FQDN: &str = "acs.sbc.example.test";
 pub(crate) const MS_PROXY: &str = "sip.pstnhub.microsoft.com";
 pub(crate) const MS_AGENT: &str = "Microsoft.PSTNHub.SIPProxy (simulated)";
-pub(crate) const MS_ALLOW: &str = "INVITE,ACK,OPTIONS,CANCEL,BYE,NOTIFY";
+pub(crate) const MS_ALLOW: &str = sim::peer::MICROSOFT_ALLOW;
 pub(crate) const SUITE: &str = "AES_CM_128_HMAC_SHA1_80";
 
 /// The longest any single wait of a simulated peer may take.
@@ -83,24 +84,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 // ----- faults ----------------------------------------------------------------
 
 /// How a simulated peer behaves: normal, or one of the faults `sbc drill`
-/// injects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum Mode {
-    /// Answers OPTIONS; every other message goes to the script.
-    #[default]
-    Up,
-    /// Gone, as a crashed host: the listener is closed (TCP connections are
-    /// refused), every open connection is reset, a UDP peer's socket is
-    /// closed. Coming back listens again on the same address.
-    Dead,
-    /// Alive but shedding load: OPTIONS answered 200, every INVITE answered
-    /// `code` (with `Retry-After` when set) at once.
-    Refuse { code: u16, retry_after: Option<u32> },
-    /// Accepts connections (TLS handshake included) and keeps them open, but
-    /// answers nothing, OPTIONS included; the INVITEs it ignored are kept
-    /// ([`Endpoint::take_ignored`]) so that it can answer them late.
-    Silent,
-}
+/// injects. The same fault model as the virtual world's ([`sim::peer`]):
+/// dying here closes the listener and resets the connections, silence
+/// keeps the ignored INVITEs ([`Endpoint::take_ignored`]) to answer late.
+pub(crate) use sim::peer::Fault as Mode;
 
 // ----- links and messages ----------------------------------------------------
 
@@ -609,45 +596,33 @@ async fn deliver(
         msg,
         link: link.clone(),
     };
-    let method = inc.msg.method_str();
-    match seen.mode() {
-        Mode::Dead => return,
-        Mode::Silent => {
-            if method == Some("INVITE") {
-                lock(&seen.ignored).push(inc);
-            }
-            return;
-        }
-        Mode::Refuse { code, retry_after } if method == Some("INVITE") => {
+    match sim::peer::react(seen.mode(), &inc.msg) {
+        Reaction::Drop => {}
+        Reaction::Keep => lock(&seen.ignored).push(inc),
+        Reaction::Refuse { code, retry_after } => {
             seen.refused.fetch_add(1, Ordering::Relaxed);
-            let ra = retry_after.map(|s| s.to_string());
-            let mut headers = vec![("Server", agent)];
-            if let Some(ra) = &ra {
-                headers.push(("Retry-After", ra));
+            let refusal = sim::peer::refusal(&inc.msg, code, retry_after, &unique("r"), agent);
+            match refusal {
+                Some(r) => send_logged(&inc.link, &r, "refusal").await,
+                None => tracing::warn!(code, "refusal not written"),
             }
-            let tag = unique("r");
-            if let Err(e) = inc
-                .reply(code, reason_phrase(code), Some(&tag), &headers, None)
-                .await
-            {
-                tracing::warn!(%e, "refusal not sent");
+        }
+        Reaction::AnswerOptions => {
+            seen.options.fetch_add(1, Ordering::Relaxed);
+            if let Some(r) = sim::peer::options_ok(&inc.msg, &unique("o"), agent) {
+                send_logged(&inc.link, &r, "OPTIONS answer").await;
             }
-            return;
         }
-        // The ACK of a refusal ends its transaction: nothing for the script.
-        Mode::Refuse { .. } if method == Some("ACK") => return,
-        Mode::Up | Mode::Refuse { .. } => {}
-    }
-    if method == Some("OPTIONS") {
-        seen.options.fetch_add(1, Ordering::Relaxed);
-        let tag = unique("o");
-        let headers = [("Allow", MS_ALLOW), ("Server", agent)];
-        if let Err(e) = inc.reply(200, "OK", Some(&tag), &headers, None).await {
-            tracing::warn!(%e, "OPTIONS answer not sent");
+        Reaction::Deliver => {
+            let _ = inbox.send(inc);
         }
-        return;
     }
-    let _ = inbox.send(inc);
+}
+
+async fn send_logged(link: &Link, m: &Message, what: &str) {
+    if let Err(e) = link.send(m).await {
+        tracing::warn!(%e, "{what} not sent");
+    }
 }
 
 /// Runs one TLS connection: a writer task draining the link's queue and a

@@ -111,21 +111,6 @@ pub(crate) fn first_line(b: &[u8]) -> String {
     text.lines().next().unwrap_or_default().trim().to_owned()
 }
 
-/// The reason phrase the simulated peers use for `code`.
-pub(crate) fn reason_phrase(code: u16) -> &'static str {
-    match code {
-        180 => "Ringing",
-        200 => "OK",
-        408 => "Request Timeout",
-        480 => "Temporarily Unavailable",
-        486 => "Busy Here",
-        500 => "Server Internal Error",
-        503 => "Service Unavailable",
-        504 => "Server Time-out",
-        _ => "Failed",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
