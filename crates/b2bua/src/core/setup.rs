@@ -4,6 +4,20 @@ use routing::{Next, Target};
 
 use super::*;
 
+/// How one registered contact of a user is reached: its URI (the
+/// Request-URI), the flow it registered over (requests go through it: the
+/// connection for TCP/TLS, the source address for UDP), its Path (RFC
+/// 3327, sent as Route).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Reach {
+    /// The contact URI.
+    pub(super) uri: String,
+    /// Where requests for it go.
+    pub(super) peer: Peer,
+    /// Route values (the binding's Path), in order.
+    pub(super) path: Vec<String>,
+}
+
 impl B2bua {
     pub(super) fn trunk_index(&self, name: &str) -> Option<usize> {
         self.cfg.trunks.iter().position(|t| t.name == name)
@@ -351,12 +365,39 @@ impl B2bua {
         t: usize,
         tcp: bool,
     ) -> Result<(), String> {
+        self.send_invite(id, att, t, None, tcp)
+    }
+
+    /// The INVITE of attempt `att` through trunk `t`: to its peer
+    /// `att.peer`, or to `contact` (one registered contact of a user: its
+    /// URI, its flow, its Path as Route).
+    pub(super) fn send_invite(
+        &mut self,
+        id: u64,
+        att: &Attempt,
+        t: usize,
+        contact_of_user: Option<&Reach>,
+        tcp: bool,
+    ) -> Result<(), String> {
         let ai = self.record(id, att, "pending");
         let call_id = format!("{}@{}", self.unique(), self.cfg.trunks[t].fqdn);
         let tag = self.unique();
-        let via = self.via(t, self.cfg.trunks[t].peers[att.peer].transport);
+        let transport = match contact_of_user {
+            Some(r) => r.peer.transport,
+            None => {
+                self.cfg.trunks[t]
+                    .peers
+                    .get(att.peer)
+                    .ok_or("no such peer")?
+                    .transport
+            }
+        };
+        let via = self.via(t, transport);
         let trunk = &self.cfg.trunks[t];
-        let peer = &trunk.peers[att.peer];
+        let peer = match contact_of_user {
+            Some(_) => None,
+            None => Some(&trunk.peers[att.peer]),
+        };
         let call = self.calls.get(&id).ok_or("call gone")?;
         // An external number (forward on failure) is called instead of the
         // called number, which goes along as Diversion / History-Info.
@@ -369,15 +410,23 @@ impl B2bua {
         let calling_n = trunk.numbers_out.calling(&call.calling);
         let calling_is_number = crate::is_number(&calling_n);
         let calling = plus_if(trunk.e164, &calling_n);
-        let tp = uri_transport(peer.transport);
+        let tp = uri_transport(transport);
         let phone = if trunk.e164 { ";user=phone" } else { "" };
-        let tparam = if peer.transport == Transport::Udp {
+        let tparam = if transport == Transport::Udp {
             String::new()
         } else {
             format!(";transport={tp}")
         };
-        let ruri = format!("sip:{called}@{}:{}{phone}{tparam}", peer.host, peer.port);
-        let to = format!("<sip:{called}@{}{phone}>", peer.host);
+        let (ruri, to) = match (peer, contact_of_user) {
+            (Some(peer), _) => (
+                format!("sip:{called}@{}:{}{phone}{tparam}", peer.host, peer.port),
+                format!("<sip:{called}@{}{phone}>", peer.host),
+            ),
+            // A registered user: the Request-URI is its contact, To its
+            // address of record at our domain.
+            (None, Some(r)) => (r.uri.clone(), format!("<sip:{called}@{}>", trunk.fqdn)),
+            (None, None) => return Err("no destination".into()),
+        };
         let display = match (&att.label, &call.display) {
             (Some(l), Some(d)) => Some(format!("{l} {d}")),
             (Some(l), None) => Some(l.clone()),
@@ -425,10 +474,9 @@ impl B2bua {
                 trunk.e164,
                 &trunk.numbers_out.called(&in_trunk.numbers_in.called(&n)),
             );
-            let host = if trunk.kind.is_microsoft() {
-                &peer.host
-            } else {
-                &trunk.fqdn
+            let host = match peer {
+                Some(p) if trunk.kind.is_microsoft() => &p.host,
+                _ => &trunk.fqdn,
             };
             format!("sip:{n}@{host}{phone}")
         };
@@ -463,8 +511,14 @@ impl B2bua {
             trunk.media == MediaSecurity::Srtp,
         );
         let codecs = trunk.codecs.clone();
-        let peer_addr = peer.addr.ok_or("peer address not resolved")?;
-        let peer_t = peer.transport;
+        let to_peer = match (peer, contact_of_user) {
+            (Some(p), _) => {
+                Peer::new(p.addr.ok_or("peer address not resolved")?, p.transport).for_trunk(t)
+            }
+            (None, Some(r)) => r.peer,
+            (None, None) => return Err("no destination".into()),
+        };
+        let routes = contact_of_user.map(|r| r.path.clone()).unwrap_or_default();
         let invite_timeout = trunk.invite_timeout;
         let local_uri = from.clone();
         let session = call.session.ok_or("no media session")?;
@@ -503,14 +557,17 @@ impl B2bua {
             }),
             rtcp_mux: Some(mb.mux),
         }));
+        for r in &routes {
+            push(&mut m, "Route", r);
+        }
         self.decorate(&mut m, Some(t));
-        let to_peer = self.fit_transport(t, &mut m, Peer::new(peer_addr, peer_t).for_trunk(t), tcp);
+        let to_peer = self.fit_transport(t, &mut m, to_peer, tcp);
         let key = self
             .ep
             .send_request(self.now, m, to_peer)
             .map_err(|e| e.to_string())?;
         let leg = Leg {
-            peer_index: Some(att.peer),
+            peer_index: peer.map(|_| att.peer),
             uac: true,
             local_uri,
             remote_uri: to,
