@@ -60,6 +60,11 @@ impl User {
         &self.number
     }
 
+    /// The username, shared (failure counters key on it).
+    pub(crate) fn username_arc(&self) -> &Arc<str> {
+        &self.username
+    }
+
     /// The digest username.
     pub fn username(&self) -> &str {
         &self.username
