@@ -451,6 +451,14 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Ends server transaction `key` without answering it: a request the
+    /// TU drops on purpose (a blocked source) must not hold a transaction
+    /// that nothing would ever end. A retransmission of that request is a
+    /// new request to the TU. Reported [`Event::Terminated`].
+    pub fn forget(&mut self, key: ServerKey) {
+        self.remove_server(key);
+    }
+
     /// Cancels the INVITE of client transaction `key` (RFC 3261 §9.1).
     ///
     /// The CANCEL is written from the INVITE (Request-URI, Call-ID, From,

@@ -33,16 +33,21 @@ pub enum TrunkKind {
     Acs,
     /// An analog gateway (FXS/FXO) or other on-premises SIP equipment.
     Gateway,
+    /// SIP phones that register with the SBC: no fixed peers, an ACL of
+    /// the networks they come from, UDP, TCP and TLS.
+    Phones,
 }
 
 impl TrunkKind {
-    /// The name used in the configuration (`carrier`, `teams`, `acs`, `gateway`).
+    /// The name used in the configuration (`carrier`, `teams`, `acs`,
+    /// `gateway`, `phones`).
     pub fn as_str(self) -> &'static str {
         match self {
             TrunkKind::Carrier => "carrier",
             TrunkKind::Teams => "teams",
             TrunkKind::Acs => "acs",
             TrunkKind::Gateway => "gateway",
+            TrunkKind::Phones => "phones",
         }
     }
 
@@ -420,10 +425,13 @@ impl TrunkSpec {
     /// History-Info (ACS also passes `X-MS-Custom-` headers). Carrier and
     /// gateway: UDP on 5060, no peers, no ACL (only the peers' addresses),
     /// OPTIONS off, RTP, History-Info sent as Diversion.
-    /// Both: failover on 408/503/504; INVITE timeout (to the first response) 2 s
+    /// Phones: as a gateway, but taking UDP, TCP and TLS (its ACL, the
+    /// phones' networks, is set by the configuration).
+    /// All: failover on 408/503/504; INVITE timeout (to the first response) 2 s
     /// toward Microsoft, 5 s otherwise.
     pub fn new(name: &str, kind: TrunkKind, fqdn: &str) -> TrunkSpec {
         let ms = kind.is_microsoft();
+        let phones = kind == TrunkKind::Phones;
         let transport = if ms { Transport::Tls } else { Transport::Udp };
         let port = if ms { 5061 } else { 5060 };
         TrunkSpec {
@@ -435,6 +443,8 @@ impl TrunkSpec {
             transport,
             transports: if ms {
                 vec![Transport::Tls]
+            } else if phones {
+                vec![Transport::Udp, Transport::Tcp, Transport::Tls]
             } else {
                 vec![Transport::Udp, Transport::Tcp]
             },

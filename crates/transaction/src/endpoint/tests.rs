@@ -405,3 +405,34 @@ fn cancel_is_refused_where_it_makes_no_sense() {
     ep.handle(now, Input::Receive { msg: ok, from: to });
     assert_eq!(ep.cancel(now, k2), Err(TxError::AlreadyFinal));
 }
+
+#[test]
+fn a_forgotten_request_holds_no_transaction() {
+    let mut ep = Endpoint::new(Config::default());
+    let now = t0();
+    let from = peer(5060, Transport::Udp);
+    let reg = request("REGISTER", "z9hG4bKf1", "192.0.2.9:5060", "UDP");
+    ep.handle(
+        now,
+        Input::Receive {
+            msg: reg.clone(),
+            from,
+        },
+    );
+    let key = server_key(&events(&mut ep));
+    assert_eq!(ep.len(), 1);
+    ep.forget(key);
+    assert!(ep.is_empty(), "nothing left to expire");
+    assert!(matches!(
+        events(&mut ep).as_slice(),
+        [Event::Terminated { key: TxKey::Server(k) }] if *k == key
+    ));
+    assert!(transmits(&mut ep).is_empty(), "nothing was sent");
+    assert_eq!(
+        ep.respond(now, key, response_to(&reg, 200, "OK", Some("t")).unwrap()),
+        Err(TxError::UnknownTransaction)
+    );
+    // Its retransmission is a new request for the TU.
+    ep.handle(now, Input::Receive { msg: reg, from });
+    assert_eq!(events(&mut ep).len(), 1);
+}
