@@ -12,6 +12,9 @@ const MAX_INSTANCE: usize = 256;
 const MAX_CONTACT: usize = 1024;
 /// Longest Path (all values) accepted.
 const MAX_PATH: usize = 2048;
+/// Most Contact values read from one REGISTER (the per-AOR limit is
+/// smaller; this bounds the work a single request can cause).
+const MAX_CONTACTS_READ: usize = 64;
 
 /// The option tags a REGISTER may require of this registrar.
 pub(crate) const UNDERSTOOD: [&str; 2] = ["outbound", "path"];
@@ -149,6 +152,9 @@ pub(crate) fn read(msg: &Message) -> Result<Register<'_>, Reject> {
     for c in msg.contacts() {
         match c.map_err(|_| Reject::Bad("Bad Contact"))? {
             Contact::Star => star = true,
+            Contact::Addr(_) if list.len() >= MAX_CONTACTS_READ => {
+                return Err(Reject::Bad("Too Many Contacts In Request"));
+            }
             Contact::Addr(na) => {
                 let spec = contact(na, outbound)?;
                 with_reg_id += usize::from(spec.reg_id.is_some());
@@ -342,6 +348,14 @@ mod tests {
         for (extra, why) in cases {
             assert_eq!(read(&register(extra)), Err(Reject::Bad(why)), "{extra}");
         }
+        let many = format!(
+            "Contact: {}\n",
+            vec!["<sip:a@h>"; MAX_CONTACTS_READ + 1].join(", ")
+        );
+        assert_eq!(
+            read(&register(&many)),
+            Err(Reject::Bad("Too Many Contacts In Request"))
+        );
         let long = format!("Contact: <sip:{}@h>\n", "a".repeat(MAX_CONTACT));
         assert_eq!(read(&register(&long)), Err(Reject::Bad("Contact Too Long")));
     }

@@ -340,6 +340,8 @@ impl Registrar {
         if a.entries.is_empty() {
             return;
         }
+        // Most AORs hold one binding: a Vec's first growth reserves four.
+        a.entries.shrink_to_fit();
         a.next = a.entries.iter().map(|e| e.expires_at).min();
         if let Some(t) = a.next {
             self.timers.insert((t, aor.clone()));

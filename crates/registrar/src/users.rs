@@ -339,10 +339,8 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn err(&self, span: Option<&Range<usize>>, field: &str, msg: impl Into<String>) -> UsersError {
         let line = span.map(|s| {
-            self.text[..s.start.min(self.text.len())]
-                .matches('\n')
-                .count()
-                + 1
+            let before = self.text.get(..s.start).unwrap_or(self.text);
+            before.matches('\n').count() + 1
         });
         UsersError {
             file: self.file.to_owned(),
