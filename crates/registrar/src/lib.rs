@@ -51,6 +51,7 @@
 
 mod auth;
 mod binding;
+mod client;
 mod digest;
 mod protect;
 mod register;
@@ -62,6 +63,7 @@ mod users;
 
 pub use auth::{AuthConfig, AuthHeader, AuthOutcome, Authenticator};
 pub use binding::{Binding, Event, Flow};
+pub use client::{answer_challenge, directive, Credentials};
 pub use digest::{Algorithm, Algorithms, Ha1};
 pub use protect::{BlockAction, ProtectConfig};
 pub use registrar::{Config, Counters, DropReason, Input, Output, Registrar};

@@ -117,6 +117,8 @@ pub enum Output {
 pub struct Counters {
     /// Requests handled.
     pub requests: u64,
+    /// Requests other than REGISTER checked with [`Registrar::authorize`].
+    pub authorizations: u64,
     /// Bindings added.
     pub registered: u64,
     /// Bindings refreshed (same key re-registered).
@@ -731,5 +733,6 @@ fn aor_key(aor: &str) -> String {
     }
 }
 
+mod authorize;
 #[cfg(test)]
 mod tests;

@@ -551,7 +551,7 @@ fn output(o: Output) {
         } => {
             tracing::info!(%trunk, %host, up, %reason, "peer health changed");
         }
-        Output::Media(_) | Output::Disconnect { .. } => {}
+        Output::Media(_) | Output::Disconnect { .. } | Output::Binding(_) => {}
     }
 }
 
@@ -733,6 +733,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             seed,
             session_expires: 1800,
             supported: policy.supported.join(", "),
+            phones: None,
         },
         Box::new(RelayCtl(relay.clone())),
         now,

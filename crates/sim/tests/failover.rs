@@ -106,6 +106,7 @@ fn config(window: Duration) -> Config {
         seed: 7,
         session_expires: 1800,
         supported: "timer, replaces".into(),
+        phones: None,
     }
 }
 

@@ -13,6 +13,7 @@ mod dialog;
 mod ending;
 mod identity;
 mod leg;
+mod phones;
 mod setup;
 mod size;
 mod transfer;
@@ -64,6 +65,17 @@ pub struct Config {
     pub session_expires: u32,
     /// Option tags written in Supported.
     pub supported: String,
+    /// Registered phones (a `phones` trunk's REGISTERs and users), if any.
+    pub phones: Option<Phones>,
+}
+
+/// The registrar of the phones and who may register.
+#[derive(Debug, Clone)]
+pub struct Phones {
+    /// Registrar settings (realm, expiries, protection).
+    pub registrar: registrar::Config,
+    /// The users (numbers, usernames, credentials).
+    pub users: registrar::Users,
 }
 
 /// Something for the B2BUA to process.
@@ -130,6 +142,8 @@ pub enum Output {
         /// The peer.
         to: Peer,
     },
+    /// A registration changed (for the shell's store).
+    Binding(registrar::Event),
     /// A trunk peer went up or down.
     Health {
         /// Trunk name.
@@ -254,6 +268,9 @@ struct Call {
     a: usize,
     /// The callee's current leg.
     b: Option<usize>,
+    /// The legs of the current attempt when it forks (a registered user's
+    /// contacts, all called at once); empty otherwise.
+    forks: Vec<usize>,
     /// The caller's INVITE server transaction until its final response.
     a_invite: Option<ServerKey>,
     /// The caller's INVITE (headers copied to attempts).
@@ -367,6 +384,12 @@ pub struct B2bua {
     next_call: u64,
     /// Branches and tags: the project's one seeded generator.
     uniq: transaction::Rng,
+    /// The phones' registrar, when the configuration has phones.
+    registrar: Option<registrar::Registrar>,
+    /// REGISTERs (and phone INVITEs) the registrar has not answered yet:
+    /// its token → our server transaction and trunk.
+    registering: HashMap<u64, (ServerKey, usize)>,
+    next_register: u64,
     outputs: VecDeque<Output>,
     draining: bool,
     counters: Counters,
@@ -402,7 +425,17 @@ impl Call {
     /// True while the call is looking for a destination and `li` is the
     /// attempt it is waiting for.
     fn is_current(&self, li: usize) -> bool {
-        self.state == CallState::Routing && self.b == Some(li)
+        self.state == CallState::Routing && (self.b == Some(li) || self.forks.contains(&li))
+    }
+
+    /// The forks of the current attempt still waiting for an answer,
+    /// other than leg `li`.
+    fn other_forks(&self, li: usize) -> Vec<usize> {
+        self.forks
+            .iter()
+            .copied()
+            .filter(|&f| f != li && self.legs[f].state == LegState::Trying)
+            .collect()
     }
 }
 
@@ -476,6 +509,11 @@ impl B2bua {
             .collect();
         let active = vec![0; cfg.trunks.len()];
         let uniq = transaction::Rng::with_label(cfg.seed, "b2bua");
+        let registrar = cfg.phones.as_ref().map(|p| {
+            let mut rc = p.registrar.clone();
+            rc.auth.seed ^= cfg.seed;
+            registrar::Registrar::new(rc, p.users.clone(), now)
+        });
         B2bua {
             cfg,
             ep,
@@ -490,6 +528,9 @@ impl B2bua {
             timer_seq: 0,
             next_call: 1,
             uniq,
+            registrar,
+            registering: HashMap::new(),
+            next_register: 1,
             outputs: VecDeque::new(),
             draining: false,
             counters: Counters::default(),
@@ -535,6 +576,12 @@ impl B2bua {
             }
             Input::Timeout => {
                 self.ep.handle(now, transaction::Input::Timeout);
+                if let Some(r) = self.registrar.as_mut() {
+                    if r.poll_timeout().is_some_and(|t| t <= now) {
+                        r.handle(now, registrar::Input::Timeout);
+                    }
+                }
+                self.registrar_outputs();
             }
             Input::TransportError { to, tls } => {
                 let why = if tls {
@@ -589,7 +636,14 @@ impl B2bua {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let t = self.timers.keys().next().map(|(t, _)| *t);
         let h = self.health.iter().filter_map(Health::next_wakeup).min();
-        [self.ep.poll_timeout(), t, h].into_iter().flatten().min()
+        let r = self
+            .registrar
+            .as_ref()
+            .and_then(registrar::Registrar::poll_timeout);
+        [self.ep.poll_timeout(), t, h, r]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Refuses new calls from now on (503); calls in progress go on.
@@ -940,6 +994,7 @@ impl B2bua {
             return;
         };
         match method.as_str() {
+            "REGISTER" if self.takes_registers(trunk) => self.on_register(key, msg, from, trunk),
             "INVITE" => self.new_call(key, msg, from, trunk),
             "OPTIONS" if self.draining => {
                 // Draining: tell the peer (Microsoft marks us down, a

@@ -38,6 +38,14 @@ impl B2bua {
             self.replaces(key, msg, from, trunk, &rep, tag);
             return;
         }
+        // A phone's call: its user, authenticated (407), is the caller.
+        let mut caller = None;
+        if self.takes_registers(trunk) {
+            match self.phone_caller(key, &msg, from, trunk) {
+                Some(n) => caller = Some(n),
+                None => return,
+            }
+        }
         let t = &self.cfg.trunks[trunk];
         if t.max_calls.is_some_and(|m| self.active[trunk] >= m) {
             tracing::info!(trunk = %t.name, "call limit reached");
@@ -58,7 +66,9 @@ impl B2bua {
             .header(HeaderName::From)
             .and_then(uri_of)
             .unwrap_or_default();
-        let calling_raw = number_of(from_uri.as_bytes()).unwrap_or_else(|| "anonymous".into());
+        let calling_raw = caller
+            .or_else(|| number_of(from_uri.as_bytes()))
+            .unwrap_or_else(|| "anonymous".into());
         let calling = t.numbers_in.calling(&calling_raw);
         let display = msg.header(HeaderName::From).and_then(display_of);
         let Some(route) = self.cfg.routes.select(&t.name, &called) else {
@@ -162,6 +172,7 @@ impl B2bua {
             },
             a: 0,
             b: None,
+            forks: Vec::new(),
             a_invite: Some(key),
             late_offer: offer.is_none(),
             a_request: Some(Box::new(msg)),
@@ -264,6 +275,32 @@ impl B2bua {
                     self.record(id, &att, "unresolved");
                     false
                 }
+                Some(t) if matches!(att.target, Target::User(_)) => {
+                    let Target::User(number) = &att.target else {
+                        unreachable!("matched above")
+                    };
+                    if !first {
+                        self.counters.failovers += 1;
+                    }
+                    match self.start_forks(id, &att, t, number) {
+                        Ok(true) => return,
+                        Ok(false) => {
+                            // Not registered: as if the user answered 480.
+                            self.record(id, &att, "unregistered");
+                            let Some(plan) = self.calls.get_mut(&id).and_then(|c| c.plan.as_mut())
+                            else {
+                                return;
+                            };
+                            next = plan.on_outcome(Outcome::Final(480), &[480], false);
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::warn!(call = id, %e, "forks not started");
+                            self.record(id, &att, "error");
+                            false
+                        }
+                    }
+                }
                 Some(t) => {
                     if att.is_forward() {
                         self.counters.forwarded += 1;
@@ -321,7 +358,11 @@ impl B2bua {
         if c.state != CallState::Routing || (!ring && c.relayed_18x) {
             return;
         }
-        if let Some(li) = c.b.filter(|&b| c.legs[b].state == LegState::Trying) {
+        let mut pending: Vec<usize> = c.forks.clone();
+        pending.extend(c.b);
+        pending.retain(|&l| c.legs[l].state == LegState::Trying);
+        pending.dedup();
+        for li in pending {
             self.abandon(id, li, if ring { "ring timeout" } else { "window" });
         }
         let Some(plan) = self.calls.get_mut(&id).and_then(|c| c.plan.as_mut()) else {
@@ -365,7 +406,12 @@ impl B2bua {
         t: usize,
         tcp: bool,
     ) -> Result<(), String> {
-        self.send_invite(id, att, t, None, tcp)
+        let li = self.send_invite(id, att, t, None, tcp)?;
+        if let Some(c) = self.calls.get_mut(&id) {
+            c.forks.clear();
+            c.b = Some(li);
+        }
+        Ok(())
     }
 
     /// The INVITE of attempt `att` through trunk `t`: to its peer
@@ -378,8 +424,13 @@ impl B2bua {
         t: usize,
         contact_of_user: Option<&Reach>,
         tcp: bool,
-    ) -> Result<(), String> {
+    ) -> Result<usize, String> {
         let ai = self.record(id, att, "pending");
+        if let (Some(r), Some(c)) = (contact_of_user, self.calls.get_mut(&id)) {
+            if let Some(a) = c.attempts.get_mut(ai) {
+                a.peer.clone_from(&r.uri);
+            }
+        }
         let call_id = format!("{}@{}", self.unique(), self.cfg.trunks[t].fqdn);
         let tag = self.unique();
         let transport = match contact_of_user {
@@ -590,7 +641,7 @@ impl B2bua {
         if let Some(a) = self.calls.get_mut(&id).and_then(|c| c.attempts.get_mut(ai)) {
             a.outcome = "trying".into();
         }
-        Ok(())
+        Ok(li)
     }
 
     pub(super) fn on_invite_response(
@@ -809,6 +860,16 @@ impl B2bua {
         if !call.enter(CallState::Answered) {
             return;
         }
+        // A fork won: it is the callee, the other forks are cancelled.
+        call.b = Some(li);
+        let losers = call.other_forks(li);
+        call.forks.clear();
+        for l in losers {
+            self.abandon(id, l, "answered elsewhere");
+        }
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
         call.answered = Some(now);
         call.status = 200;
         if let Some(att) = call.legs[li].attempt.and_then(|a| call.attempts.get_mut(a)) {
@@ -893,6 +954,11 @@ impl B2bua {
             att.outcome = outcome.text();
         }
         call.legs[li].state = LegState::Ended;
+        if !call.other_forks(li).is_empty() {
+            // Other contacts of the user are still being called.
+            call.forks.retain(|&f| f != li);
+            return;
+        }
         let began = call.relayed_18x;
         let codes = &self.cfg.trunks[t].failover_codes;
         let Some(plan) = call.plan.as_mut() else {

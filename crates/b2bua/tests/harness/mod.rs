@@ -103,6 +103,7 @@ pub fn config() -> Config {
         seed: 42,
         session_expires: 1800,
         supported: "timer, replaces".into(),
+        phones: None,
     }
 }
 

@@ -814,7 +814,7 @@ impl Reports {
                 reason,
                 at: Instant::now(),
             }),
-            Output::Media(_) | Output::Disconnect { .. } => {}
+            Output::Media(_) | Output::Disconnect { .. } | Output::Binding(_) => {}
         }
     }
 

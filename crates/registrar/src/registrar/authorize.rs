@@ -1,0 +1,137 @@
+//! Requests other than REGISTER from phones (an INVITE placing a call):
+//! the same users and credentials, challenged with 407 and
+//! `Proxy-Authenticate` (RFC 3261 §22.3), the same failure counting and
+//! blocks as registrations.
+
+use std::time::Instant;
+
+use sip::Message;
+use transaction::response_to;
+
+use super::{Output, Registrar};
+use crate::auth::{AuthHeader, AuthOutcome};
+use crate::binding::Flow;
+use crate::digest::Algorithms;
+use crate::protect::BlockAction;
+use crate::registrar::DropReason;
+use crate::users::User;
+
+impl Registrar {
+    /// Checks the `Proxy-Authorization` of `msg` (request `id`, arrived
+    /// on `flow`). `Some(user)`: authenticated, go on with the request.
+    /// `None`: an answer for `id` was queued ([`Output::Respond`]: 407
+    /// with fresh challenges, 400 for malformed credentials, 403 for a
+    /// blocked source or locked user) or it is to be dropped
+    /// ([`Output::Dropped`]).
+    pub fn authorize(&mut self, now: Instant, id: u64, msg: &Message, flow: Flow) -> Option<User> {
+        self.counters.authorizations += 1;
+        if self.guard.ip_blocked(flow.remote.ip(), now) {
+            self.refuse_blocked(id, msg, flow);
+            return None;
+        }
+        let users = &self.users;
+        let outcome = self.auth.check(now, msg, AuthHeader::Proxy, |name| {
+            users.by_username(name).map(|u| u.ha1())
+        });
+        let (stale, algs) = match outcome {
+            AuthOutcome::Authorized { username } => {
+                let user = self.users.by_username(&username).cloned();
+                match user {
+                    Some(u) if !self.guard.user_locked(u.username_arc(), now) => return Some(u),
+                    Some(_) => {
+                        self.refuse_blocked(id, msg, flow);
+                        return None;
+                    }
+                    None => {
+                        self.respond(id, msg, 403, "Forbidden", None, now);
+                        return None;
+                    }
+                }
+            }
+            AuthOutcome::Missing { .. } => (false, Algorithms::ALL),
+            AuthOutcome::Stale => {
+                self.counters.stale += 1;
+                (true, Algorithms::ALL)
+            }
+            AuthOutcome::Replay => {
+                self.counters.replay += 1;
+                (false, Algorithms::ALL)
+            }
+            AuthOutcome::Failed { username } => {
+                self.counters.auth_failed += 1;
+                let known = self.users.by_username(&username).cloned();
+                let key = known.as_ref().map(|u| u.username_arc().clone());
+                if key.as_ref().is_some_and(|k| self.guard.user_locked(k, now)) {
+                    self.refuse_blocked(id, msg, flow);
+                    return None;
+                }
+                let f = self.guard.fail(now, flow.remote.ip(), key.as_ref());
+                self.counters.sources_blocked += u64::from(f.ip_blocked);
+                self.counters.users_locked += u64::from(f.user_locked);
+                (
+                    false,
+                    known.map_or(Algorithms::ALL, |u| u.ha1().algorithms()),
+                )
+            }
+            AuthOutcome::Malformed(why) | AuthOutcome::TooLarge(why) => {
+                self.counters.bad_request += 1;
+                self.respond(id, msg, 400, why, None, now);
+                return None;
+            }
+        };
+        self.schedule_housekeeping(now);
+        self.counters.challenged += 1;
+        self.respond(
+            id,
+            msg,
+            407,
+            "Proxy Authentication Required",
+            Some((stale, algs)),
+            now,
+        );
+        None
+    }
+
+    fn refuse_blocked(&mut self, id: u64, msg: &Message, flow: Flow) {
+        self.counters.blocked += 1;
+        if self.guard.action() == BlockAction::Drop {
+            self.out.push_back(Output::Dropped {
+                id,
+                from: flow,
+                reason: DropReason::Blocked,
+            });
+        } else {
+            let tag = self.auth.token();
+            if let Ok(r) = response_to(msg, 403, "Forbidden", Some(&tag)) {
+                self.out.push_back(Output::Respond { id, response: r });
+            }
+        }
+    }
+
+    fn respond(
+        &mut self,
+        id: u64,
+        msg: &Message,
+        code: u16,
+        reason: &str,
+        challenge: Option<(bool, Algorithms)>,
+        now: Instant,
+    ) {
+        let tag = self.auth.token();
+        let Ok(mut r) = response_to(msg, code, reason, Some(&tag)) else {
+            self.counters.unanswerable += 1;
+            return;
+        };
+        if let Some((stale, algs)) = challenge {
+            if self
+                .auth
+                .add_challenge(now, &mut r, AuthHeader::Proxy, stale, algs)
+                .is_err()
+            {
+                self.counters.unanswerable += 1;
+                return;
+            }
+        }
+        self.out.push_back(Output::Respond { id, response: r });
+    }
+}
