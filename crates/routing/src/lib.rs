@@ -142,10 +142,25 @@ pub enum Target {
     /// answering service. The original number goes along as Diversion /
     /// History-Info.
     Number(String),
-    /// A user registered with the SBC, by number (phones; the registrar
-    /// that resolves it to contacts is not built yet, so configurations
-    /// cannot name it).
+    /// One user registered with the SBC, by number (a `phones` trunk):
+    /// every live contact of that user is called at once; the called
+    /// number goes along as Diversion / History-Info.
     User(String),
+    /// The called number as a user registered with the SBC (a `phones`
+    /// trunk): every live contact called at once; not registered is a 480
+    /// to the plan (the next destination).
+    Registered,
+}
+
+impl Destination {
+    /// The called number as a registered user of `trunk` (a `phones` trunk).
+    pub fn registered(trunk: &str, label: Option<&str>) -> Destination {
+        Destination {
+            trunk: trunk.to_owned(),
+            target: Target::Registered,
+            label: label.map(str::to_owned),
+        }
+    }
 }
 
 /// One destination of a route.

@@ -130,6 +130,7 @@ fn microsoft(w: &mut World, name: &str, addr: &str, answer: Answer) -> NodeId {
             sdp: srtp(ip, 49152, KEY1, "sendrecv"),
             headers: Vec::new(),
             contact: "sip:api-du-a-euwe.pstnhub.microsoft.com:443;x-i=0a1b".into(),
+            credentials: None,
         },
     );
     w.set_tls_names(n, &["sip.pstnhub.microsoft.com"]);
@@ -148,6 +149,7 @@ fn plain(w: &mut World, name: &str, addr: &str, answer: Answer) -> NodeId {
             sdp: rtp(ip, 30000, "sendrecv"),
             headers: Vec::new(),
             contact: format!("sip:{name}@{addr}"),
+            credentials: None,
         },
     )
 }

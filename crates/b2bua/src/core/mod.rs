@@ -440,12 +440,16 @@ impl Call {
 }
 
 /// The peers of trunk `name` ranked for a plan: `(peer, known down)`.
+/// A phones trunk has no peers: its one "peer" is the registrar (whether
+/// the user is registered is found when the attempt starts).
 fn ranking(trunks: &[TrunkSpec], health: &[Health], name: &str) -> Vec<(usize, bool)> {
-    trunks
-        .iter()
-        .position(|t| t.name == name)
-        .map(|i| health[i].ranked())
-        .unwrap_or_default()
+    let Some(i) = trunks.iter().position(|t| t.name == name) else {
+        return Vec::new();
+    };
+    if trunks[i].kind == trunk::TrunkKind::Phones {
+        return vec![(0, false)];
+    }
+    health[i].ranked()
 }
 
 impl std::fmt::Debug for B2bua {

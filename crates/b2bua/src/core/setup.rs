@@ -266,23 +266,25 @@ impl B2bua {
                     true
                 }
                 Some(t)
-                    if self.cfg.trunks[t]
-                        .peers
-                        .get(att.peer)
-                        .and_then(|p| p.addr)
-                        .is_none() =>
+                    if !matches!(att.target, Target::User(_) | Target::Registered)
+                        && self.cfg.trunks[t]
+                            .peers
+                            .get(att.peer)
+                            .and_then(|p| p.addr)
+                            .is_none() =>
                 {
                     self.record(id, &att, "unresolved");
                     false
                 }
-                Some(t) if matches!(att.target, Target::User(_)) => {
-                    let Target::User(number) = &att.target else {
-                        unreachable!("matched above")
+                Some(t) if matches!(att.target, Target::User(_) | Target::Registered) => {
+                    let number = match &att.target {
+                        Target::User(n) => n.clone(),
+                        _ => call.called.clone(),
                     };
                     if !first {
                         self.counters.failovers += 1;
                     }
-                    match self.start_forks(id, &att, t, number) {
+                    match self.start_forks(id, &att, t, &number) {
                         Ok(true) => return,
                         Ok(false) => {
                             // Not registered: as if the user answered 480.
@@ -454,9 +456,9 @@ impl B2bua {
         // called number, which goes along as Diversion / History-Info.
         let dialled = match &att.target {
             Target::Number(n) | Target::User(n) => n.as_str(),
-            Target::Trunk => call.called.as_str(),
+            Target::Trunk | Target::Registered => call.called.as_str(),
         };
-        let diverted = !matches!(att.target, Target::Trunk);
+        let diverted = matches!(att.target, Target::Number(_) | Target::User(_));
         let called = plus_if(trunk.e164, &trunk.numbers_out.called(dialled));
         let calling_n = trunk.numbers_out.calling(&call.calling);
         let calling_is_number = crate::is_number(&calling_n);

@@ -35,7 +35,7 @@ use transaction::{Peer, Rng, Transmit, Transport};
 
 pub use bodies::{rtp, srtp, KEY1, KEY2};
 pub use media::{FakeMedia, MediaLog, Update, MEDIA_IP};
-pub use ua::{Answer, Incoming, Outgoing, Ua, UaConfig};
+pub use ua::{Answer, Incoming, Outgoing, Registration, Ua, UaConfig};
 
 use crate::net::{Fate, NetConfig, NodeId, Packet};
 use crate::peer::{self, Fault, Reaction};
@@ -329,6 +329,22 @@ impl World {
         let i = ua
             .invite(now, to, ruri, from_user, &[])
             .expect("the user agent writes its INVITE");
+        self.settle();
+        i
+    }
+
+    /// User agent `node` registers `user` at `domain` for `expires` s
+    /// through the SBC's listener for its transport; returns the index of
+    /// the registration in its [`Ua::registrations`].
+    pub fn register(&mut self, node: NodeId, user: &str, domain: &str, expires: u32) -> usize {
+        let n = node.index();
+        let t = self.nodes[n].transport;
+        let to = Peer::new(self.listener(t), t);
+        let now = self.now;
+        let ua = self.nodes[n].ua.as_mut().expect("node is a user agent");
+        let i = ua
+            .register(now, to, user, domain, expires)
+            .expect("the user agent writes its REGISTER");
         self.settle();
         i
     }

@@ -73,6 +73,9 @@ pub struct UaConfig {
     pub headers: Vec<(String, String)>,
     /// Its Contact URI.
     pub contact: String,
+    /// Username and password it answers digest challenges with (401 to a
+    /// REGISTER, 407 to an INVITE), once per request.
+    pub credentials: Option<(String, String)>,
 }
 
 /// A call the UA received.
@@ -118,6 +121,25 @@ pub struct Outgoing {
     key: ClientKey,
     to: Peer,
     bye: Option<ClientKey>,
+    /// The INVITE was sent again with credentials.
+    authed: bool,
+}
+
+/// A registration the UA made.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The last REGISTER sent.
+    pub request: Message,
+    /// Every final response (status, when).
+    pub responses: Vec<(u16, Duration)>,
+    /// The final status of the last REGISTER.
+    pub status: Option<u16>,
+    /// The 200's Contact values (what the registrar holds).
+    pub contacts: Vec<String>,
+    key: ClientKey,
+    to: Peer,
+    cseq: u32,
+    authed: bool,
 }
 
 impl Outgoing {
@@ -154,6 +176,8 @@ pub struct Ua {
     pub incoming: Vec<Incoming>,
     /// Calls it placed, in order.
     pub outgoing: Vec<Outgoing>,
+    /// Registrations it made, in order.
+    pub registrations: Vec<Registration>,
     addr: SocketAddr,
     transport: Transport,
     epoch: Instant,
@@ -175,6 +199,7 @@ impl Ua {
             cfg,
             incoming: Vec::new(),
             outgoing: Vec::new(),
+            registrations: Vec::new(),
             addr,
             transport,
             epoch,
@@ -291,8 +316,108 @@ impl Ua {
             key,
             to,
             bye: None,
+            authed: false,
         });
         Some(self.outgoing.len() - 1)
+    }
+
+    /// Registers `aor_user` at `domain` through `to` for `expires`
+    /// seconds (0: removes); returns its index in [`Ua::registrations`].
+    pub(crate) fn register(
+        &mut self,
+        now: Instant,
+        to: Peer,
+        aor_user: &str,
+        domain: &str,
+        expires: u32,
+    ) -> Option<usize> {
+        let call_id = format!("{}@{}", self.token("r"), self.addr.ip());
+        let tag = self.token("f");
+        let aor = format!("<sip:{aor_user}@{domain}>");
+        let mut m = Message::new_request("REGISTER", format!("sip:{domain}").as_bytes()).ok()?;
+        let via = self.via();
+        let contact = format!("<{}>;expires={expires}", self.cfg.contact);
+        for (n, v) in [
+            ("Via", via.as_str()),
+            ("Max-Forwards", "70"),
+            ("From", &format!("{aor};tag={tag}")),
+            ("To", aor.as_str()),
+            ("Call-ID", call_id.as_str()),
+            ("CSeq", "1 REGISTER"),
+            ("Contact", contact.as_str()),
+            ("User-Agent", self.cfg.agent.as_str()),
+        ] {
+            m.push_header(n, v.as_bytes()).ok()?;
+        }
+        m.set_body(None, b"").ok()?;
+        let key = self.endpoint.send_request(now, m.clone(), to).ok()?;
+        self.registrations.push(Registration {
+            request: m,
+            responses: Vec::new(),
+            status: None,
+            contacts: Vec::new(),
+            key,
+            to,
+            cseq: 1,
+            authed: false,
+        });
+        Some(self.registrations.len() - 1)
+    }
+
+    /// `req` again with a new branch, CSeq `cseq` and the answer to
+    /// `challenge` in `header`.
+    fn with_credentials(
+        &mut self,
+        req: &Message,
+        challenge: &Message,
+        cseq: u32,
+    ) -> Option<Message> {
+        let (user, password) = self.cfg.credentials.clone()?;
+        let (ch, auth) = if challenge.status() == Some(407) {
+            ("Proxy-Authenticate", "Proxy-Authorization")
+        } else {
+            ("WWW-Authenticate", "Authorization")
+        };
+        // The strongest algorithm offered (SHA-256 comes first).
+        let value = challenge
+            .headers()
+            .filter(|h| String::from_utf8_lossy(h.name_raw).eq_ignore_ascii_case(ch))
+            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+            .next()?;
+        let method = req.method_str()?.to_owned();
+        let uri = String::from_utf8_lossy(req.request_uri_raw()?).into_owned();
+        let cnonce = self.token("cn");
+        let v = registrar::answer_challenge(
+            &value,
+            &registrar::Credentials {
+                username: &user,
+                password: &password,
+                method: &method,
+                uri: &uri,
+                nc: 1,
+                cnonce: &cnonce,
+            },
+        )?;
+        let mut m = Message::new_request(&method, uri.as_bytes()).ok()?;
+        let via = self.via();
+        for h in req.headers() {
+            let name = String::from_utf8_lossy(h.name_raw).into_owned();
+            let value = match h.name {
+                HeaderName::Via => via.as_bytes().to_vec(),
+                HeaderName::CSeq => format!("{cseq} {method}").into_bytes(),
+                HeaderName::ContentLength | HeaderName::ContentType => continue,
+                _ => h.value.to_vec(),
+            };
+            m.push_header(&name, &value).ok()?;
+        }
+        m.push_header(auth, v.as_bytes()).ok()?;
+        let ct = if req.body().is_empty() {
+            None
+        } else {
+            Some("application/sdp")
+        };
+        m.set_body(ct, req.body()).ok()?;
+        Some(m)
     }
 
     /// Ends placed call `i` with BYE (when it was answered).
@@ -559,6 +684,25 @@ impl Ua {
     fn response(&mut self, now: Instant, key: ClientKey, msg: &Message) {
         let at = self.elapsed(now);
         let code = msg.status().unwrap_or(0);
+        if let Some(i) = self.registrations.iter().position(|r| r.key == key) {
+            self.registered(now, i, msg, code, at);
+            return;
+        }
+        if code == 407 || code == 401 {
+            if let Some(i) = self.outgoing.iter().position(|c| c.key == key && !c.authed) {
+                let (inv, to) = (self.outgoing[i].invite.clone(), self.outgoing[i].to);
+                if let Some(again) = self.with_credentials(&inv, msg, 2) {
+                    if let Ok(k) = self.endpoint.send_request(now, again.clone(), to) {
+                        let c = &mut self.outgoing[i];
+                        c.responses.push((code, at));
+                        c.key = k;
+                        c.invite = again;
+                        c.authed = true;
+                        return;
+                    }
+                }
+            }
+        }
         if let Some(c) = self.outgoing.iter_mut().find(|c| c.bye == Some(key)) {
             if code >= 200 {
                 c.bye_status = Some(code);
@@ -583,8 +727,40 @@ impl Ua {
         }
     }
 
+    fn registered(&mut self, now: Instant, i: usize, msg: &Message, code: u16, at: Duration) {
+        if code < 200 {
+            return;
+        }
+        let r = &mut self.registrations[i];
+        r.responses.push((code, at));
+        if code == 401 && !r.authed {
+            let (req, to, cseq) = (r.request.clone(), r.to, r.cseq + 1);
+            if let Some(again) = self.with_credentials(&req, msg, cseq) {
+                if let Ok(k) = self.endpoint.send_request(now, again.clone(), to) {
+                    let r = &mut self.registrations[i];
+                    r.key = k;
+                    r.request = again;
+                    r.cseq = cseq;
+                    r.authed = true;
+                    return;
+                }
+            }
+        }
+        let r = &mut self.registrations[i];
+        r.status = Some(code);
+        r.contacts = msg
+            .headers()
+            .filter(|h| h.name == HeaderName::Contact)
+            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+            .collect();
+    }
+
     fn failed(&mut self, now: Instant, key: ClientKey, code: u16) {
         let at = self.elapsed(now);
+        if let Some(r) = self.registrations.iter_mut().find(|r| r.key == key) {
+            r.responses.push((code, at));
+            r.status.get_or_insert(code);
+        }
         if let Some(c) = self.outgoing.iter_mut().find(|c| c.key == key) {
             c.responses.push((code, at));
             c.status.get_or_insert(code);
