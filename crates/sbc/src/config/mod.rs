@@ -8,7 +8,8 @@
 //! FIELD: message`; the other modules check one part each, in the order
 //! [`parse`] calls them: `sip_section` (`[sbc]`, `[sip]`), `listen` (`[[listen]]`,
 //! `[media]`), `tls` (`[tls.NAME]`, certificate names), `trunks`, `routes`
-//! (with `[route.forward]`); `numbers` holds what trunks and routes share.
+//! (with `[route.forward]`), `phones` (`[phones]` and its users file);
+//! `numbers` holds what trunks and routes share.
 
 use std::path::Path;
 use std::time::Duration;
@@ -17,6 +18,7 @@ mod dns;
 mod error;
 mod listen;
 mod numbers;
+mod phones;
 mod routes;
 mod schema;
 mod sip_section;
@@ -28,6 +30,8 @@ mod trunks;
 pub(crate) use dns::DnsSettings;
 pub(crate) use error::ConfigError;
 pub(crate) use listen::MediaSettings;
+#[allow(unused_imports)] // the daemon's store picks by kind
+pub(crate) use phones::{PhonesSettings, StoreKind};
 pub(crate) use schema::Config;
 
 use error::Ctx;
@@ -54,6 +58,8 @@ pub(crate) struct Loaded {
     pub(crate) media: MediaSettings,
     /// How trunk peers are resolved.
     pub(crate) dns: DnsSettings,
+    /// Registered phones (`[phones]`), if configured.
+    pub(crate) phones: Option<PhonesSettings>,
     /// Things worth fixing that do not stop the SBC (`FILE:LINE: FIELD: message`),
     /// such as a certificate file not there yet whose names could not be checked.
     pub(crate) warnings: Vec<String>,
@@ -72,6 +78,7 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
     let dns = dns::check_dns(&ctx, &config.dns)?;
     let trunks = trunks::check_trunks(&ctx, &config, &listeners, &media, &mut warnings)?;
     let routes = routes::check_routes(&ctx, &config.routes, &trunks)?;
+    let phones = phones::check_phones(&ctx, &config)?;
     Ok(Loaded {
         config,
         source: source.to_owned(),
@@ -81,6 +88,7 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
         routes,
         media,
         dns,
+        phones,
         warnings,
     })
 }

@@ -79,9 +79,15 @@ pub(super) fn check_routes(
         };
         let mut to = Vec::with_capacity(r.to.get_ref().len());
         for (j, d) in r.to.get_ref().iter().enumerate() {
-            let (trunk, label, number) = match d.get_ref() {
-                DestSection::Name(n) => (n.clone(), None, None),
-                DestSection::Table(t) => (t.trunk.clone(), t.label.clone(), t.number.clone()),
+            let (trunk, label, number, registered, user) = match d.get_ref() {
+                DestSection::Name(n) => (n.clone(), None, None, false, None),
+                DestSection::Table(t) => (
+                    t.trunk.clone(),
+                    t.label.clone(),
+                    t.number.clone(),
+                    t.registered.unwrap_or(false),
+                    t.user.clone(),
+                ),
             };
             if !known(&trunk) {
                 return Err(ctx.err(
@@ -100,6 +106,36 @@ pub(super) fn check_routes(
                     format!("{n:?} is not an E.164 number (+ and 2 to 15 digits)"),
                 ));
             }
+            let phones = trunks
+                .iter()
+                .any(|t| t.name == trunk && t.kind == trunk::TrunkKind::Phones);
+            let field = format!("route[{i}].to[{j}]");
+            let target = match (phones, registered, user, number) {
+                (true, true, None, None) => routing::Target::Registered,
+                (true, false, Some(u), None) if is_e164(&u) => routing::Target::User(u),
+                (true, false, Some(u), None) => {
+                    return Err(ctx.err(
+                        Some(&d.span()),
+                        &format!("{field}.user"),
+                        format!("{u:?} is not an E.164 number (+ and 2 to 15 digits)"),
+                    ))
+                }
+                (true, ..) => {
+                    return Err(ctx.err(
+                        Some(&d.span()),
+                        &field,
+                        format!("{trunk:?} is a phones trunk: say which user, registered = true (the called number) or user = \"+…\""),
+                    ))
+                }
+                (false, false, None, n) => n.map_or(routing::Target::Trunk, routing::Target::Number),
+                (false, ..) => {
+                    return Err(ctx.err(
+                        Some(&d.span()),
+                        &field,
+                        format!("registered and user are for phones trunks; {trunk:?} is not one"),
+                    ))
+                }
+            };
             // The first destination is the primary path: never labelled.
             let label = match label {
                 Some(l) => Some(l).filter(|l| !l.is_empty()),
@@ -108,7 +144,7 @@ pub(super) fn check_routes(
             };
             to.push(routing::Destination {
                 trunk,
-                target: number.map_or(routing::Target::Trunk, routing::Target::Number),
+                target,
                 label,
             });
         }

@@ -32,6 +32,51 @@ pub(crate) struct Config {
     pub(crate) trunks: Vec<TrunkSection>,
     #[serde(default, rename = "route")]
     pub(crate) routes: Vec<RouteSection>,
+    /// Registered phones: the registrar of the `phones` trunks.
+    pub(crate) phones: Option<Spanned<PhonesSection>>,
+}
+
+/// `[phones]`: who may register (the users file), for how long, where
+/// registrations are kept, and when a source is blocked.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PhonesSection {
+    /// The users file (TOML: number, username, password or HA1s).
+    pub(crate) users: Spanned<PathBuf>,
+    /// Digest realm (default: `[sbc] fqdn`).
+    pub(crate) realm: Option<Spanned<String>>,
+    /// Where registrations are kept: `"redb"` (a file under `data_dir`,
+    /// the default), `"memory"`, or `"redis://host:port/db"` (shared by
+    /// several SBCs).
+    pub(crate) store: Option<Spanned<String>>,
+    /// Directory of the redb store (default `data`, relative to the
+    /// working directory; the package uses `/var/lib/sbc`).
+    pub(crate) data_dir: Option<Spanned<PathBuf>>,
+    pub(crate) default_expires_s: Option<Spanned<u32>>,
+    pub(crate) min_expires_s: Option<Spanned<u32>>,
+    pub(crate) max_expires_s: Option<Spanned<u32>>,
+    pub(crate) max_contacts: Option<Spanned<usize>>,
+    pub(crate) nonce_lifetime_s: Option<Spanned<u64>>,
+    /// Failed authentications that block a source, and for how long.
+    pub(crate) protect: Option<ProtectSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProtectSection {
+    pub(crate) max_failures_per_ip: Option<Spanned<u32>>,
+    pub(crate) max_failures_per_user: Option<Spanned<u32>>,
+    pub(crate) window_s: Option<Spanned<u64>>,
+    pub(crate) block_s: Option<Spanned<u64>>,
+    /// `"drop"` (no answer) or `"forbidden"` (403).
+    pub(crate) action: Option<Spanned<BlockName>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum BlockName {
+    Drop,
+    Forbidden,
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +276,7 @@ pub(crate) enum KindName {
     Teams,
     Acs,
     Gateway,
+    Phones,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -385,4 +431,9 @@ pub(crate) struct DestTable {
     /// An external number (E.164) called through the trunk instead of the
     /// called number.
     pub(crate) number: Option<String>,
+    /// Through a `phones` trunk: the called number as a registered user.
+    pub(crate) registered: Option<bool>,
+    /// Through a `phones` trunk: this registered user (E.164), whatever
+    /// number was called.
+    pub(crate) user: Option<String>,
 }

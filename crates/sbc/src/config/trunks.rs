@@ -55,7 +55,9 @@ fn check_transports(
     use transaction::Transport;
     let field = format!("trunk[{i}].transports");
     let Some(list) = &t.transports else {
-        let mut out = if spec.kind.is_microsoft() || spec.transport == Transport::Tls {
+        let mut out = if spec.kind == trunk::TrunkKind::Phones {
+            vec![Transport::Udp, Transport::Tcp, Transport::Tls]
+        } else if spec.kind.is_microsoft() || spec.transport == Transport::Tls {
             vec![Transport::Tls]
         } else {
             vec![Transport::Udp, Transport::Tcp]
@@ -236,7 +238,9 @@ fn check_trunk(
         KindName::Teams => trunk::TrunkKind::Teams,
         KindName::Acs => trunk::TrunkKind::Acs,
         KindName::Gateway => trunk::TrunkKind::Gateway,
+        KindName::Phones => trunk::TrunkKind::Phones,
     };
+    let phones = kind == trunk::TrunkKind::Phones;
     let ms = kind.is_microsoft();
     let kind_span = t.kind.span();
     let fqdn = match (&t.fqdn, ms) {
@@ -321,7 +325,29 @@ fn check_trunk(
         }
         None => {}
     }
-    if let Some(peers) = &t.peers {
+    if phones {
+        if let Some(p) = &t.peers {
+            return Err(ctx.err(
+                Some(&p.span()),
+                &f("peers"),
+                "phones register with the SBC: a phones trunk has no peers, only an acl of their networks",
+            ));
+        }
+        if t.acl.as_ref().is_none_or(Vec::is_empty) {
+            return Err(ctx.err(
+                Some(&kind_span),
+                &f("acl"),
+                "a phones trunk needs the networks its phones come from (acl = [\"10.0.0.0/8\"])",
+            ));
+        }
+        if config.phones.is_none() {
+            return Err(ctx.err(
+                Some(&kind_span),
+                &f("kind"),
+                "a phones trunk needs a [phones] section (at least users = \"users.toml\")",
+            ));
+        }
+    } else if let Some(peers) = &t.peers {
         spec.peers = check_peers(ctx, i, peers, spec.transport, ms)?;
     } else if !ms {
         return Err(ctx.err(
