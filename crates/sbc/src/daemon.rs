@@ -896,7 +896,11 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     let mut stats_tick = tokio::time::interval(Duration::from_secs(60));
     // Relay events: inactive sessions, and removed ones completing their CDRs.
     let mut media_tick = tokio::time::interval(Duration::from_millis(100));
-    let mut last_logged = (Counters::default(), b2bua::Counters::default());
+    let mut last_logged = (
+        Counters::default(),
+        b2bua::Counters::default(),
+        relay::RelayStats::default(),
+    );
     let mut stop = hooks.stop.take();
     let stop_requested = async move {
         match stop.take() {
@@ -963,7 +967,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             _ = hup.recv() => reload(&tls_list, &transports, false),
             _ = usr2.recv() => reload(&tls_list, &transports, true),
             _ = stats_tick.tick() => {
-                let now_counters = (core.counters, core.b2b.counters());
+                let now_counters = (core.counters, core.b2b.counters(), core.relay.stats());
                 if now_counters != last_logged {
                     log_stats(&core, &transports);
                     last_logged = now_counters;
@@ -1031,6 +1035,7 @@ fn log_stats(core: &Core, t: &Transports) {
     let c = core.counters;
     let b = core.b2b.counters();
     let s = t.stats();
+    let m = core.relay.stats();
     tracing::info!(
         received = c.received,
         accepted = c.accepted,
@@ -1058,6 +1063,10 @@ fn log_stats(core: &Core, t: &Transports) {
         tls_failures = s.tls_failures,
         framing_errors = s.framing_errors,
         open_connections = s.open_connections,
+        media_sessions = m.sessions,
+        media_backlog = m.backlog,
+        media_refused_backlog = m.refused_backlog,
+        media_refused_no_ports = m.refused_no_ports,
         "counters"
     );
 }
