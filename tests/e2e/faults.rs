@@ -55,6 +55,18 @@ impl World {
 /// every second (a second without an answer is a failure, one answer brings
 /// a peer back) so that detection and recovery fit in a test.
 fn config(c: &Path, w: &World, forward: &str, teams_invite_s: u64) -> String {
+    let options = "options = { interval_s = 1, timeout_s = 1, up_after = 1 }";
+    config_with(c, w, forward, teams_invite_s, options)
+}
+
+/// [`config`] with `teams_options` as the Teams trunk's `options` line.
+fn config_with(
+    c: &Path,
+    w: &World,
+    forward: &str,
+    teams_invite_s: u64,
+    teams_options: &str,
+) -> String {
     let p = &w.p;
     let head = sbc_head(c, "127.0.0.1", p.udp, p.tls);
     let [t1, t2, t3] = p.teams;
@@ -82,7 +94,7 @@ peers = [
   {{ host = "sip3.pstnhub.microsoft.com", addr = "127.0.0.1:{t3}" }},
 ]
 acl = ["127.0.0.0/8"]
-options = {{ interval_s = 1, timeout_s = 1, up_after = 1 }}
+{teams_options}
 invite_timeout_s = {teams_invite_s}
 codecs = ["PCMA", "PCMU", "G722", "telephone-event", "CN"]
 
@@ -200,12 +212,46 @@ fn call(w: &World, work: &Path, d: &Daemon, number: &str, hold_ms: u64) -> Child
 
 /// Places one call and waits for it and its CDR (the `n`-th of the run).
 fn call_and_cdr(w: &World, work: &Path, d: &Daemon, n: usize) -> serde_json::Value {
+    call_and_cdr_during(w, work, d, n, || ()).0
+}
+
+/// [`call_and_cdr`], doing `during` while the call is under way; also
+/// returns what `during` returned.
+fn call_and_cdr_during<T>(
+    w: &World,
+    work: &Path,
+    d: &Daemon,
+    n: usize,
+    during: impl FnOnce() -> T,
+) -> (serde_json::Value, T) {
     // Held longer than a peer's 1 s media check (SRTP sent, echo required).
-    let (ok, text) = sipp_result(call(w, work, d, "0301234567", 1800));
+    let uac = call(w, work, d, "0301234567", 1800);
+    let t = during();
+    let (ok, text) = sipp_result(uac);
     let c = cdrs(d, n);
     assert!(ok, "call {n}:\n{text}\n{}", d.stderr());
     assert_eq!(c.len(), n, "CDR of call {n}:\n{}", d.stdout());
-    c[n - 1].clone()
+    (c[n - 1].clone(), t)
+}
+
+/// Waits (at most 10 s, polling every 5 ms) until `peer` has logged its
+/// `n`-th INVITE (it has answered 100 Trying then), then SIGKILLs it: the
+/// kernel closes its connection with that INVITE pending on it.
+fn kill_at_invite(peer: MsPeer, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while invites(&peer) < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(invites(&peer) >= n, "INVITE #{n} never reached the proxy");
+    peer.kill();
+}
+
+/// The new INVITEs `peer` has logged so far.
+fn invites(peer: &MsPeer) -> usize {
+    std::fs::read_to_string(&peer.log)
+        .unwrap_or_default()
+        .matches("# INVITE received")
+        .count()
 }
 
 /// The health log lines' count of `host … up=…` so far.
@@ -218,12 +264,14 @@ const SIP: &str = "sip.pstnhub.microsoft.com";
 const SIP2: &str = "sip2.pstnhub.microsoft.com";
 const SIP3: &str = "sip3.pstnhub.microsoft.com";
 
-/// sip is killed, then sip2 is stopped (silent, its TLS connection open),
-/// then resumed, then sip is restarted — while a Teams → carrier call on
-/// another connection keeps its SRTP flowing through every fault.
+/// sip is killed with an INVITE pending on it, then sip2 is stopped
+/// (silent, its TLS connection open), then resumed, then sip is restarted —
+/// while a Teams → carrier call on another connection keeps its SRTP
+/// flowing through every fault.
 ///
-/// Targets (issue: failover under real faults): after a peer dies the next
-/// call is set up in ≤ 2 s; the first call into a peer that just went
+/// Targets (issue: failover under real faults): a call whose INVITE is
+/// pending on a peer that dies moves on at once (≤ 500 ms: the connection's
+/// loss, not a timer); the first call into a peer that just went
 /// silent costs at most the per-attempt timer (2 s) + normal setup; once a
 /// peer is known down the next call has no delay (≤ 500 ms); a 2xx the
 /// silent peer sends after it resumes is ACKed and ended (no ghost call);
@@ -285,30 +333,35 @@ fn killed_silent_and_restarted_proxies_cost_the_next_call_at_most_the_attempt_ti
         d.stderr()
     );
     // The survivor is CDR 1 only when it ends; the carrier calls count from 1.
-    let mut n = 0;
-    let mut next = |d: &Daemon| {
-        n += 1;
-        call_and_cdr(&w, &work.0, d, n)
+    let n = std::cell::Cell::new(0);
+    let count = || {
+        n.set(n.get() + 1);
+        n.get()
     };
+    let next = |d: &Daemon| call_and_cdr(&w, &work.0, d, count());
 
     // 1. Normal: sip answers.
     let c1 = next(&d);
     assert_eq!(path(&c1), [hop("teams", SIP, "answered")], "{c1}");
     let normal = answer_ms(&c1);
 
-    // 2. sip dies (SIGKILL: its connection is reset): the next call goes to sip2.
-    sip.kill();
-    let c2 = next(&d);
-    assert_eq!(c2["to_trunk"], "teams", "{c2}");
+    // 2. sip dies (SIGKILL) with the INVITE of call 2 pending on its TLS
+    //    connection (answered 100 Trying, so no attempt timer runs any
+    //    more): the connection's loss fails that attempt at once and sip2
+    //    answers — not after the 2 s attempt timer, not after Timer B.
+    let (c2, ()) = call_and_cdr_during(&w, &work.0, &d, count(), || kill_at_invite(sip, 2));
     assert_eq!(
-        path(&c2).last(),
-        Some(&hop("teams", SIP2, "answered")),
+        path(&c2),
+        [
+            hop("teams", SIP, "transport"),
+            hop("teams", SIP2, "answered")
+        ],
         "{c2}"
     );
     let after_death = answer_ms(&c2);
     assert!(
-        after_death <= 2000,
-        "after a peer died: {after_death} ms: {c2}"
+        after_death <= 500,
+        "INVITE pending on a proxy that was killed: {after_death} ms (the attempt timer is 2 s): {c2}"
     );
 
     // 3. sip2 goes silent (SIGSTOP: TLS connection open, nothing answers):
@@ -374,8 +427,9 @@ fn killed_silent_and_restarted_proxies_cost_the_next_call_at_most_the_attempt_ti
     let all = cdrs(&d, 7);
     let (code, err) = d.stop();
     eprintln!(
-        "setup times: normal {normal} ms, after death {after_death} ms, first into silent \
-         {silent_first} ms, known down {known_down} ms; restarted peer up after {} ms",
+        "setup times: normal {normal} ms, killed with the INVITE pending {after_death} ms, \
+         first into silent {silent_first} ms, known down {known_down} ms; restarted peer up \
+         after {} ms",
         recovery.as_millis()
     );
     assert!(vok, "survivor (Teams → carrier):\n{vtext}\n{err}");
@@ -400,6 +454,68 @@ fn killed_silent_and_restarted_proxies_cost_the_next_call_at_most_the_attempt_ti
         Some(0),
         "no call left: {err}"
     );
+}
+
+/// sip restarts (SIGKILL, then a new process on the same port) with the
+/// INVITE of a call pending on its connection: that attempt fails at once
+/// and sip2 answers; the lost connection does not mark sip down, so the
+/// next call goes to the restarted sip again, over a new connection. Teams
+/// sends no OPTIONS here: only the calls judge the peers.
+#[test]
+fn a_proxy_restarted_with_an_invite_pending_costs_that_attempt_only() {
+    let w = World::new();
+    let d = Daemon::start("fault-restart", |c| {
+        config_with(c, &w, "", 2, "options = { enabled = false }")
+    });
+    let work = TempDir::new("fault-restart-work");
+    let sip = proxy(&w, &work.0, &d, "sip", 0, 1, &[]);
+    // Room for a second call: a sip wrongly marked down would send call 3
+    // here (and fail the test on the path, not on a timeout).
+    let sip2 = proxy(&w, &work.0, &d, "sip2", 1, 2, &[]);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let c1 = call_and_cdr(&w, &work.0, &d, 1);
+    assert_eq!(path(&c1), [hop("teams", SIP, "answered")], "{c1}");
+
+    // sip dies with call 2's INVITE pending and comes back at once.
+    let (c2, sip) = call_and_cdr_during(&w, &work.0, &d, 2, || {
+        kill_at_invite(sip, 2);
+        proxy(&w, &work.0, &d, "sip-restarted", 0, 1, &[])
+    });
+    assert_eq!(
+        path(&c2),
+        [
+            hop("teams", SIP, "transport"),
+            hop("teams", SIP2, "answered")
+        ],
+        "{c2}"
+    );
+    let pending = answer_ms(&c2);
+    assert!(
+        pending <= 500,
+        "INVITE pending on a restarted proxy: {pending} ms: {c2}"
+    );
+
+    // Not marked down: the next call reconnects to the restarted sip.
+    let c3 = call_and_cdr(&w, &work.0, &d, 3);
+    assert_eq!(path(&c3), [hop("teams", SIP, "answered")], "{c3}");
+    let (ok, v, text) = sip.finish_now();
+    let sip2_invites = invites(&sip2);
+    sip2.kill();
+    let (code, err) = d.stop();
+    eprintln!(
+        "setup times: INVITE pending on a restarted proxy {pending} ms, the next call {} ms",
+        answer_ms(&c3)
+    );
+    assert!(ok, "restarted sip:\n{text}");
+    assert_eq!(v["violations"], serde_json::json!([]), "{text}");
+    assert_eq!(sip2_invites, 1, "sip2 got call 2 only");
+    assert!(
+        !err.contains(&format!("trunk=teams host={SIP} up=false")),
+        "sip marked down: {err}"
+    );
+    assert!(counter(&err, "lost").unwrap_or(0) >= 1, "{err}");
+    assert_eq!(code, Some(0), "{err}");
 }
 
 /// SIPp as a called party (gateway or external number) on `port`, for

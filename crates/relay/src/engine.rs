@@ -26,112 +26,12 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::crypto::{Crypto, CryptoError, CryptoSpec};
 use crate::pool::PortPool;
-use crate::stats::{LegStats, StreamState};
+use crate::queue::{Cmd, NewSession, Queue, Refused};
+use crate::stats::{LegStats, RelayStats, StreamState};
 use crate::sys::uring::{Completion, Uring, PAYLOAD_OFFSET};
 use crate::sys::{Batch, Outgoing};
 
-/// A local media address: where sockets are bound and what SDP advertises
-/// (rtpengine's `NAME/IP!ADVERTISED`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Interface {
-    /// Name used to pick the interface (e.g. `carrier`, `teams`).
-    pub name: String,
-    /// Address the sockets are bound to.
-    pub local: IpAddr,
-    /// Address written into SDP (NAT: the public address).
-    pub advertised: IpAddr,
-}
-
-impl Interface {
-    /// Parses `[NAME/]IP[!ADVERTISED-IP]`.
-    pub fn parse(s: &str) -> Result<Interface, String> {
-        let (name, rest) = match s.split_once('/') {
-            Some((n, r)) => (n.to_owned(), r),
-            None => ("default".to_owned(), s),
-        };
-        let (local, adv) = match rest.split_once('!') {
-            Some((l, a)) => (l, Some(a)),
-            None => (rest, None),
-        };
-        let local: IpAddr = local
-            .parse()
-            .map_err(|e| format!("{s:?}: bad address {local:?}: {e}"))?;
-        let advertised = match adv {
-            Some(a) => a
-                .parse()
-                .map_err(|e| format!("{s:?}: bad advertised address {a:?}: {e}"))?,
-            None => local,
-        };
-        Ok(Interface {
-            name,
-            local,
-            advertised,
-        })
-    }
-}
-
-/// Relay configuration.
-#[derive(Debug, Clone)]
-pub struct RelayConfig {
-    /// Media interfaces; the first is the default.
-    pub interfaces: Vec<Interface>,
-    /// Port range (inclusive).
-    pub port_min: u16,
-    /// Port range (inclusive).
-    pub port_max: u16,
-    /// Worker threads (0: one per core).
-    pub workers: usize,
-    /// A session with no packet for this long raises [`RelayEvent::Inactive`].
-    pub inactivity: Duration,
-    /// RTP clock rate assumed for jitter (8,000 Hz: G.711, G.729, telephone-event).
-    pub clock_rate: u32,
-    /// How the workers do their socket I/O.
-    pub io: Io,
-}
-
-/// The workers' I/O: io_uring (multishot receives into provided buffers,
-/// sends of many sockets per system call, sockets in the ring's file table
-/// instead of the descriptor table; Linux 6.10 or later), or epoll with
-/// batched `recvmmsg`/`sendmmsg`. See docs/media.md.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Io {
-    /// epoll (mio) and `recvmmsg`/`sendmmsg`/`sendto`.
-    Epoll,
-    /// io_uring (the default); a worker whose ring cannot be set up (older
-    /// kernel, io_uring disabled) falls back to epoll and says so in the log.
-    #[default]
-    Uring,
-}
-
-impl std::str::FromStr for Io {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Io, String> {
-        match s {
-            "epoll" => Ok(Io::Epoll),
-            "uring" | "io_uring" | "io-uring" => Ok(Io::Uring),
-            _ => Err(format!("unknown relay I/O {s:?} (epoll or uring)")),
-        }
-    }
-}
-
-impl Default for RelayConfig {
-    fn default() -> Self {
-        RelayConfig {
-            interfaces: vec![Interface::parse("127.0.0.1").unwrap_or(Interface {
-                name: "default".into(),
-                local: IpAddr::from([127, 0, 0, 1]),
-                advertised: IpAddr::from([127, 0, 0, 1]),
-            })],
-            port_min: 30000,
-            port_max: 40000,
-            workers: 0,
-            inactivity: Duration::from_secs(60),
-            clock_rate: 8000,
-            io: Io::default(),
-        }
-    }
-}
-
+pub use crate::config::{Interface, Io, RelayConfig};
 pub use media::control::{LegPorts, LegSpec, SessionInfo, Side};
 
 /// Events from the workers.
@@ -166,6 +66,9 @@ pub enum RelayError {
     Crypto(CryptoError),
     /// A worker stopped.
     WorkerGone,
+    /// The worker lags: this many session set-ups wait for it already
+    /// (`RelayConfig::max_backlog`).
+    Backlog(usize),
 }
 
 impl std::fmt::Display for RelayError {
@@ -176,6 +79,7 @@ impl std::fmt::Display for RelayError {
             RelayError::Io(e) => write!(f, "{e}"),
             RelayError::Crypto(e) => write!(f, "SRTP: {e}"),
             RelayError::WorkerGone => f.write_str("relay worker stopped"),
+            RelayError::Backlog(n) => write!(f, "relay busy: {n} session set-ups wait"),
         }
     }
 }
@@ -183,35 +87,6 @@ impl std::fmt::Display for RelayError {
 impl std::error::Error for RelayError {}
 
 const WAKER: Token = Token(usize::MAX);
-
-enum Cmd {
-    Add(Box<NewSession>),
-    Update {
-        id: u64,
-        side: Side,
-        remote_rtp: Option<SocketAddr>,
-        remote_rtcp: Option<SocketAddr>,
-        crypto: Option<CryptoSpec>,
-        rtcp_mux: Option<bool>,
-        /// `None`: nobody waits (failures are logged).
-        reply: Option<mpsc::Sender<Result<(), RelayError>>>,
-    },
-    Remove {
-        id: u64,
-        /// `None`: nobody waits; the statistics go out as `RelayEvent::Removed`.
-        reply: Option<mpsc::Sender<Option<[LegStats; 2]>>>,
-    },
-    Query {
-        id: u64,
-        reply: mpsc::Sender<Option<[LegStats; 2]>>,
-    },
-    Stop,
-}
-
-struct NewSession {
-    id: u64,
-    legs: [(crate::pool::Pair, LegSpec, Crypto); 2],
-}
 
 /// Handle to the relay; cheap to share between control tasks.
 #[derive(Debug)]
@@ -230,10 +105,14 @@ pub struct Relay {
     per_worker: Mutex<Vec<usize>>,
     worker_capacity: usize,
     events: Mutex<mpsc::Receiver<RelayEvent>>,
+    /// Creates refused: the worker's backlog full; out of ports, descriptors
+    /// or socket-table room.
+    refused_backlog: AtomicU64,
+    refused_no_ports: AtomicU64,
 }
 
 struct WorkerHandle {
-    tx: mpsc::Sender<Cmd>,
+    queue: Arc<Queue>,
     waker: Arc<Waker>,
     thread: Option<JoinHandle<()>>,
 }
@@ -246,8 +125,19 @@ impl std::fmt::Debug for WorkerHandle {
 
 impl WorkerHandle {
     fn send(&self, cmd: Cmd) -> Result<(), RelayError> {
-        self.tx.send(cmd).map_err(|_| RelayError::WorkerGone)?;
-        self.waker.wake().map_err(RelayError::Io)
+        match self.queue.push(cmd) {
+            Ok(true) => {
+                // Queued either way: a worker not woken takes it at its
+                // next tick (500 ms at most).
+                if let Err(e) = self.waker.wake() {
+                    tracing::warn!(%e, "relay worker not woken");
+                }
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(Refused::Backlog(n)) => Err(RelayError::Backlog(n)),
+            Err(Refused::Closed) => Err(RelayError::WorkerGone),
+        }
     }
 }
 
@@ -271,15 +161,26 @@ impl Relay {
         for i in 0..n {
             let poll = Poll::new()?;
             let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-            let (tx, rx) = mpsc::channel();
-            let mut worker = Worker::new(poll, rx, ev_tx.clone(), cfg.inactivity, cfg.clock_rate);
+            let queue = Arc::new(Queue::new(cfg.max_backlog));
+            let mut worker = Worker::new(
+                poll,
+                queue.clone(),
+                ev_tx.clone(),
+                cfg.inactivity,
+                cfg.clock_rate,
+            );
             worker.uring = cfg.io == Io::Uring;
             worker.files = files;
+            let closing = queue.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("relay-{i}"))
-                .spawn(move || worker.run())?;
+                .spawn(move || {
+                    // However the worker ends, its queue refuses from then on.
+                    let _close = closing.close_on_drop();
+                    worker.run()
+                })?;
             workers.push(WorkerHandle {
-                tx,
+                queue,
                 waker,
                 thread: Some(thread),
             });
@@ -298,6 +199,8 @@ impl Relay {
                 usize::MAX
             },
             events: Mutex::new(ev_rx),
+            refused_backlog: AtomicU64::new(0),
+            refused_no_ports: AtomicU64::new(0),
         })
     }
 
@@ -307,7 +210,11 @@ impl Relay {
     }
 
     /// Creates a session: binds a port pair for each leg on its interface
-    /// and installs the forwarding entries in one worker.
+    /// and installs the forwarding entries in one worker. Refused at once,
+    /// and counted ([`Relay::stats`]), when every worker with room in its
+    /// socket table has `max_backlog` set-ups waiting
+    /// ([`RelayError::Backlog`]), or when ports, descriptors or socket-table
+    /// room run out.
     pub fn create(&self, a: LegSpec, b: LegSpec) -> Result<SessionInfo, RelayError> {
         let ifa = self
             .cfg
@@ -323,19 +230,61 @@ impl Relay {
             .clone();
         let ca = Crypto::new(&a.crypto).map_err(RelayError::Crypto)?;
         let cb = Crypto::new(&b.crypto).map_err(RelayError::Crypto)?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        // Round robin, skipping a worker whose socket table is full or that
+        // lags; chosen before any socket is bound, so that a refusal costs
+        // nothing.
+        let w = {
+            let mut load = lock(&self.per_worker);
+            let n = load.len();
+            let order = (0..n).map(|k| (id as usize + k) % n);
+            let roomy: Vec<usize> = order.filter(|&w| load[w] < self.worker_capacity).collect();
+            let Some(&w) = roomy.iter().find(|&&w| !self.workers[w].queue.is_full()) else {
+                drop(load);
+                return Err(match roomy.first() {
+                    Some(&w) => self.refused(RelayError::Backlog(self.workers[w].queue.backlog())),
+                    None => self.refused(RelayError::Io(io::Error::other(
+                        "every relay worker's socket table is full",
+                    ))),
+                });
+            };
+            load[w] += 1;
+            w
+        };
+        let unload = |e: RelayError| {
+            if let Some(n) = lock(&self.per_worker).get_mut(w) {
+                *n = n.saturating_sub(1);
+            }
+            self.refused(e)
+        };
         let (pa, pb) = {
             let mut pool = lock(&self.pool);
-            let pa = pool.allocate(ifa.local).map_err(RelayError::Io)?;
+            let pa = match pool.allocate(ifa.local) {
+                Ok(p) => p,
+                Err(e) => {
+                    drop(pool);
+                    return Err(unload(RelayError::Io(e)));
+                }
+            };
             let pb = match pool.allocate(ifb.local) {
                 Ok(p) => p,
                 Err(e) => {
                     if let Ok(addr) = pa.rtp.local_addr() {
                         pool.release(addr.ip(), addr.port());
                     }
-                    return Err(RelayError::Io(e));
+                    drop(pool);
+                    return Err(unload(RelayError::Io(e)));
                 }
             };
             (pa, pb)
+        };
+        let release = |pool: &Mutex<PortPool>, pa: &crate::pool::Pair, pb: &crate::pool::Pair| {
+            let mut pool = lock(pool);
+            for p in [pa, pb] {
+                if let Ok(addr) = p.rtp.local_addr() {
+                    pool.release(addr.ip(), addr.port());
+                }
+            }
         };
         let ports = |p: &crate::pool::Pair, adv: IpAddr| -> Result<LegPorts, RelayError> {
             Ok(LegPorts {
@@ -344,44 +293,58 @@ impl Relay {
                 advertised: adv,
             })
         };
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let info = SessionInfo {
-            id,
-            a: ports(&pa, ifa.advertised)?,
-            b: ports(&pb, ifb.advertised)?,
+        let info = match (ports(&pa, ifa.advertised), ports(&pb, ifb.advertised)) {
+            (Ok(pa_ports), Ok(pb_ports)) => SessionInfo {
+                id,
+                a: pa_ports,
+                b: pb_ports,
+            },
+            (Err(e), _) | (_, Err(e)) => {
+                release(&self.pool, &pa, &pb);
+                return Err(unload(e));
+            }
         };
-        let release = |pool: &Mutex<PortPool>| {
-            let mut pool = lock(pool);
-            pool.release(info.a.rtp.ip(), info.a.rtp.port());
-            pool.release(info.b.rtp.ip(), info.b.rtp.port());
-        };
-        // Round robin, skipping a worker whose socket table is full.
-        let w = {
-            let mut load = lock(&self.per_worker);
-            let n = load.len();
-            let Some(w) = (0..n)
-                .map(|k| (id as usize + k) % n)
-                .find(|&w| load[w] < self.worker_capacity)
-            else {
-                drop(load);
-                release(&self.pool);
-                return Err(RelayError::Io(io::Error::other(
-                    "every relay worker's socket table is full",
-                )));
-            };
-            load[w] += 1;
-            w
-        };
+        // Released before the send: a refused set-up closes its sockets as
+        // it is dropped.
+        let ports_of = [info.a.rtp, info.b.rtp];
         if let Err(e) = self.workers[w].send(Cmd::Add(Box::new(NewSession {
             id,
             legs: [(pa, a, ca), (pb, b, cb)],
         }))) {
-            lock(&self.per_worker)[w] -= 1;
-            release(&self.pool);
-            return Err(e);
+            let mut pool = lock(&self.pool);
+            for addr in ports_of {
+                pool.release(addr.ip(), addr.port());
+            }
+            drop(pool);
+            return Err(unload(e));
         }
         lock(&self.sessions).insert(id, (w, info));
         Ok(info)
+    }
+
+    /// Counts a refused create (a full backlog; no ports, descriptors or
+    /// socket-table room) and hands its error back.
+    fn refused(&self, e: RelayError) -> RelayError {
+        match &e {
+            RelayError::Backlog(_) => {
+                self.refused_backlog.fetch_add(1, Ordering::Relaxed);
+            }
+            RelayError::Io(_) => {
+                self.refused_no_ports.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        e
+    }
+
+    /// Sessions, set-ups waiting for the workers, and creates refused.
+    pub fn stats(&self) -> RelayStats {
+        RelayStats {
+            sessions: lock(&self.sessions).len(),
+            backlog: self.workers.iter().map(|w| w.queue.backlog()).sum(),
+            refused_backlog: self.refused_backlog.load(Ordering::Relaxed),
+            refused_no_ports: self.refused_no_ports.load(Ordering::Relaxed),
+        }
     }
 
     fn worker_of(&self, id: u64) -> Result<usize, RelayError> {
@@ -583,7 +546,9 @@ impl Session {
 
 struct Worker {
     poll: Poll,
-    rx: mpsc::Receiver<Cmd>,
+    queue: Arc<Queue>,
+    /// The commands being applied (reused).
+    batch: Vec<Cmd>,
     events: mpsc::Sender<RelayEvent>,
     slots: Vec<Option<Slot>>,
     free_slots: Vec<usize>,
@@ -617,14 +582,15 @@ const BATCH: usize = 32;
 impl Worker {
     fn new(
         poll: Poll,
-        rx: mpsc::Receiver<Cmd>,
+        queue: Arc<Queue>,
         events: mpsc::Sender<RelayEvent>,
         inactivity: Duration,
         clock_rate: u32,
     ) -> Worker {
         Worker {
             poll,
-            rx,
+            queue,
+            batch: Vec::new(),
             events,
             slots: Vec::new(),
             free_slots: Vec::new(),
@@ -744,12 +710,16 @@ impl Worker {
         }
     }
 
-    /// Applies control commands; false when told to stop.
+    /// Applies control commands, removals first (see `queue`); false when
+    /// told to stop.
     fn commands(&mut self) -> bool {
-        loop {
-            match self.rx.try_recv() {
-                Ok(Cmd::Add(s)) => self.add(*s),
-                Ok(Cmd::Update {
+        let mut batch = std::mem::take(&mut self.batch);
+        self.queue.take(&mut batch);
+        let mut go_on = true;
+        for cmd in batch.drain(..) {
+            match cmd {
+                Cmd::Add(s) => self.add(*s),
+                Cmd::Update {
                     id,
                     side,
                     remote_rtp,
@@ -757,7 +727,7 @@ impl Worker {
                     crypto,
                     rtcp_mux,
                     reply,
-                }) => {
+                } => {
                     let r = self.update(id, side, remote_rtp, remote_rtcp, crypto, rtcp_mux);
                     match reply {
                         Some(reply) => {
@@ -770,7 +740,7 @@ impl Worker {
                         }
                     }
                 }
-                Ok(Cmd::Query { id, reply }) => {
+                Cmd::Query { id, reply } => {
                     let now = Instant::now();
                     let s = self.sessions.get_mut(id).map(|s| {
                         [
@@ -780,7 +750,7 @@ impl Worker {
                     });
                     let _ = reply.send(s);
                 }
-                Ok(Cmd::Remove { id, reply }) => {
+                Cmd::Remove { id, reply } => {
                     let now = Instant::now();
                     let s = self.sessions.remove(id).map(|s| {
                         for leg in &s.legs {
@@ -792,19 +762,38 @@ impl Worker {
                             s.legs[1].stream.snapshot(&s.legs[1].stats, now),
                         ]
                     });
-                    match (reply, s) {
-                        (Some(reply), s) => {
-                            let _ = reply.send(s);
-                        }
-                        (None, Some(stats)) => {
-                            let _ = self.events.send(RelayEvent::Removed { id, stats });
-                        }
-                        (None, None) => {}
-                    }
+                    self.removed(id, reply, s);
                 }
-                Ok(Cmd::Stop) | Err(mpsc::TryRecvError::Disconnected) => return false,
-                Err(mpsc::TryRecvError::Empty) => return true,
+                // Removed before it was installed: its sockets are closed
+                // already, it saw no packet.
+                Cmd::Dropped { id, reply } => {
+                    self.removed(id, reply, Some([LegStats::default(); 2]));
+                }
+                Cmd::Stop => {
+                    go_on = false;
+                    break;
+                }
             }
+        }
+        self.batch = batch;
+        go_on
+    }
+
+    /// Tells whoever waits, or the event channel, that session `id` is gone.
+    fn removed(
+        &mut self,
+        id: u64,
+        reply: Option<mpsc::Sender<Option<[LegStats; 2]>>>,
+        stats: Option<[LegStats; 2]>,
+    ) {
+        match (reply, stats) {
+            (Some(reply), s) => {
+                let _ = reply.send(s);
+            }
+            (None, Some(stats)) => {
+                let _ = self.events.send(RelayEvent::Removed { id, stats });
+            }
+            (None, None) => {}
         }
     }
 

@@ -15,9 +15,11 @@
 
 #![deny(unsafe_code)]
 
+mod config;
 mod crypto;
 mod engine;
 mod pool;
+mod queue;
 mod stats;
 #[allow(unsafe_code)]
 mod sys;
@@ -27,4 +29,4 @@ pub use engine::{
     Interface, Io, LegPorts, LegSpec, Relay, RelayConfig, RelayError, RelayEvent, SessionInfo, Side,
 };
 pub use media::control::MediaOp;
-pub use stats::LegStats;
+pub use stats::{LegStats, RelayStats};

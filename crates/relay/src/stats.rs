@@ -5,6 +5,20 @@ use std::time::Instant;
 
 pub use media::control::LegStats;
 
+/// The relay's control side, from [`crate::Relay::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Sessions set up and not deleted.
+    pub sessions: usize,
+    /// Session set-ups waiting for their workers now.
+    pub backlog: usize,
+    /// Creates refused because every worker had `max_backlog` set-ups waiting.
+    pub refused_backlog: u64,
+    /// Creates refused for want of ports, descriptors (EMFILE) or room in
+    /// the workers' socket tables.
+    pub refused_no_ports: u64,
+}
+
 /// Sequence and timing state of the stream arriving on a leg.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StreamState {

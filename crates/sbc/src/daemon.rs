@@ -41,6 +41,9 @@ pub(crate) struct Counters {
     pub(crate) connect_errors: u64,
     /// UDP destinations reported unreachable (ICMP), passed to the B2BUA.
     pub(crate) unreachable: u64,
+    /// Stream connections lost (closed or reset by the peer, failed),
+    /// passed to the B2BUA.
+    pub(crate) lost: u64,
 }
 
 /// Lets through at most `per_second` log lines about bad input; counts the rest.
@@ -217,6 +220,8 @@ struct Core {
     conns: HashMap<Dest, transport::Peer>,
     /// Messages waiting for a connection being opened.
     waiting: HashMap<Dest, Vec<Bytes>>,
+    /// Stream connections lost (this loop is their one reader).
+    lost_rx: Option<mpsc::Receiver<transport::Lost>>,
     connected_tx: mpsc::UnboundedSender<Connected>,
     /// A copy of every output for an embedding program (`sbc demo`).
     outputs: Option<mpsc::UnboundedSender<Output>>,
@@ -245,10 +250,22 @@ impl Core {
                 return;
             }
             if let Some(p) = self.conns.get(&dest).copied() {
-                if self.transports.send(&p, bytes.clone()).is_ok() {
-                    return;
+                match self.transports.send(&p, bytes.clone()) {
+                    Ok(()) => return,
+                    // Gone: if the peer broke it, its loss is queued by
+                    // now. Taken first, it fails what was sent over it —
+                    // and this request, whose transaction went toward that
+                    // destination too — before anything goes out on a new
+                    // connection.
+                    Err(transport::SendError::NoConnection)
+                        if self.take_lost(p) && !is_ack_or_response(&bytes) =>
+                    {
+                        return;
+                    }
+                    Err(_) => {
+                        self.conns.remove(&dest);
+                    }
                 }
-                self.conns.remove(&dest);
             }
             self.open(dest, bytes);
             return;
@@ -327,9 +344,26 @@ impl Core {
             Ok(peer) => {
                 self.conns.insert(c.dest, peer);
                 for b in queued {
-                    if let Err(e) = self.transports.send(&peer, b) {
-                        self.counters.send_errors += 1;
-                        tracing::debug!(peer = %peer.addr, %e, "send failed");
+                    match self.transports.send(&peer, b) {
+                        Ok(()) => {}
+                        // Lost as soon as it was opened (its report may have
+                        // come before this): what waited for it fails.
+                        Err(transport::SendError::NoConnection) => {
+                            self.counters.send_errors += 1;
+                            if !self.take_lost(peer) {
+                                self.conns.remove(&c.dest);
+                                self.counters.lost += 1;
+                                self.b2b.handle(
+                                    Instant::now(),
+                                    B2bInput::ConnectionLost { to: c.dest },
+                                );
+                            }
+                            break;
+                        }
+                        Err(e) => {
+                            self.counters.send_errors += 1;
+                            tracing::debug!(peer = %peer.addr, %e, "send failed");
+                        }
                     }
                 }
             }
@@ -437,6 +471,42 @@ impl Core {
         self.flush();
     }
 
+    /// A stream connection broke (not one we closed; see
+    /// `transport::Lost`): what was sent over it fails now
+    /// (`Input::ConnectionLost`), the peer's health is left to what comes
+    /// next. One we opened concerns its destination while it is the
+    /// connection in use there (a newer one carries requests of its own);
+    /// one the peer opened concerns that connection. True when it was
+    /// passed on.
+    fn lost(&mut self, l: transport::Lost) -> bool {
+        let to = if l.outbound {
+            let dest = dest_of(&l.peer);
+            if self.conns.get(&dest).map(|p| p.conn) != Some(l.peer.conn) {
+                tracing::debug!(peer = %l.peer.addr, reason = %l.reason, "old connection lost");
+                return false;
+            }
+            self.conns.remove(&dest);
+            dest
+        } else {
+            l.peer
+        };
+        self.counters.lost += 1;
+        tracing::info!(peer = %l.peer.addr, transport = %l.peer.transport, outbound = l.outbound, reason = %l.reason, "connection lost");
+        self.b2b
+            .handle(Instant::now(), B2bInput::ConnectionLost { to });
+        true
+    }
+
+    /// Takes the losses reported so far; true when `p`'s connection was among them.
+    fn take_lost(&mut self, p: transport::Peer) -> bool {
+        let mut hit = false;
+        while let Some(l) = self.lost_rx.as_mut().and_then(|rx| rx.try_recv().ok()) {
+            let mine = l.outbound && l.peer.conn == p.conn;
+            hit |= self.lost(l) && mine;
+        }
+        hit
+    }
+
     /// A resolver task's answer: addresses go to the B2BUA; a failed lookup
     /// keeps the last addresses (a name server that is briefly away must not
     /// take a working peer out of service).
@@ -523,6 +593,12 @@ impl Core {
         }
         self.flush();
     }
+}
+
+/// True for what is sent on no transaction of its own: an ACK, a response.
+fn is_ack_or_response(bytes: &[u8]) -> bool {
+    let p = sip::peek(bytes);
+    p.kind == Some(sip::Kind::Response) || p.method.as_deref() == Some("ACK")
 }
 
 /// Writes what the B2BUA reports: a CDR line on stdout (`cdr {json}`, with
@@ -640,8 +716,10 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     let (transports, bound) = Transports::bind(&specs, cfg.limits(), tx)
         .await
         .map_err(|e| format!("{}: cannot listen: {e}", cfg.source))?;
-    // ICMP errors of UDP destinations (this loop is their one reader).
+    // ICMP errors of UDP destinations and lost stream connections (this
+    // loop is their one reader).
     let mut unreachable_rx = transports.unreachable();
+    let lost_rx = transports.lost();
     let listeners: Vec<(Transport, SocketAddr)> = specs
         .iter()
         .map(|s| s.transport)
@@ -756,6 +834,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
         trunk_tls: trunk_identity,
         conns: HashMap::new(),
         waiting: HashMap::new(),
+        lost_rx,
         connected_tx,
         outputs: hooks.outputs.take(),
         relay: relay.clone(),
@@ -818,7 +897,11 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     let mut stats_tick = tokio::time::interval(Duration::from_secs(60));
     // Relay events: inactive sessions, and removed ones completing their CDRs.
     let mut media_tick = tokio::time::interval(Duration::from_millis(100));
-    let mut last_logged = (Counters::default(), b2bua::Counters::default());
+    let mut last_logged = (
+        Counters::default(),
+        b2bua::Counters::default(),
+        relay::RelayStats::default(),
+    );
     let mut stop = hooks.stop.take();
     let stop_requested = async move {
         match stop.take() {
@@ -863,6 +946,15 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
                     None => std::future::pending().await,
                 }
             } => core.unreachable(u),
+            Some(l) = async {
+                match core.lost_rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                core.lost(l);
+                core.flush();
+            }
             () = sleep => {
                 core.b2b.handle(Instant::now(), B2bInput::Timeout);
                 core.flush();
@@ -876,7 +968,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             _ = hup.recv() => reload(&tls_list, &transports, false),
             _ = usr2.recv() => reload(&tls_list, &transports, true),
             _ = stats_tick.tick() => {
-                let now_counters = (core.counters, core.b2b.counters());
+                let now_counters = (core.counters, core.b2b.counters(), core.relay.stats());
                 if now_counters != last_logged {
                     log_stats(&core, &transports);
                     last_logged = now_counters;
@@ -944,6 +1036,7 @@ fn log_stats(core: &Core, t: &Transports) {
     let c = core.counters;
     let b = core.b2b.counters();
     let s = t.stats();
+    let m = core.relay.stats();
     tracing::info!(
         received = c.received,
         accepted = c.accepted,
@@ -952,6 +1045,7 @@ fn log_stats(core: &Core, t: &Transports) {
         send_errors = c.send_errors,
         connect_errors = c.connect_errors,
         unreachable = c.unreachable,
+        lost = c.lost,
         calls = b.calls,
         answered = b.answered,
         failed = b.failed,
@@ -970,6 +1064,10 @@ fn log_stats(core: &Core, t: &Transports) {
         tls_failures = s.tls_failures,
         framing_errors = s.framing_errors,
         open_connections = s.open_connections,
+        media_sessions = m.sessions,
+        media_backlog = m.backlog,
+        media_refused_backlog = m.refused_backlog,
+        media_refused_no_ports = m.refused_no_ports,
         "counters"
     );
 }

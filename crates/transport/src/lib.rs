@@ -18,6 +18,7 @@ pub mod tls;
 
 pub use dns::{DnsConfig, DnsError, Refresh, Resolved, Resolver, Target};
 pub use net::{
-    Inbound, Limits, ListenerSpec, Peer, SendError, Stats, Transport, Transports, Unreachable,
+    Inbound, Limits, ListenerSpec, Lost, LostReason, Peer, SendError, Stats, Transport, Transports,
+    Unreachable,
 };
 pub use tls::{IdentityFiles, TlsContext, TlsError, TlsProfile};

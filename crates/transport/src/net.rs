@@ -51,6 +51,66 @@ pub struct Unreachable {
     pub error: String,
 }
 
+/// A stream connection that ended without our asking, with what it
+/// carried: the peer closed or reset it, a read or a write on it failed,
+/// or it was closed for what the peer sent. Connections we close
+/// ([`Transports::close_connection`], [`Transports::close_tls_connections`],
+/// an inbound connection idle for `idle_timeout`, the shutdown) are not
+/// reported. Read them with [`Transports::lost`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lost {
+    /// The connection as its messages named it: address, transport,
+    /// connection id and, for one opened with [`Transports::connect_as`],
+    /// the identity (`trunk`) it was opened for.
+    pub peer: Peer,
+    /// True for a connection we opened.
+    pub outbound: bool,
+    /// What happened.
+    pub reason: LostReason,
+}
+
+/// How a stream connection was lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LostReason {
+    /// The peer closed it (EOF; for TLS with or without close_notify).
+    Closed,
+    /// The peer reset it (RST), or a write found it gone (EPIPE).
+    Reset,
+    /// Another read or write error (a TLS protocol error, …).
+    Error(String),
+    /// Closed for what the peer sent: a framing error (answered 400/413
+    /// first when it was a request).
+    Framing,
+    /// Closed because a message the peer started stalled (`assembly_timeout`).
+    Stalled,
+}
+
+impl LostReason {
+    fn of(e: &io::Error) -> LostReason {
+        match e.kind() {
+            // rustls: the peer closed the TCP connection without close_notify.
+            io::ErrorKind::UnexpectedEof => LostReason::Closed,
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => LostReason::Reset,
+            _ => LostReason::Error(e.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for LostReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LostReason::Closed => f.write_str("closed by the peer"),
+            LostReason::Reset => f.write_str("reset by the peer"),
+            LostReason::Error(e) => write!(f, "{e}"),
+            LostReason::Framing => f.write_str("closed for a framing error"),
+            LostReason::Stalled => f.write_str("closed: a message stalled"),
+        }
+    }
+}
+
 /// What to listen on.
 #[derive(Debug, Clone)]
 pub struct ListenerSpec {
@@ -106,6 +166,7 @@ struct Counters {
     timeouts: AtomicU64,
     pings: AtomicU64,
     unreachable: AtomicU64,
+    lost: AtomicU64,
 }
 
 /// A snapshot of the transport counters.
@@ -133,6 +194,8 @@ pub struct Stats {
     pub pings: u64,
     /// UDP destinations reported unreachable (ICMP, failed sends).
     pub unreachable: u64,
+    /// Stream connections lost (closed or reset by the peer, failed; see [`Lost`]).
+    pub lost: u64,
     /// Stream connections open now.
     pub open_connections: u64,
 }
@@ -172,6 +235,30 @@ struct Conn {
     tls: bool,
     /// DNS names of the peer's TLS certificate.
     names: Option<Arc<[String]>>,
+    ending: Arc<Ending>,
+}
+
+/// How one connection ends, shared by its reader, its writer and the table.
+#[derive(Debug, Default)]
+struct Ending {
+    /// Set once its end is decided: we asked to close it, or its loss was
+    /// reported. Whoever sets it first decides; a loss is reported once.
+    decided: AtomicBool,
+    /// The writer stopped on an error (the reader stops too).
+    write_failed: AtomicBool,
+}
+
+impl Conn {
+    /// Asks the writer to close after the queued writes; what the
+    /// connection does afterwards (the peer's FIN) is not a loss.
+    fn close(&self) -> bool {
+        let was = self.ending.decided.swap(true, Ordering::SeqCst);
+        let queued = self.tx.try_send(WriteCmd::Close).is_ok();
+        if !queued && !was {
+            self.ending.decided.store(false, Ordering::SeqCst);
+        }
+        queued
+    }
 }
 
 impl fmt::Debug for WriteCmd {
@@ -198,6 +285,8 @@ struct Inner {
     inbound: mpsc::Sender<Inbound>,
     unreachable: mpsc::Sender<Unreachable>,
     unreachable_rx: Mutex<Option<mpsc::Receiver<Unreachable>>>,
+    lost: mpsc::Sender<Lost>,
+    lost_rx: Mutex<Option<mpsc::Receiver<Lost>>>,
     accepting: AtomicBool,
     stop: Notify,
 }
@@ -246,6 +335,8 @@ impl Transports {
         }
         // Bounded: beyond 1,024 unread reports they are counted, not queued.
         let (unreachable, unreachable_rx) = mpsc::channel(1024);
+        // The same for lost connections (at most one report per connection).
+        let (lost, lost_rx) = mpsc::channel(4096);
         let inner = Arc::new(Inner {
             udp,
             conns: Mutex::new(HashMap::new()),
@@ -256,6 +347,8 @@ impl Transports {
             inbound,
             unreachable,
             unreachable_rx: Mutex::new(Some(unreachable_rx)),
+            lost,
+            lost_rx: Mutex::new(Some(lost_rx)),
             accepting: AtomicBool::new(true),
             stop: Notify::new(),
         });
@@ -345,6 +438,29 @@ impl Transports {
         let _ = self.inner.unreachable.try_send(Unreachable {
             addr,
             error: err.to_string(),
+        });
+    }
+
+    /// The stream connections lost from now on ([`Lost`]: closed or reset
+    /// by the peer, failed; not those we close). A loss is reported before
+    /// the connection refuses sends: a [`SendError::NoConnection`] for a
+    /// connection the peer broke comes after its report is queued. Only the
+    /// first caller gets the receiver; reports nobody reads are dropped
+    /// once 4,096 wait (and counted in [`Stats::lost`] all the same).
+    pub fn lost(&self) -> Option<mpsc::Receiver<Lost>> {
+        lock(&self.inner.lost_rx).take()
+    }
+
+    fn report_lost(&self, ending: &Ending, peer: Peer, outbound: bool, reason: LostReason) {
+        if ending.decided.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.inner.counters.lost.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(addr = %peer.addr, transport = %peer.transport, %reason, "connection lost");
+        let _ = self.inner.lost.try_send(Lost {
+            peer,
+            outbound,
+            reason,
         });
     }
 
@@ -457,6 +573,7 @@ impl Transports {
         // calls on one TLS connection: a burst of setups must not overflow
         // it (an overflow is a send error the transaction layer sees).
         let (tx, rx) = mpsc::channel(8192);
+        let ending = Arc::new(Ending::default());
         lock(&self.inner.conns).insert(
             id,
             Conn {
@@ -464,16 +581,20 @@ impl Transports {
                 peer,
                 tls: transport == Transport::Tls,
                 names,
+                ending: ending.clone(),
             },
         );
         tokio::spawn(connection(
             self.clone(),
             stream,
-            peer,
-            local,
+            Link {
+                peer,
+                local,
+                outbound,
+                ending,
+            },
             tx,
             rx,
-            outbound,
         ));
         peer
     }
@@ -498,7 +619,7 @@ impl Transports {
         let conns = lock(&self.inner.conns);
         let mut n = 0;
         for c in conns.values().filter(|c| c.tls) {
-            if c.tx.try_send(WriteCmd::Close).is_ok() {
+            if c.close() {
                 n += 1;
             }
         }
@@ -508,9 +629,7 @@ impl Transports {
     /// Closes one stream connection gracefully (close_notify after queued
     /// writes); false when it is not open.
     pub fn close_connection(&self, conn: u64) -> bool {
-        lock(&self.inner.conns)
-            .get(&conn)
-            .is_some_and(|c| c.tx.try_send(WriteCmd::Close).is_ok())
+        lock(&self.inner.conns).get(&conn).is_some_and(Conn::close)
     }
 
     /// Counters.
@@ -528,6 +647,7 @@ impl Transports {
             timeouts: c.timeouts.load(Ordering::Relaxed),
             pings: c.pings.load(Ordering::Relaxed),
             unreachable: c.unreachable.load(Ordering::Relaxed),
+            lost: c.lost.load(Ordering::Relaxed),
             open_connections: lock(&self.inner.conns).len() as u64,
         }
     }
@@ -679,46 +799,89 @@ fn leaf_names(certs: Option<&[rustls_pki_types::CertificateDer<'_>]>) -> Option<
         .map(|leaf| crate::tls::cert_dns_names(leaf).into())
 }
 
+/// What a connection task knows of its connection.
+struct Link {
+    peer: Peer,
+    local: SocketAddr,
+    outbound: bool,
+    ending: Arc<Ending>,
+}
+
 /// One stream connection: a reader that frames messages and a writer fed by
-/// a queue. Closed on EOF, error, framing error, idleness or a slow message.
+/// a queue. Closed on EOF, error, framing error, idleness or a slow message;
+/// all but idleness and our own close are reported as [`Lost`] — before the
+/// queue stops taking writes and before the connection leaves the table.
 async fn connection<S>(
     t: Transports,
     stream: S,
-    peer: Peer,
-    local: SocketAddr,
+    link: Link,
     tx: mpsc::Sender<WriteCmd>,
     mut rx: mpsc::Receiver<WriteCmd>,
-    outbound: bool,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    let Link {
+        peer,
+        local,
+        outbound,
+        ending,
+    } = link;
     let (mut reader, mut writer) = tokio::io::split(stream);
     let limits = t.inner.limits;
-    let writer_task = tokio::spawn(async move {
-        while let Some(cmd) = rx.recv().await {
-            match cmd {
-                WriteCmd::Data(b) => {
-                    if writer.write_all(&b).await.is_err() {
-                        break;
+    let writer_task = {
+        let (t, ending) = (t.clone(), ending.clone());
+        tokio::spawn(async move {
+            while let Some(cmd) = rx.recv().await {
+                match cmd {
+                    WriteCmd::Data(b) => {
+                        if let Err(e) = writer.write_all(&b).await {
+                            // Reported while `rx` still exists: a send
+                            // refused from now on finds the report queued.
+                            ending.write_failed.store(true, Ordering::SeqCst);
+                            t.report_lost(&ending, peer, outbound, LostReason::of(&e));
+                            break;
+                        }
                     }
+                    WriteCmd::Close => break,
                 }
-                WriteCmd::Close => break,
             }
-        }
-        // TLS: sends close_notify; TCP: FIN.
-        let _ = writer.shutdown().await;
-    });
+            // TLS: sends close_notify; TCP: FIN.
+            let _ = writer.shutdown().await;
+        })
+    };
     let mut framer = StreamFramer::new(limits.max_message_size);
     let mut buf = vec![0u8; 16 * 1024];
     let mut partial_since: Option<tokio::time::Instant> = None;
+    let mut writer_open = true;
+    let mut lost: Option<LostReason> = None;
     'read: loop {
         let wait = match partial_since {
             Some(since) => limits.assembly_timeout.saturating_sub(since.elapsed()),
             None if outbound => limits.keepalive_interval.min(limits.idle_timeout),
             None => limits.idle_timeout,
         };
-        let n = match tokio::time::timeout(wait, reader.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => break,
+        let read = tokio::select! {
+            r = tokio::time::timeout(wait, reader.read(&mut buf)) => Some(r),
+            () = tx.closed(), if writer_open => None,
+        };
+        let Some(read) = read else {
+            // The writer is gone: on an error (reported), stop; after our
+            // own close, read on until the peer closes too.
+            writer_open = false;
+            if ending.write_failed.load(Ordering::SeqCst) {
+                break;
+            }
+            continue;
+        };
+        let n = match read {
+            Ok(Ok(0)) => {
+                lost = Some(LostReason::Closed);
+                break;
+            }
+            Ok(Err(e)) => {
+                lost = Some(LostReason::of(&e));
+                break;
+            }
             Ok(Ok(n)) => n,
             Err(_) if outbound && partial_since.is_none() => {
                 // Idle outbound connection: RFC 5626 ping; a dead peer fails the write.
@@ -734,6 +897,9 @@ async fn connection<S>(
             }
             Err(_) => {
                 t.inner.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                if partial_since.is_some() {
+                    lost = Some(LostReason::Stalled);
+                }
                 break;
             }
         };
@@ -778,6 +944,7 @@ async fn connection<S>(
                             let _ = tx.try_send(WriteCmd::Data(resp));
                         }
                     }
+                    lost = Some(LostReason::Framing);
                     break 'read;
                 }
             }
@@ -787,6 +954,9 @@ async fn connection<S>(
         } else {
             None
         };
+    }
+    if let Some(reason) = lost {
+        t.report_lost(&ending, peer, outbound, reason);
     }
     let _ = tx.try_send(WriteCmd::Close);
     drop(tx);

@@ -1,6 +1,6 @@
 //! The transports on loopback: UDP, TCP framing and keepalives, mutual TLS
 //! (accepted, refused without or with a foreign client certificate), SNI,
-//! expected peer names, connection reuse, reload, limits.
+//! expected peer names, connection reuse, reload, limits, lost connections.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,7 +14,8 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use transport::devpki::DevCa;
 use transport::{
-    IdentityFiles, Inbound, Limits, ListenerSpec, TlsContext, TlsProfile, Transport, Transports,
+    IdentityFiles, Inbound, Limits, ListenerSpec, Lost, LostReason, Peer, SendError, TlsContext,
+    TlsProfile, Transport, Transports,
 };
 
 const OPTIONS: &[u8] = b"OPTIONS sip:sbc.example.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bK1\r\n\
@@ -141,7 +142,7 @@ async fn icmp_port_unreachable_names_the_udp_destination() {
         })
         .collect();
     let alive = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let udp = |a: SocketAddr| transport::Peer::new(a, Transport::Udp);
+    let udp = |a: SocketAddr| Peer::new(a, Transport::Udp);
     // Let the runtime learn that the new socket is writable (try_send_to
     // would block before).
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -231,6 +232,7 @@ async fn stalled_and_idle_peers_are_dropped() {
         ..Limits::default()
     };
     let (t, addrs, _rx) = start(vec![any(Transport::Tcp, None)], limits).await;
+    let mut lost = t.lost().unwrap();
     // Half a message, then nothing: closed after the assembly timeout.
     let mut slow = TcpStream::connect(addrs[0]).await.unwrap();
     slow.write_all(b"OPTIONS sip:a@b SIP/2.0\r\nVia: x\r\n")
@@ -245,6 +247,14 @@ async fn stalled_and_idle_peers_are_dropped() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(t.stats().timeouts, 2);
     assert_eq!(t.stats().open_connections, 0);
+    // The stalled message is the peer's doing (what was pending on that
+    // connection is lost); closing an idle connection is ours.
+    let l = next_lost(&mut lost).await;
+    assert_eq!(
+        (l.peer.addr, l.reason, l.outbound),
+        (slow.local_addr().unwrap(), LostReason::Stalled, false)
+    );
+    assert!(lost.try_recv().is_err(), "the idle close is not a loss");
 }
 
 #[tokio::test]
@@ -443,7 +453,7 @@ async fn identities_toward_one_address_get_connections_of_their_own() {
     );
     let (c, _caddrs, mut crx) = start(vec![], Limits::default()).await;
     let tls = || Some((client.clone(), "sbc.contoso.com".to_owned()));
-    let to = transport::Peer::new(saddrs[0], Transport::Tls);
+    let to = Peer::new(saddrs[0], Transport::Tls);
     let one = c.connect_as(to.for_trunk(1), tls()).await.unwrap();
     let two = c.connect_as(to.for_trunk(2), tls()).await.unwrap();
     assert_ne!(one.conn, two.conn, "one connection per identity");
@@ -480,11 +490,124 @@ async fn reload_serves_new_certificates_and_close_drops_old_connections() {
     let new_leaf = new.get_ref().1.peer_certificates().unwrap()[0].clone();
     assert_ne!(old_leaf, new_leaf, "new handshakes see the new certificate");
     tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut lost = t.lost().unwrap();
     assert_eq!(t.close_tls_connections(), 2);
     assert!(refused(old).await, "old connection closed gracefully");
+    // The peers close their side after ours: the end of a connection we
+    // closed is no loss.
+    drop(new);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(lost.try_recv().is_err(), "our own close reported as a loss");
+    assert_eq!((t.stats().lost, t.stats().open_connections), (0, 0));
     // A broken file keeps the old configuration in force.
     std::fs::write(&p.teams.cert, "not a certificate").unwrap();
     assert!(ctx.reload().is_err());
     tls_client(&p, None, name(), addrs[0]).await.unwrap();
     std::fs::remove_dir_all(&p.dir).ok();
+}
+
+/// The next lost connection (within 2 s).
+async fn next_lost(lost: &mut mpsc::Receiver<Lost>) -> Lost {
+    tokio::time::timeout(Duration::from_secs(2), lost.recv())
+        .await
+        .expect("a lost connection reported within 2 s")
+        .unwrap()
+}
+
+/// Waits (at most 1 s) until sends on `p` are refused.
+async fn refused_within_a_second(t: &Transports, p: &Peer) -> bool {
+    for _ in 0..100 {
+        if t.send(p, Bytes::from_static(b"\r\n\r\n")) == Err(SendError::NoConnection) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// Resets a TCP connection (RST: SO_LINGER 0, then close), as the kernel
+/// does for a killed process that had unread data.
+fn reset(s: TcpStream) {
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(s);
+}
+
+#[tokio::test]
+async fn a_connection_the_far_end_resets_or_closes_is_reported_with_its_destination() {
+    let (t, addrs, mut rx) = start(vec![any(Transport::Tcp, None)], Limits::default()).await;
+    let mut lost = t.lost().unwrap();
+    assert!(t.lost().is_none(), "one reader");
+    // A proxy takes our connection (opened as trunk 2), reads a request,
+    // and dies with the request pending.
+    let far = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = far.local_addr().unwrap();
+    let to = Peer::new(proxy, Transport::Tcp).for_trunk(2);
+    let p = t.connect_as(to, None).await.unwrap();
+    let (mut s, _) = far.accept().await.unwrap();
+    t.send(&p, Bytes::from_static(OPTIONS)).unwrap();
+    let mut got = vec![0u8; OPTIONS.len()];
+    s.read_exact(&mut got).await.unwrap();
+    reset(s);
+    let l = next_lost(&mut lost).await;
+    assert_eq!(
+        l,
+        Lost {
+            peer: p,
+            outbound: true,
+            reason: LostReason::Reset
+        },
+        "its destination: address, transport, the identity it was opened as, its connection"
+    );
+    assert_eq!((l.peer.addr, l.peer.trunk), (proxy, Some(2)));
+    assert!(refused_within_a_second(&t, &p).await);
+    // The next connect opens a new connection (the proxy restarted).
+    let again = t.connect_as(to, None).await.unwrap();
+    assert_ne!(again.conn, p.conn);
+    let (s, _) = far.accept().await.unwrap();
+    // A clean close by the far end (FIN) is a loss too: what was sent on
+    // it will get no answer there.
+    drop(s);
+    let l = next_lost(&mut lost).await;
+    assert_eq!((l.peer, l.reason), (again, LostReason::Closed));
+
+    // An inbound connection: the client's address and our connection id.
+    let c = TcpStream::connect(addrs[0]).await.unwrap();
+    let client = c.local_addr().unwrap();
+    let mut c = c;
+    c.write_all(OPTIONS).await.unwrap();
+    let m = recv(&mut rx).await;
+    reset(c);
+    let l = next_lost(&mut lost).await;
+    assert_eq!(
+        (l.peer, l.outbound, l.reason),
+        (m.peer, false, LostReason::Reset)
+    );
+    assert_eq!(l.peer.addr, client);
+    assert_eq!(t.stats().lost, 3);
+    assert!(lost.try_recv().is_err(), "each loss reported once");
+}
+
+#[tokio::test]
+async fn a_connection_we_close_is_not_reported() {
+    let (t, _addrs, _rx) = start(vec![], Limits::default()).await;
+    let mut lost = t.lost().unwrap();
+    let far = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let to = Peer::new(far.local_addr().unwrap(), Transport::Tcp).for_trunk(0);
+    let p = t.connect_as(to, None).await.unwrap();
+    let (mut s, _) = far.accept().await.unwrap();
+    // We close it (a 503 with Retry-After, a drain): the far end sees our
+    // FIN and closes too.
+    assert!(t.close_connection(p.conn.unwrap()));
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut rest))
+        .await
+        .expect("our FIN")
+        .unwrap();
+    drop(s);
+    assert!(refused_within_a_second(&t, &p).await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(lost.try_recv().is_err(), "our own close reported as a loss");
+    assert_eq!((t.stats().lost, t.stats().open_connections), (0, 0));
 }

@@ -152,6 +152,9 @@ struct PeerHealth {
     rtt: Option<Duration>,
     /// No address is known for the peer (its name does not resolve yet).
     unresolved: bool,
+    /// The last OPTIONS was lost with its connection and sent again
+    /// ([`Health::on_ping_lost`]); cleared by any final response.
+    resent: bool,
 }
 
 /// The health of one trunk's peers. Sans-IO: `now` is always an input, the
@@ -225,6 +228,7 @@ impl Health {
                     since: None,
                     rtt: None,
                     unresolved: false,
+                    resent: false,
                 })
                 .collect(),
             paused: false,
@@ -343,6 +347,7 @@ impl Health {
         let Some(ping) = p.pending.take() else {
             return;
         };
+        p.resent = false;
         p.rtt = Some(now.saturating_duration_since(ping.sent));
         if self.options.failure_codes.contains(&status) {
             self.failure(now, peer, status.to_string(), false);
@@ -364,6 +369,28 @@ impl Health {
         let had_ping = p.pending.take().is_some();
         if had_ping || why != Failure::Timeout {
             self.failure(now, peer, why.to_string(), false);
+        }
+    }
+
+    /// The OPTIONS in flight to `peer` was lost with its connection (the
+    /// peer closed or reset it: a proxy restarting does): that says nothing
+    /// of the peer yet, so it is no failure and the next OPTIONS is due at
+    /// once, on a new connection (which fails, and counts, if nobody
+    /// listens). Lost again right after: a failure like
+    /// [`Health::on_failure`] with `Failure::Transport` (a peer that drops
+    /// every connection is not pinged in a loop). No ping in flight: nothing.
+    pub fn on_ping_lost(&mut self, now: Instant, peer: usize) {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if p.pending.take().is_none() {
+            return;
+        }
+        if std::mem::replace(&mut p.resent, true) {
+            p.resent = false;
+            self.failure(now, peer, Failure::Transport.to_string(), false);
+        } else {
+            p.due = now;
         }
     }
 

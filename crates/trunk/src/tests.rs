@@ -320,6 +320,50 @@ fn failure_code_marks_down_other_codes_alive() {
 }
 
 #[test]
+fn a_ping_lost_with_its_connection_is_sent_again_at_once_and_counts_only_when_lost_twice() {
+    let mut spec = teams();
+    spec.options.interval = Duration::from_secs(60);
+    let t0 = start();
+    let mut h = Health::new(&spec, 9, t0);
+    let answer = |h: &mut Health, now: Instant, ps: &[Ping], except: usize| {
+        for p in ps.iter().filter(|p| p.peer != except) {
+            h.on_response(now, p.peer, 200);
+        }
+    };
+    let ps = pings(&mut h, t0);
+    answer(&mut h, t0, &ps, usize::MAX);
+    assert_eq!(h.state(0), PeerState::Unknown, "up_after = 2");
+    // sip restarts with the next ping in flight: no verdict, pinged again
+    // at once (not in 60 s), on a new connection.
+    let t1 = t0 + Duration::from_secs(60);
+    let ps = pings(&mut h, t1);
+    assert_eq!(ps.len(), 3);
+    answer(&mut h, t1, &ps, 0);
+    h.on_ping_lost(t1, 0);
+    assert_eq!(h.state(0), PeerState::Unknown);
+    assert!(std::iter::from_fn(|| h.poll_change()).all(|c| c.peer != 0));
+    assert_eq!(h.next_wakeup(), Some(t1));
+    let again = pings(&mut h, t1);
+    assert_eq!(again.iter().map(|p| p.peer).collect::<Vec<_>>(), [0]);
+    // The restarted proxy answers: it counts as any success.
+    h.on_response(t1, 0, 200);
+    assert_eq!(h.state(0), PeerState::Up);
+    // A peer that drops every connection: the second loss in a row is a
+    // failure (down_after = 1), and the pings keep their interval.
+    let t2 = t1 + Duration::from_secs(60);
+    let ps = pings(&mut h, t2);
+    answer(&mut h, t2, &ps, 0);
+    h.on_ping_lost(t2, 0);
+    assert_eq!(pings(&mut h, t2).len(), 1);
+    h.on_ping_lost(t2, 0);
+    assert_eq!(h.state(0), PeerState::Down("transport failure".into()));
+    assert!(h.poll_ping(t2).is_none(), "no ping loop");
+    // Nothing in flight: nothing to lose.
+    h.on_ping_lost(t2, 1);
+    assert_eq!(h.state(1), PeerState::Up);
+}
+
+#[test]
 fn tls_failure_marks_down_even_without_ping() {
     let mut spec = teams();
     spec.options.enabled = false;

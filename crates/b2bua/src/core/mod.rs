@@ -122,6 +122,21 @@ pub enum Input {
         /// Its addresses.
         addrs: Vec<SocketAddr>,
     },
+    /// A stream connection broke: the peer closed or reset it, or a write
+    /// on it failed (never one the shell closed itself). `to` names it as
+    /// its messages did: a connection the peer opened by its `conn`; one
+    /// the shell opened toward a destination by that destination
+    /// (`conn: None`, with `trunk`), whose requests it carried. The client
+    /// transactions sent over it end as transport failures — a pending
+    /// INVITE's attempt moves on to the next destination at once — but the
+    /// peer is not marked down for it: a proxy that restarts closes its
+    /// connections, and the next request opens a new one (refused if
+    /// nobody listens, which is a failure). An OPTIONS it carried is sent
+    /// again at once ([`trunk::Health::on_ping_lost`]).
+    ConnectionLost {
+        /// The connection or the destination.
+        to: Peer,
+    },
     /// The relay saw no media on a session for its inactivity time.
     MediaInactive {
         /// Relay session id.
@@ -402,6 +417,10 @@ pub struct B2bua {
     /// Requests we forwarded and answer when the other side does:
     /// server transaction → (request, call, leg it came on).
     held: HashMap<ServerKey, (Message, u64, usize)>,
+    /// Set while the transactions of a lost connection end
+    /// ([`Input::ConnectionLost`]): their failures do not count against
+    /// the peer.
+    connection_lost: bool,
 }
 
 impl Call {
@@ -543,6 +562,7 @@ impl B2bua {
             class: None,
             server_invites: std::collections::HashSet::new(),
             held: HashMap::new(),
+            connection_lost: false,
         }
     }
 
@@ -605,6 +625,13 @@ impl B2bua {
                 }
                 self.ep
                     .handle(now, transaction::Input::TransportError { to });
+            }
+            Input::ConnectionLost { to } => {
+                self.connection_lost = true;
+                self.ep
+                    .handle(now, transaction::Input::TransportError { to });
+                self.process_events();
+                self.connection_lost = false;
             }
             Input::PeerResolved { trunk, peer, addrs } => {
                 self.peer_resolved(now, trunk, peer, &addrs);
@@ -1077,6 +1104,9 @@ impl B2bua {
             return;
         };
         match p {
+            Pending::Ping { trunk, peer } if self.connection_lost => {
+                self.health[trunk].on_ping_lost(self.now, peer);
+            }
             Pending::Ping { trunk, peer } => {
                 let why = if outcome == Outcome::Timeout {
                     trunk::Failure::Timeout
@@ -1086,7 +1116,12 @@ impl B2bua {
                 self.health[trunk].on_failure(self.now, peer, why);
             }
             Pending::Invite { call, leg } => {
-                if outcome == Outcome::TransportError && self.retry_over_udp(call, leg) {
+                // A large INVITE whose TCP connection was refused goes over
+                // UDP; one whose connection broke found TCP spoken.
+                if outcome == Outcome::TransportError
+                    && !self.connection_lost
+                    && self.retry_over_udp(call, leg)
+                {
                     return;
                 }
                 let Some(c) = self.calls.get_mut(&call) else {
@@ -1100,8 +1135,8 @@ impl B2bua {
                 self.active[t] = self.active[t].saturating_sub(1);
                 let transfer = c.refer.as_ref().is_some_and(|r| r.new_leg == leg);
                 let current = c.is_current(leg);
-                if let (Some(pi), Outcome::TransportError | Outcome::Tls) =
-                    (c.legs[leg].peer_index, outcome)
+                if let (Some(pi), Outcome::TransportError | Outcome::Tls, false) =
+                    (c.legs[leg].peer_index, outcome, self.connection_lost)
                 {
                     self.peer_unreachable(t, pi, outcome == Outcome::Tls);
                 }

@@ -138,8 +138,12 @@ impl B2bua {
             md::leg_spec(ib, &mb, None),
         ) {
             Ok(s) => s,
+            // The relay is out of ports or descriptors, or lags behind
+            // (its set-up backlog is full): this call only gets 503 with
+            // Retry-After; the relay counts the refusal (info: under
+            // overload there is one per call).
             Err(e) => {
-                tracing::warn!(%e, "no media ports");
+                tracing::info!(%e, "no media session; 503");
                 self.reply(key, &msg, 503, Some(&tag), Some(trunk));
                 return;
             }
