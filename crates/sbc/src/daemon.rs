@@ -207,6 +207,8 @@ impl Drop for Tasks {
 
 struct Core {
     b2b: B2bua,
+    /// The registration store's thread, with phones configured.
+    bindings: Option<crate::bindings::Bindings>,
     transports: Transports,
     policy: sip::Policy,
     agent: String,
@@ -399,6 +401,14 @@ impl Core {
                         }
                         None => self.emit(Output::Cdr(cdr)),
                     },
+                    Output::Binding(e) => {
+                        if let Some(b) = self.bindings.as_mut() {
+                            b.follow(e.clone());
+                        }
+                        if let Some(tx) = &self.outputs {
+                            let _ = tx.send(Output::Binding(e));
+                        }
+                    }
                     // The next request to that peer opens a fresh connection.
                     Output::Disconnect { to } => {
                         let dest = dest_of(&to);
@@ -811,14 +821,28 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             seed,
             session_expires: 1800,
             supported: policy.supported.join(", "),
-            phones: None,
+            phones: cfg.phones.as_ref().map(|p| p.phones.clone()),
         },
         Box::new(RelayCtl(relay.clone())),
         now,
     );
+    // Registrations kept across restarts (and shared, with Redis).
+    let mut b2b = b2b;
+    let bindings = match &cfg.phones {
+        Some(p) => {
+            let (live, handle) = crate::bindings::open(&p.store)?;
+            if !live.is_empty() {
+                tracing::info!(bindings = live.len(), "registrations restored");
+            }
+            b2b.restore_bindings(live);
+            Some(handle)
+        }
+        None => None,
+    };
     let (connected_tx, mut connected_rx) = mpsc::unbounded_channel();
     let mut core = Core {
         b2b,
+        bindings,
         transports: transports.clone(),
         policy,
         agent: c.sbc.user_agent.clone(),
@@ -965,7 +989,10 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             }
             _ = term.recv() => drain_deadline = Some(start_drain(&mut core, max_drain)),
             _ = int.recv() => drain_deadline = Some(start_drain(&mut core, max_drain)),
-            _ = hup.recv() => reload(&tls_list, &transports, false),
+            _ = hup.recv() => {
+                reload(&tls_list, &transports, false);
+                reload_users(&mut core, cfg.phones.as_ref());
+            }
             _ = usr2.recv() => reload(&tls_list, &transports, true),
             _ = stats_tick.tick() => {
                 let now_counters = (core.counters, core.b2b.counters(), core.relay.stats());
@@ -1029,6 +1056,21 @@ fn reload(tls: &[Arc<TlsContext>], transports: &Transports, close: bool) {
             connections = n,
             "closing TLS connections gracefully so peers reconnect"
         );
+    }
+}
+
+/// SIGHUP: the users file is read again (bindings stay); a file that does
+/// not load leaves the users in force.
+fn reload_users(core: &mut Core, phones: Option<&crate::config::PhonesSettings>) {
+    let Some(p) = phones else {
+        return;
+    };
+    match registrar::Users::load(&p.users_file, &p.phones.registrar.auth.realm) {
+        Ok(u) => {
+            tracing::info!(users = u.len(), file = %p.users_file.display(), "users reloaded");
+            core.b2b.set_users(u);
+        }
+        Err(e) => tracing::error!(%e, "users not reloaded; the previous ones stay in use"),
     }
 }
 

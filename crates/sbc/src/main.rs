@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bindings;
 mod config;
 mod daemon;
 mod demo;

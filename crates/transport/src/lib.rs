@@ -14,6 +14,7 @@ pub mod devpki;
 mod dns;
 mod icmp;
 mod net;
+pub mod stun;
 pub mod tls;
 
 pub use dns::{DnsConfig, DnsError, Refresh, Resolved, Resolver, Target};

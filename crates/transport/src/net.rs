@@ -165,6 +165,7 @@ struct Counters {
     framing_errors: AtomicU64,
     timeouts: AtomicU64,
     pings: AtomicU64,
+    stun: AtomicU64,
     unreachable: AtomicU64,
     lost: AtomicU64,
 }
@@ -192,6 +193,8 @@ pub struct Stats {
     pub timeouts: u64,
     /// RFC 5626 pings answered.
     pub pings: u64,
+    /// STUN messages received on UDP listeners (Binding requests answered).
+    pub stun: u64,
     /// UDP destinations reported unreachable (ICMP, failed sends).
     pub unreachable: u64,
     /// Stream connections lost (closed or reset by the peer, failed; see [`Lost`]).
@@ -646,6 +649,7 @@ impl Transports {
             framing_errors: c.framing_errors.load(Ordering::Relaxed),
             timeouts: c.timeouts.load(Ordering::Relaxed),
             pings: c.pings.load(Ordering::Relaxed),
+            stun: c.stun.load(Ordering::Relaxed),
             unreachable: c.unreachable.load(Ordering::Relaxed),
             lost: c.lost.load(Ordering::Relaxed),
             open_connections: lock(&self.inner.conns).len() as u64,
@@ -694,6 +698,15 @@ async fn udp_loop(t: Transports, sock: Arc<UdpSocket>, index: u64) {
         let data = &buf[..n];
         // Keepalives over UDP (CRLF or CRLFCRLF) carry no message.
         if data.iter().all(|&b| b == b'\r' || b == b'\n') {
+            continue;
+        }
+        // STUN keepalives of phones behind NAT (RFC 5626 §8.2): answered
+        // here, never a SIP message.
+        if crate::stun::is_stun(data) {
+            t.inner.counters.stun.fetch_add(1, Ordering::Relaxed);
+            if let Some(r) = crate::stun::binding_response(data, from) {
+                let _ = sock.send_to(&r, from).await;
+            }
             continue;
         }
         t.inner.counters.udp_in.fetch_add(1, Ordering::Relaxed);

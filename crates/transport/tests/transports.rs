@@ -115,6 +115,34 @@ async fn udp_datagram_in_and_answer_out_of_the_same_socket() {
     assert!(rx.try_recv().is_err());
 }
 
+#[tokio::test]
+async fn stun_binding_requests_on_the_sip_port_are_answered_not_delivered() {
+    let (t, addrs, mut rx) = start(vec![any(Transport::Udp, None)], Limits::default()).await;
+    let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut req = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42];
+    req.extend_from_slice(&[9u8; 12]);
+    client.send_to(&req, addrs[0]).await.unwrap();
+    let mut buf = [0u8; 100];
+    let (n, from) = tokio::time::timeout(Duration::from_secs(5), client.recv_from(&mut buf))
+        .await
+        .expect("a STUN answer")
+        .unwrap();
+    assert_eq!(from, addrs[0]);
+    assert_eq!(&buf[..2], &[0x01, 0x01], "Binding success");
+    assert_eq!(&buf[8..20], &[9u8; 12]);
+    let port = u16::from_be_bytes([buf[26], buf[27]]) ^ 0x2112;
+    assert_eq!(
+        port,
+        client.local_addr().unwrap().port(),
+        "XOR-MAPPED-ADDRESS is our source"
+    );
+    assert_eq!(n, 32);
+    // SIP still flows on the port; the STUN request never reached the core.
+    client.send_to(OPTIONS, addrs[0]).await.unwrap();
+    assert_eq!(&recv(&mut rx).await.bytes[..], OPTIONS);
+    assert_eq!(t.stats().stun, 1);
+}
+
 /// The next UDP destination reported unreachable (within 2 s).
 #[cfg(target_os = "linux")]
 async fn next_unreachable(errors: &mut mpsc::Receiver<transport::Unreachable>) -> SocketAddr {
