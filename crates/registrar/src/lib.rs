@@ -12,9 +12,11 @@
 //! passes `now` to [`Registrar::handle`], takes responses and binding
 //! events from [`Registrar::poll_output`] and calls again at
 //! [`Registrar::poll_timeout`]. A [`Store`] follows the events so that
-//! bindings survive a restart: [`MemoryStore`], or [`RedbStore`] (a redb
-//! file, the only I/O of the crate besides [`Users::load`]). See
-//! `docs/phones.md`.
+//! bindings survive a restart: [`MemoryStore`], [`RedbStore`] (a redb
+//! file), or [`RedisStore`], shared by several SBCs: each learns the
+//! others' bindings from a [`Subscription`] ([`Registrar::learn`],
+//! [`Registrar::forget`]). The stores and [`Users::load`] are the only I/O
+//! of the crate. See `docs/phones.md`.
 //!
 //! ```
 //! use std::time::Instant;

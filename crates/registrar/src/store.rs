@@ -2,8 +2,8 @@
 //! bindings in memory and reports every change as an [`Event`]; a
 //! [`Store`] follows those events and gives the bindings back at start-up.
 //! A stored value is the absolute expiry (Unix milliseconds) followed by
-//! the binding's compact bytes, so a backend with its own expiry (Redis
-//! `SET … PXAT`) can use the same bytes.
+//! the binding's compact bytes; a backend with its own expiry
+//! ([`crate::RedisStore`], `SET … PX`) stores the same bytes.
 //!
 //! These are the only parts of the crate that do I/O (the redb file; Redis
 //! in [`crate::RedisStore`]).
