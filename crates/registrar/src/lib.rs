@@ -12,9 +12,11 @@
 //! passes `now` to [`Registrar::handle`], takes responses and binding
 //! events from [`Registrar::poll_output`] and calls again at
 //! [`Registrar::poll_timeout`]. A [`Store`] follows the events so that
-//! bindings survive a restart: [`MemoryStore`], or [`RedbStore`] (a redb
-//! file, the only I/O of the crate besides [`Users::load`]). See
-//! `docs/phones.md`.
+//! bindings survive a restart: [`MemoryStore`], [`RedbStore`] (a redb
+//! file), or [`RedisStore`], shared by several SBCs: each learns the
+//! others' bindings from a [`Subscription`] ([`Registrar::learn`],
+//! [`Registrar::forget`]). The stores and [`Users::load`] are the only I/O
+//! of the crate. See `docs/phones.md`.
 //!
 //! ```
 //! use std::time::Instant;
@@ -54,6 +56,7 @@ mod binding;
 mod client;
 mod digest;
 mod protect;
+mod redis_store;
 mod register;
 mod registrar;
 mod store;
@@ -66,6 +69,7 @@ pub use binding::{Binding, Event, Flow};
 pub use client::{answer_challenge, directive, Credentials};
 pub use digest::{Algorithm, Algorithms, Ha1};
 pub use protect::{BlockAction, ProtectConfig};
+pub use redis_store::{Change, RedisStore, Subscription};
 pub use registrar::{Config, Counters, DropReason, Input, Output, Registrar};
 pub use store::{MemoryStore, RedbStore, Store, StoreError};
 pub use users::{User, Users, UsersError};

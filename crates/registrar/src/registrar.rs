@@ -164,12 +164,27 @@ pub struct Counters {
     pub users_locked: u64,
     /// Requests dropped because no response could be built.
     pub unanswerable: u64,
+    /// Bindings learned from another SBC ([`Registrar::learn`]), new or
+    /// replacing a learned one.
+    pub learned: u64,
+    /// Learned bindings not taken because this SBC holds its own live
+    /// binding with the same key.
+    pub learned_ignored: u64,
+    /// Learned bindings removed because their SBC reported them removed
+    /// ([`Registrar::forget`]).
+    pub forgotten: u64,
+    /// Learned bindings that reached their expiry (no event).
+    pub learned_expired: u64,
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
     b: Binding,
     expires_at: Instant,
+    /// Written by another SBC and learned from the shared store
+    /// ([`Registrar::learn`]): it expires without an event, and a change
+    /// the other SBC reports may replace or remove it.
+    learned: bool,
 }
 
 /// The bindings of one AOR and their earliest expiry (its key in the
@@ -320,8 +335,18 @@ impl Registrar {
             let key = b.key();
             match a.entries.iter_mut().find(|e| e.b.key() == key) {
                 Some(e) if e.expires_at >= expires_at => {}
-                Some(e) => *e = Entry { b, expires_at },
-                None => a.entries.push(Entry { b, expires_at }),
+                Some(e) => {
+                    *e = Entry {
+                        b,
+                        expires_at,
+                        learned: false,
+                    }
+                }
+                None => a.entries.push(Entry {
+                    b,
+                    expires_at,
+                    learned: false,
+                }),
             }
             self.put_aor(aor, a);
         }
@@ -362,6 +387,12 @@ impl Registrar {
                 a.entries.drain(..).partition(|e| e.expires_at <= now);
             a.entries = kept;
             for e in gone {
+                if e.learned {
+                    // The SBC that wrote it, and the store's TTL, expire it
+                    // there; nothing to tell the store.
+                    self.counters.learned_expired += 1;
+                    continue;
+                }
                 self.counters.expired += 1;
                 self.out
                     .push_back(Output::Event(Event::BindingExpired { binding: e.b }));
@@ -561,6 +592,7 @@ impl Registrar {
                             a.entries[i] = Entry {
                                 b: b.clone(),
                                 expires_at: now + ttl,
+                                learned: false,
                             };
                             touched[i] = true;
                             events.push(Event::BindingRefreshed { binding: b, ttl });
@@ -570,6 +602,7 @@ impl Registrar {
                             a.entries.push(Entry {
                                 b: b.clone(),
                                 expires_at: now + ttl,
+                                learned: false,
                             });
                             touched.push(true);
                             events.push(Event::BindingAdded { binding: b, ttl });
@@ -734,5 +767,6 @@ fn aor_key(aor: &str) -> String {
 }
 
 mod authorize;
+mod shared;
 #[cfg(test)]
 mod tests;

@@ -2,10 +2,11 @@
 //! bindings in memory and reports every change as an [`Event`]; a
 //! [`Store`] follows those events and gives the bindings back at start-up.
 //! A stored value is the absolute expiry (Unix milliseconds) followed by
-//! the binding's compact bytes, so a backend with its own expiry (Redis
-//! `SET … PXAT`) can use the same bytes.
+//! the binding's compact bytes; a backend with its own expiry
+//! ([`crate::RedisStore`], `SET … PX`) stores the same bytes.
 //!
-//! These are the only parts of the crate that do I/O (the redb file).
+//! These are the only parts of the crate that do I/O (the redb file; Redis
+//! in [`crate::RedisStore`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -66,17 +67,17 @@ pub trait Store {
     }
 }
 
-fn unix_ms(t: SystemTime) -> u64 {
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-fn ttl_ms(ttl: Duration) -> u64 {
+pub(crate) fn ttl_ms(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A stored value: expiry (Unix ms, big-endian) then the binding.
-fn value(now: SystemTime, binding: &Binding, ttl: Duration) -> Vec<u8> {
+pub(crate) fn value(now: SystemTime, binding: &Binding, ttl: Duration) -> Vec<u8> {
     let expiry = unix_ms(now).saturating_add(ttl_ms(ttl));
     let mut v = expiry.to_be_bytes().to_vec();
     v.extend_from_slice(&encode(binding));
@@ -84,7 +85,7 @@ fn value(now: SystemTime, binding: &Binding, ttl: Duration) -> Vec<u8> {
 }
 
 /// Reads a stored value: `None` when expired at `now_ms` or unreadable.
-fn read(now_ms: u64, v: &[u8]) -> Option<(Binding, Duration)> {
+pub(crate) fn read(now_ms: u64, v: &[u8]) -> Option<(Binding, Duration)> {
     let (head, rest) = v.split_at_checked(8)?;
     let mut e = [0u8; 8];
     e.copy_from_slice(head);

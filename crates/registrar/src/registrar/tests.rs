@@ -912,3 +912,156 @@ fn counters_add_up_over_a_session() {
     assert_eq!((c.registered, c.refreshed, c.removed), (1, 1, 1));
     assert_eq!((c.ok, c.challenged), (3, 3));
 }
+
+// ----- bindings shared with other SBCs --------------------------------------
+
+/// What an SBC's registrar put out since the last call: (responses and
+/// drops, events).
+fn outputs(reg: &mut Registrar) -> (usize, Vec<Event>) {
+    let (mut answers, mut events) = (0, Vec::new());
+    while let Some(o) = reg.poll_output() {
+        match o {
+            Output::Event(e) => events.push(e),
+            Output::Respond { .. } | Output::Dropped { .. } => answers += 1,
+        }
+    }
+    (answers, events)
+}
+
+/// Alice registers at SBC A over TCP (connection 7) for 120 s; returns A
+/// and the binding as B learns it through the store.
+fn registered_at_a() -> (World, Binding, Duration) {
+    let mut a = world();
+    let mut p = phone("alice", "secret");
+    p.flow = tcp(40001, 7);
+    let r = a.register(
+        &mut p,
+        "Contact: <sip:alice@192.0.2.10;transport=tcp>;expires=120\n",
+    );
+    let [Event::BindingAdded { binding, ttl }] = &r.events[..] else {
+        panic!("{:?}", r.events)
+    };
+    (a, binding.clone(), *ttl)
+}
+
+#[test]
+fn a_learned_binding_is_found_without_an_event_and_expires_silently_at_its_ttl() {
+    let (_a, binding, ttl) = registered_at_a();
+    let mut b = world();
+    assert!(b.reg.learn(b.now, binding.clone(), ttl));
+    let found = b.reg.lookup(ALICE, b.now);
+    assert_eq!(uris(&found), vec!["sip:alice@192.0.2.10;transport=tcp"]);
+    assert_eq!(found[0].flow.remote, binding.flow.remote);
+    assert_eq!(found[0].flow.transport, Transport::Tcp);
+    assert_eq!(
+        found[0].flow.conn, None,
+        "A's connection id means nothing at B"
+    );
+    assert_eq!(b.reg.lookup("alice", b.now).len(), 1, "by username too");
+    assert_eq!(b.reg.binding_count(), 1);
+    assert_eq!(outputs(&mut b.reg), (0, vec![]), "nothing to write back");
+    // It expires at its TTL, with no event for the store.
+    assert_eq!(b.reg.poll_timeout(), Some(b.now + ttl));
+    b.advance(ttl - Duration::from_millis(1));
+    assert_eq!(b.reg.lookup(ALICE, b.now).len(), 1);
+    b.advance(Duration::from_millis(1));
+    assert!(b.reg.lookup(ALICE, b.now).is_empty());
+    assert_eq!(b.reg.binding_count(), 0);
+    assert_eq!(outputs(&mut b.reg), (0, vec![]));
+    let c = b.reg.counters();
+    assert_eq!((c.learned, c.learned_expired, c.expired), (1, 1, 0));
+}
+
+#[test]
+fn forget_removes_a_learned_binding_by_its_store_key_without_an_event() {
+    let (_a, binding, ttl) = registered_at_a();
+    let mut b = world();
+    b.reg.learn(b.now, binding.clone(), ttl);
+    assert!(!b.reg.forget(b"+15550100001\0uother"), "another key");
+    assert!(!b.reg.forget(b"\xff\0"), "not an AOR");
+    assert!(!b.reg.forget(b""));
+    assert_eq!(b.reg.lookup(ALICE, b.now).len(), 1);
+    assert!(b.reg.forget(&binding.store_key()));
+    assert!(b.reg.lookup(ALICE, b.now).is_empty());
+    assert_eq!(b.reg.binding_count(), 0);
+    assert_eq!(b.reg.poll_timeout(), None, "its timer went with it");
+    assert_eq!(outputs(&mut b.reg), (0, vec![]));
+    assert!(!b.reg.forget(&binding.store_key()), "already gone");
+    assert_eq!(b.reg.counters().forgotten, 1);
+}
+
+#[test]
+fn a_newer_learned_binding_replaces_the_learned_one_with_the_same_key() {
+    let (_a, binding, ttl) = registered_at_a();
+    let mut b = world();
+    b.reg.learn(b.now, binding.clone(), ttl);
+    let mut moved = binding.clone();
+    moved.flow.remote = "192.0.2.10:40002".parse().unwrap();
+    moved.cseq += 1;
+    // A refresh with a shorter expiry: the latest write wins.
+    assert!(b.reg.learn(b.now, moved, Duration::from_secs(60)));
+    let found = b.reg.lookup(ALICE, b.now);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].flow.remote.port(), 40002);
+    assert_eq!(b.reg.poll_timeout(), Some(b.now + Duration::from_secs(60)));
+    assert!(!b.reg.learn(b.now, binding, Duration::ZERO), "no zero TTL");
+    assert_eq!(b.reg.lookup(ALICE, b.now)[0].flow.remote.port(), 40002);
+}
+
+#[test]
+fn a_binding_registered_here_wins_over_a_learned_one_and_is_not_forgotten() {
+    let (_a, binding, ttl) = registered_at_a();
+    let mut b = world();
+    // The same phone registers at B too (behind NAT: its own flow to B).
+    let mut p = phone("alice", "secret");
+    p.flow = tcp(50001, 3);
+    let r = b.register(
+        &mut p,
+        "Contact: <sip:alice@192.0.2.10;transport=tcp>;expires=120\n",
+    );
+    assert_eq!(r.status(), Some(200));
+    assert!(
+        !b.reg.learn(b.now, binding.clone(), ttl),
+        "B's own flow kept"
+    );
+    assert_eq!(b.reg.lookup(ALICE, b.now)[0].flow, p.flow);
+    assert!(!b.reg.forget(&binding.store_key()), "B's binding is B's");
+    assert_eq!(b.reg.lookup(ALICE, b.now)[0].flow, p.flow);
+    assert_eq!(b.reg.counters().learned_ignored, 1);
+    // Once B's own binding has expired, the learned one is taken.
+    b.advance(Duration::from_secs(120));
+    assert_eq!(b.reg.lookup(ALICE, b.now).len(), 0);
+    assert!(b.reg.learn(b.now, binding.clone(), ttl));
+    assert_eq!(b.reg.lookup(ALICE, b.now)[0].flow.remote.port(), 40001);
+}
+
+#[test]
+fn a_register_at_this_sbc_makes_a_learned_binding_its_own() {
+    let (_a, binding, ttl) = registered_at_a();
+    let mut b = world();
+    b.reg.learn(b.now, binding.clone(), ttl);
+    // The phone now registers the same contact at B: a refresh, reported
+    // as an event (B writes it to the store), and from then on B's own.
+    let mut p = phone("alice", "secret");
+    p.call_id = "other@192.0.2.10".into();
+    p.flow = udp(5062);
+    let r = b.register(
+        &mut p,
+        "Contact: <sip:alice@192.0.2.10;transport=tcp>;expires=300\n",
+    );
+    assert_eq!(r.status(), Some(200), "{}", r.reason());
+    assert!(
+        matches!(&r.events[..], [Event::BindingRefreshed { binding: got, .. }] if got.flow == p.flow),
+        "{:?}",
+        r.events
+    );
+    assert!(!b.reg.forget(&binding.store_key()));
+    assert_eq!(b.reg.lookup(ALICE, b.now)[0].flow, p.flow);
+    // It expires as B's own: with an event.
+    b.advance(Duration::from_secs(300));
+    let (_, events) = outputs(&mut b.reg);
+    assert!(
+        matches!(&events[..], [Event::BindingExpired { .. }]),
+        "{events:?}"
+    );
+}
