@@ -828,14 +828,25 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     );
     // Registrations kept across restarts (and shared, with Redis).
     let mut b2b = b2b;
+    let mut shared_rx = None;
     let bindings = match &cfg.phones {
         Some(p) => {
-            let (live, handle) = crate::bindings::open(&p.store)?;
-            if !live.is_empty() {
-                tracing::info!(bindings = live.len(), "registrations restored");
+            let o = crate::bindings::open(&p.store)?;
+            if !o.own.is_empty() {
+                tracing::info!(bindings = o.own.len(), "registrations restored");
             }
-            b2b.restore_bindings(live);
-            Some(handle)
+            b2b.restore_bindings(o.own);
+            if !o.shared.is_empty() {
+                tracing::info!(
+                    bindings = o.shared.len(),
+                    "registrations learned from the shared store"
+                );
+            }
+            for (b, ttl) in o.shared {
+                b2b.learn_binding(b, ttl);
+            }
+            shared_rx = o.changes;
+            Some(o.bindings)
         }
         None => None,
     };
@@ -964,6 +975,22 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             }
             Some(c) = connected_rx.recv() => core.connected(c),
             Some(r) = resolved_rx.recv() => core.resolved(r),
+            Some(c) = async {
+                match shared_rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                match c {
+                    registrar::Change::Put { binding, ttl } => {
+                        core.b2b.learn_binding(binding, ttl);
+                    }
+                    registrar::Change::Removed { key } => {
+                        core.b2b.forget_binding(&key);
+                    }
+                    _ => {}
+                }
+            }
             Some(u) = async {
                 match unreachable_rx.as_mut() {
                     Some(rx) => rx.recv().await,

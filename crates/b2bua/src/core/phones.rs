@@ -118,6 +118,20 @@ impl B2bua {
         }
     }
 
+    /// A binding another SBC wrote (a shared store): routable here, no
+    /// event. False when a live binding registered here has its key.
+    pub fn learn_binding(&mut self, binding: Binding, ttl: Duration) -> bool {
+        let now = self.now;
+        self.registrar
+            .as_mut()
+            .is_some_and(|r| r.learn(now, binding, ttl))
+    }
+
+    /// Another SBC removed the binding with store key `key`.
+    pub fn forget_binding(&mut self, key: &[u8]) -> bool {
+        self.registrar.as_mut().is_some_and(|r| r.forget(key))
+    }
+
     /// The registrar's counters, when there is one.
     pub fn registrar_counters(&self) -> Option<registrar::Counters> {
         self.registrar.as_ref().map(registrar::Registrar::counters)
