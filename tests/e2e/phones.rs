@@ -826,12 +826,12 @@ impl Baresip {
         .unwrap();
         std::fs::write(conf.join("accounts"), format!("{account}\n")).unwrap();
         let log = dir.join("baresip.log");
-        let child = Command::new("timeout")
-            .arg("120")
-            .arg("baresip")
+        // Bounded by baresip itself (-t: quit after 120 s), so that killing
+        // the child on a failed test kills baresip, not a wrapper.
+        let child = Command::new("baresip")
             .arg("-f")
             .arg(&conf)
-            .arg("-s")
+            .args(["-s", "-t", "120"])
             .stdin(Stdio::null())
             .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
             .stderr(Stdio::from(
