@@ -12,5 +12,6 @@ mod faults;
 mod media;
 mod net;
 mod peers;
+mod phones;
 mod run;
 mod sip_check;

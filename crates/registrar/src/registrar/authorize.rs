@@ -29,6 +29,14 @@ impl Registrar {
             self.refuse_blocked(id, msg, flow);
             return None;
         }
+        // As for REGISTER (challenged for the To user), the challenge
+        // offers only what the caller named in From has an HA1 for: a user
+        // with only an MD5 HA1 gets MD5 alone, not SHA-256 first, which it
+        // could never answer (and which phones that stop at the first
+        // challenge they cannot compute, such as baresip 1.0, fail on).
+        let from_algs = caller_user(msg)
+            .and_then(|u| self.users.find(&u))
+            .map_or(Algorithms::ALL, |u| u.ha1().algorithms());
         let users = &self.users;
         let outcome = self.auth.check(now, msg, AuthHeader::Proxy, |name| {
             users.by_username(name).map(|u| u.ha1())
@@ -48,14 +56,14 @@ impl Registrar {
                     }
                 }
             }
-            AuthOutcome::Missing { .. } => (false, Algorithms::ALL),
+            AuthOutcome::Missing { .. } => (false, from_algs),
             AuthOutcome::Stale => {
                 self.counters.stale += 1;
-                (true, Algorithms::ALL)
+                (true, from_algs)
             }
             AuthOutcome::Replay => {
                 self.counters.replay += 1;
-                (false, Algorithms::ALL)
+                (false, from_algs)
             }
             AuthOutcome::Failed { username } => {
                 self.counters.auth_failed += 1;
@@ -68,10 +76,7 @@ impl Registrar {
                 let f = self.guard.fail(now, flow.remote.ip(), key.as_ref());
                 self.counters.sources_blocked += u64::from(f.ip_blocked);
                 self.counters.users_locked += u64::from(f.user_locked);
-                (
-                    false,
-                    known.map_or(Algorithms::ALL, |u| u.ha1().algorithms()),
-                )
+                (false, known.map_or(from_algs, |u| u.ha1().algorithms()))
             }
             AuthOutcome::Malformed(why) | AuthOutcome::TooLarge(why) => {
                 self.counters.bad_request += 1;
@@ -134,4 +139,16 @@ impl Registrar {
         }
         self.out.push_back(Output::Respond { id, response: r });
     }
+}
+
+/// The user part of the From URI (a `sip:` user or a `tel:` number), if
+/// there is one to look up.
+fn caller_user(msg: &Message) -> Option<String> {
+    let from = msg.from().ok()?;
+    let user = match from.uri {
+        sip::Uri::Sip(u) => sip::percent_decode(u.user?).into_owned(),
+        sip::Uri::Tel(t) => t.number.as_bytes().to_vec(),
+        sip::Uri::Other { .. } => return None,
+    };
+    String::from_utf8(user).ok()
 }

@@ -1065,3 +1065,70 @@ fn a_register_at_this_sbc_makes_a_learned_binding_its_own() {
         "{events:?}"
     );
 }
+
+fn invite_from(user: &str, authorization: Option<&str>) -> Message {
+    let auth = authorization.map_or(String::new(), |a| format!("Proxy-Authorization: {a}\n"));
+    msg(&format!(
+        "INVITE sip:+15550109999@{REALM} SIP/2.0\n\
+         Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKinv{}\n\
+         From: <sip:{user}@{REALM}>;tag=c1\nTo: <sip:+15550109999@{REALM}>\n\
+         Call-ID: call-{user}@192.0.2.10\nCSeq: 1 INVITE\n{auth}Content-Length: 0\n\n",
+        authorization.is_some()
+    ))
+}
+
+#[test]
+fn an_invite_from_a_user_with_only_an_md5_ha1_is_challenged_with_md5_only() {
+    let mut w = world();
+    // bob has only an MD5 HA1: one Proxy-Authenticate, MD5.
+    w.id += 1;
+    let id = w.id;
+    assert!(w
+        .reg
+        .authorize(w.now, id, &invite_from("bob", None), udp(5060))
+        .is_none());
+    let r = w.drain();
+    assert_eq!(r.status(), Some(407));
+    let c = r.all(HeaderName::ProxyAuthenticate);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(param(&c[0], "algorithm").as_deref(), Some("MD5"));
+    // The MD5 answer is accepted; by number in From the same holds.
+    let answer = Digest {
+        username: "bob",
+        password: "bobpw",
+        method: "INVITE",
+        uri: &format!("sip:+15550109999@{REALM}"),
+        nc: 1,
+        cnonce: "c0ffee",
+    }
+    .to(&c[0]);
+    w.id += 1;
+    let id = w.id;
+    let user = w
+        .reg
+        .authorize(w.now, id, &invite_from("bob", Some(&answer)), udp(5060));
+    assert_eq!(user.map(|u| u.number().to_owned()).as_deref(), Some(BOB));
+    w.id += 1;
+    let id = w.id;
+    assert!(w
+        .reg
+        .authorize(w.now, id, &invite_from(BOB, None), udp(5060))
+        .is_none());
+    assert_eq!(w.drain().all(HeaderName::ProxyAuthenticate).len(), 1);
+    // alice has both HA1s, and an unknown caller learns nothing: SHA-256, MD5.
+    for from in ["alice", "mallory"] {
+        w.id += 1;
+        let id = w.id;
+        assert!(w
+            .reg
+            .authorize(w.now, id, &invite_from(from, None), udp(5060))
+            .is_none());
+        let c = w.drain().all(HeaderName::ProxyAuthenticate);
+        let algs: Vec<Option<String>> = c.iter().map(|v| param(v, "algorithm")).collect();
+        assert_eq!(
+            algs,
+            [Some("SHA-256".to_owned()), Some("MD5".to_owned())],
+            "{from}"
+        );
+    }
+}

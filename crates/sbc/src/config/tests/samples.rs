@@ -191,15 +191,24 @@ fn every_sample_config_passes_the_checks_of_sbc_check() {
             continue;
         }
         let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+        // The phones' users file is no configuration; the sample that
+        // names it loads it (below, and `phones_sample_*`).
+        if name == "users.toml" {
+            continue;
+        }
+        // A sample names its users file where it is deployed; here it is
+        // the one beside it.
+        let text = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace(SAMPLE_USERS, &dir.join("users.toml").display().to_string());
         // As shipped: structure, references, patterns, ranges. Certificate
         // files are not on this machine: at most warnings.
-        let loaded = load(&p).unwrap_or_else(|e| panic!("{e}"));
+        let loaded = parse(&text, &p.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
         for w in &loaded.warnings {
             assert!(w.contains("warning: "), "{w}");
         }
         // With certificates in place: exactly what `sbc check` does,
         // including the names in each Teams/ACS certificate.
-        let text = std::fs::read_to_string(&p).unwrap();
         let scratch = Scratch::new(&name);
         let prefix = if text.contains("/etc/sbc/") {
             "/etc/sbc/"
@@ -221,8 +230,104 @@ fn every_sample_config_passes_the_checks_of_sbc_check() {
             "carrier-side.toml",
             "demo.toml",
             "drill.toml",
-            "onprem.toml"
+            "onprem.toml",
+            "phones.toml"
         ]
+    );
+}
+
+/// Where `sbc-config/phones.toml` expects its users file once deployed.
+const SAMPLE_USERS: &str = "/etc/sbc/users.toml";
+
+/// `phones.toml` with its users file (`sbc-config/users.toml`) in place.
+fn phones_sample() -> Loaded {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sbc-config");
+    let text = std::fs::read_to_string(dir.join("phones.toml"))
+        .unwrap()
+        .replace(SAMPLE_USERS, &dir.join("users.toml").display().to_string());
+    parse(&text, "phones.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn phones_sample_rings_teams_then_the_registered_phones() {
+    let l = phones_sample();
+    let kinds: Vec<(&str, trunk::TrunkKind)> =
+        l.trunks.iter().map(|t| (t.name.as_str(), t.kind)).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("carrier", trunk::TrunkKind::Carrier),
+            ("teams", trunk::TrunkKind::Teams),
+            ("phones", trunk::TrunkKind::Phones)
+        ]
+    );
+    // A carrier call: Teams, then the phones of the called number as
+    // "Fail-over"; the reception number falls back to the reception's phone.
+    let r = l.routes.select("carrier", "+4930123456101").unwrap();
+    let to: Vec<(&str, &routing::Target, Option<&str>)> =
+        r.to.iter()
+            .map(|d| (d.trunk.as_str(), &d.target, d.label.as_deref()))
+            .collect();
+    assert_eq!(to[0].0, "teams");
+    assert_eq!(
+        (to[1].0, to[1].1, to[1].2),
+        ("phones", &routing::Target::Registered, Some("Fail-over"))
+    );
+    let r = l.routes.select("carrier", "+49301234560").unwrap();
+    assert_eq!(r.name, "carrier-reception");
+    assert_eq!(
+        r.to[1].target,
+        routing::Target::User("+4930123456100".into())
+    );
+    assert_eq!(
+        l.routes.select("phones", "+4989123").unwrap().to[0].trunk,
+        "carrier"
+    );
+    // The phones trunk: the voice VLAN, UDP and TCP on the LAN listener,
+    // our LAN address in Contact.
+    let p = trunk(&l, "phones");
+    assert_eq!(
+        p.transports,
+        [transaction::Transport::Udp, transaction::Transport::Tcp]
+    );
+    assert_eq!(p.contact_host, Some("192.168.10.2".parse().unwrap()));
+    let c = trunk::Classifier::new(&l.trunks);
+    let lan: SocketAddr = "192.168.10.2:5060".parse().unwrap();
+    let phone: std::net::IpAddr = "192.168.20.31".parse().unwrap();
+    assert_eq!(
+        c.classify(lan, phone, transaction::Transport::Udp, None),
+        Some(2)
+    );
+    // [phones]: the users beside it, kept in redb under /var/lib/sbc.
+    let ph = l.phones.as_ref().unwrap();
+    assert_eq!(ph.store, StoreKind::Redb("/var/lib/sbc".into()));
+    let reg = &ph.phones.registrar;
+    assert_eq!(reg.auth.realm, "sbc.contoso.com");
+    assert_eq!(
+        (
+            reg.min_expires,
+            reg.default_expires,
+            reg.max_expires,
+            reg.max_contacts
+        ),
+        (60, 3600, 7200, 5)
+    );
+    assert_eq!(reg.protect.max_failures_per_ip, 5);
+    assert_eq!(reg.protect.action, registrar::BlockAction::Drop);
+    let users = &ph.phones.users;
+    for n in ["+4930123456100", "+4930123456101", "+4930123456102"] {
+        assert!(users.by_number(n).is_some(), "{n}");
+    }
+    // ben.mueller has only an MD5 HA1, for phones that answer nothing else.
+    let ben = users.by_number("+4930123456102").unwrap();
+    assert!(ben.ha1().algorithms().md5 && !ben.ha1().algorithms().sha256);
+    assert!(
+        users
+            .by_number("+4930123456101")
+            .unwrap()
+            .ha1()
+            .algorithms()
+            .sha256
     );
 }
 
