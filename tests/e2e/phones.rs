@@ -1119,3 +1119,123 @@ fn baresip_registers_answers_a_carrier_call_with_audio_and_calls_out_through_407
         answer_ms(c)
     );
 }
+
+// ----- registrations shared by two SBCs (Redis) -----------------------------------
+
+/// A redis-server of our own on a free loopback port, in a temp dir,
+/// without persistence; killed on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        let dir = TempDir::new("ph-redis");
+        let port = free_tcp();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian package redis-server; scripts/test installs it)");
+        let r = Redis {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                let mut buf = [0u8; 16];
+                if s.write_all(b"PING\r\n").is_ok()
+                    && s.read(&mut buf)
+                        .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
+                {
+                    return r;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer PING on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_phone_registered_at_sbc_a_takes_a_call_that_arrives_at_sbc_b() {
+    let redis = Redis::start();
+    let state = TempDir::new("ph-shared-state");
+    let users = state.0.join("users.toml");
+    std::fs::write(&users, USERS).unwrap();
+    let phones = format!(
+        "users = {:?}\nstore = {:?}",
+        users.display().to_string(),
+        redis.url()
+    );
+    let (pa, pb) = (Ports::new(), Ports::new());
+    let a = Daemon::start("ph-shared-a", |c| config(c, &pa, &phones, ""));
+    let b = Daemon::start("ph-shared-b", |c| config(c, &pb, &phones, ""));
+    let work = TempDir::new("ph-shared-work");
+    let phone = Phone::new("127.0.1.7");
+
+    // The phone registers with A only.
+    let (ok, out, t) = phone.register(&work.0, "reg", "u1", 300, a.listeners.udp);
+    assert!(ok, "registration at A:\n{out}\n{}", a.stderr());
+    let (_, reg_ms) = final_ok(&t, "registration at A");
+    // B learns it through Redis (pub/sub); the carrier calls B 0.5 s later.
+    // The carrier calls B; the phone answers on the address it registered from.
+    let (uas, file) = phone.wait_for_calls(&work.0, "uas", "phone-answer.xml", &["-d", "200"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let carrier = sipp_carrier(
+        &work.0,
+        "carrier-uac.xml",
+        pb.carrier,
+        &["-s", DIALLED, "-key", "caller", "0891234567", "-d", "1000"],
+        b.listeners.udp,
+    );
+    let (cok, ctext) = sipp_result(carrier);
+    let (pok, ptext) = sipp_result(uas);
+    let cdr_b = cdrs(&b, 1);
+    let (code_b, err_b) = b.stop();
+    let (code_a, err_a) = a.stop();
+    assert!(
+        cok,
+        "carrier at B:\n{ctext}\n--- B\n{err_b}\n--- A\n{err_a}"
+    );
+    assert!(pok, "phone:\n{ptext}\n--- B\n{err_b}");
+    assert_eq!((code_a, code_b), (Some(0), Some(0)), "{err_a}\n{err_b}");
+    // The INVITE came from B, not through A.
+    let t = trace(&file);
+    let invites = requests_received(&t, "INVITE");
+    assert_eq!(invites.len(), 1);
+    let c = &cdr_b[0];
+    assert_eq!(c["status"], 200, "{c}");
+    assert_eq!(c["to_trunk"], "phones", "{c}");
+    assert!(
+        err_a.contains(" calls=0 answered=0 "),
+        "A saw no call:\n{err_a}"
+    );
+    eprintln!(
+        "phones: registered at A in {reg_ms:.1} ms; a carrier call at B 0.5 s later reached the phone, answered in {} ms",
+        answer_ms(c)
+    );
+}
