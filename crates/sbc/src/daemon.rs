@@ -936,6 +936,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
         Counters::default(),
         b2bua::Counters::default(),
         relay::RelayStats::default(),
+        None,
     );
     let mut stop = hooks.stop.take();
     let stop_requested = async move {
@@ -1022,7 +1023,12 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             }
             _ = usr2.recv() => reload(&tls_list, &transports, true),
             _ = stats_tick.tick() => {
-                let now_counters = (core.counters, core.b2b.counters(), core.relay.stats());
+                let now_counters = (
+                    core.counters,
+                    core.b2b.counters(),
+                    core.relay.stats(),
+                    core.b2b.registrar_counters(),
+                );
                 if now_counters != last_logged {
                     log_stats(&core, &transports);
                     last_logged = now_counters;
@@ -1139,6 +1145,26 @@ fn log_stats(core: &Core, t: &Transports) {
         media_refused_no_ports = m.refused_no_ports,
         "counters"
     );
+    if let Some(r) = core.b2b.registrar_counters() {
+        tracing::info!(
+            bindings = core.b2b.binding_count(),
+            registered = r.registered,
+            refreshed = r.refreshed,
+            removed = r.removed,
+            expired = r.expired,
+            challenged = r.challenged,
+            auth_failed = r.auth_failed,
+            stale = r.stale,
+            replay = r.replay,
+            bad_request = r.bad_request,
+            blocked = r.blocked,
+            sources_blocked = r.sources_blocked,
+            learned = r.learned,
+            stun = s.stun,
+            store_dropped = core.bindings.as_ref().map_or(0, |b| b.dropped),
+            "registrar counters"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -230,6 +230,12 @@ fn a_phone_registers_with_digest_and_gets_the_carriers_call() {
         ruri.starts_with("sip:alice@10.1.1.1:5060"),
         "to its contact: {ruri}"
     );
+    let contact =
+        String::from_utf8_lossy(inc[0].invite.header_by_name("Contact").unwrap()).into_owned();
+    assert!(
+        contact.contains("@192.0.2.1:5060;transport=udp"),
+        "our Contact is the address the phone registered to, not the FQDN: {contact}"
+    );
     let body = String::from_utf8_lossy(inc[0].invite.body()).into_owned();
     assert!(
         body.contains("RTP/AVP") && !body.contains("a=crypto"),
@@ -414,6 +420,12 @@ fn a_phone_calls_out_authenticated_as_its_user() {
         c.responses
     );
     assert_eq!(c.status, Some(200), "{:?}", c.responses);
+    let ok = c.ok.as_ref().unwrap();
+    let contact = String::from_utf8_lossy(ok.header_by_name("Contact").unwrap()).into_owned();
+    assert!(
+        contact.contains("@192.0.2.1:5060"),
+        "the 200's Contact is our address: {contact}"
+    );
     let at_carrier = &s.w.ua(s.carrier).incoming[0].invite;
     let from = String::from_utf8_lossy(at_carrier.header_by_name("From").unwrap()).into_owned();
     assert!(

@@ -137,6 +137,13 @@ impl B2bua {
         self.registrar.as_ref().map(registrar::Registrar::counters)
     }
 
+    /// Bindings the registrar holds.
+    pub fn binding_count(&self) -> usize {
+        self.registrar
+            .as_ref()
+            .map_or(0, registrar::Registrar::binding_count)
+    }
+
     /// The live bindings of user `number`.
     pub fn bindings_of(&self, number: &str) -> Vec<Binding> {
         self.registrar
@@ -162,6 +169,7 @@ impl B2bua {
                 } else {
                     vec![String::from_utf8_lossy(&b.path).into_owned()]
                 },
+                local: b.flow.local,
             })
             .collect()
     }

@@ -16,6 +16,37 @@ pub(super) struct Reach {
     pub(super) peer: Peer,
     /// Route values (the binding's Path), in order.
     pub(super) path: Vec<String>,
+    /// Our address the phone registered to (what it can reach us at).
+    pub(super) local: SocketAddr,
+}
+
+/// Our Contact toward a phone: phones cannot be expected to resolve the
+/// SBC's FQDN, so a phones trunk without `contact_host` gets the address
+/// the phone reached us at (`local`). `None`: the trunk's own Contact.
+pub(super) fn phone_contact(
+    t: &TrunkSpec,
+    user: &str,
+    local: Option<SocketAddr>,
+    transport: Transport,
+) -> Option<String> {
+    if t.kind != trunk::TrunkKind::Phones || t.contact_host.is_some() {
+        return None;
+    }
+    let local = local.filter(|l| !l.ip().is_unspecified() && l.port() != 0)?;
+    let host = match local.ip() {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let at = if user.is_empty() {
+        String::new()
+    } else {
+        format!("{user}@")
+    };
+    Some(format!(
+        "<sip:{at}{host}:{};transport={}>",
+        local.port(),
+        uri_transport(transport)
+    ))
 }
 
 impl B2bua {
@@ -150,7 +181,9 @@ impl B2bua {
         };
         let contact = {
             let user = plus_if(t.e164, &called);
-            t.contact_with_user(&user)
+            let local = self.class.map(|(_, l)| l);
+            phone_contact(t, &user, local, from.transport)
+                .unwrap_or_else(|| t.contact_with_user(&user))
         };
         let mut leg = uas_leg(&msg, from, trunk, Side::A, tag.clone(), contact);
         leg.media = ma;
@@ -499,10 +532,16 @@ impl B2bua {
             (None, false) => format!("\"Anonymous\" {from_uri}"),
             (None, true) => from_uri,
         };
-        let contact = if calling_is_number {
-            trunk.contact_with_user(&calling)
+        let user = if calling_is_number {
+            calling.as_str()
         } else {
-            trunk.contact()
+            ""
+        };
+        let local = contact_of_user.map(|r| r.local);
+        let contact = match phone_contact(trunk, user, local, transport) {
+            Some(c) => c,
+            None if calling_is_number => trunk.contact_with_user(&calling),
+            None => trunk.contact(),
         };
         let a_request = call.a_request.as_deref().ok_or("caller already answered")?;
         let mf = a_request
