@@ -1239,3 +1239,73 @@ fn a_phone_registered_at_sbc_a_takes_a_call_that_arrives_at_sbc_b() {
         answer_ms(c)
     );
 }
+
+#[test]
+fn a_phone_registered_with_three_sbcs_is_reached_through_each_and_survives_one_dying() {
+    let state = TempDir::new("ph-three-state");
+    let users = state.0.join("users.toml");
+    std::fs::write(&users, USERS).unwrap();
+    let phones = format!(
+        "users = {:?}\nstore = \"memory\"",
+        users.display().to_string()
+    );
+    let ports = [Ports::new(), Ports::new(), Ports::new()];
+    let mut sbcs: Vec<Option<Daemon>> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            Some(Daemon::start(&format!("ph-three-{i}"), |c| {
+                config(c, p, &phones, "")
+            }))
+        })
+        .collect();
+    let work = TempDir::new("ph-three-work");
+    let phone = Phone::new("127.0.1.9");
+    // Primary, backup and on-prem: each its own REGISTER (own Call-ID).
+    let mut call_ids = Vec::new();
+    for (i, d) in sbcs.iter().enumerate() {
+        let d = d.as_ref().unwrap();
+        let (ok, out, t) = phone.register(&work.0, &format!("reg{i}"), "u1", 300, d.listeners.udp);
+        assert!(ok, "registration with SBC {i}:\n{out}\n{}", d.stderr());
+        let (ok200, _) = final_ok(&t, "registration");
+        call_ids.push(ok200.header("Call-ID").unwrap_or_default());
+    }
+    call_ids.sort();
+    call_ids.dedup();
+    assert_eq!(call_ids.len(), 3, "three independent registrations");
+    // The primary dies; the backup and the on-prem SBC still reach the phone.
+    let (code, err) = sbcs[0].take().unwrap().stop();
+    assert_eq!(code, Some(0), "{err}");
+    for i in [1, 2] {
+        let d = sbcs[i].as_ref().unwrap();
+        let (uas, file) = phone.wait_for_calls(
+            &work.0,
+            &format!("uas{i}"),
+            "phone-answer.xml",
+            &["-d", "200"],
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let carrier = sipp_carrier(
+            &work.0,
+            "carrier-uac.xml",
+            ports[i].carrier,
+            &["-s", DIALLED, "-key", "caller", "0891234567", "-d", "500"],
+            d.listeners.udp,
+        );
+        let (cok, ctext) = sipp_result(carrier);
+        let (pok, ptext) = sipp_result(uas);
+        assert!(cok, "carrier call via SBC {i}:\n{ctext}\n{}", d.stderr());
+        assert!(pok, "phone via SBC {i}:\n{ptext}");
+        assert_eq!(requests_received(&trace(&file), "INVITE").len(), 1);
+        let c = &cdrs(d, 1)[0];
+        assert_eq!(
+            (c["status"].as_u64(), c["to_trunk"].as_str()),
+            (Some(200), Some("phones")),
+            "{c}"
+        );
+    }
+    for d in sbcs.iter_mut().filter_map(Option::take) {
+        let (code, err) = d.stop();
+        assert_eq!(code, Some(0), "{err}");
+    }
+}
