@@ -12,8 +12,6 @@ use super::{Output, Registrar};
 use crate::auth::{AuthHeader, AuthOutcome};
 use crate::binding::Flow;
 use crate::digest::Algorithms;
-use crate::protect::BlockAction;
-use crate::registrar::DropReason;
 use crate::users::User;
 
 impl Registrar {
@@ -26,7 +24,7 @@ impl Registrar {
     pub fn authorize(&mut self, now: Instant, id: u64, msg: &Message, flow: Flow) -> Option<User> {
         self.counters.authorizations += 1;
         if self.guard.ip_blocked(flow.remote.ip(), now) {
-            self.refuse_blocked(id, msg, flow);
+            self.refuse_blocked(now, id, msg, flow);
             return None;
         }
         // As for REGISTER (challenged for the To user), the challenge
@@ -47,7 +45,7 @@ impl Registrar {
                 match user {
                     Some(u) if !self.guard.user_locked(u.username_arc(), now) => return Some(u),
                     Some(_) => {
-                        self.refuse_blocked(id, msg, flow);
+                        self.refuse_blocked(now, id, msg, flow);
                         return None;
                     }
                     None => {
@@ -70,7 +68,7 @@ impl Registrar {
                 let known = self.users.by_username(&username).cloned();
                 let key = known.as_ref().map(|u| u.username_arc().clone());
                 if key.as_ref().is_some_and(|k| self.guard.user_locked(k, now)) {
-                    self.refuse_blocked(id, msg, flow);
+                    self.refuse_blocked(now, id, msg, flow);
                     return None;
                 }
                 let f = self.guard.fail(now, flow.remote.ip(), key.as_ref());
@@ -97,20 +95,9 @@ impl Registrar {
         None
     }
 
-    fn refuse_blocked(&mut self, id: u64, msg: &Message, flow: Flow) {
-        self.counters.blocked += 1;
-        if self.guard.action() == BlockAction::Drop {
-            self.out.push_back(Output::Dropped {
-                id,
-                from: flow,
-                reason: DropReason::Blocked,
-            });
-        } else {
-            let tag = self.auth.token();
-            if let Ok(r) = response_to(msg, 403, "Forbidden", Some(&tag)) {
-                self.out.push_back(Output::Respond { id, response: r });
-            }
-        }
+    fn refuse_blocked(&mut self, now: Instant, id: u64, msg: &Message, flow: Flow) {
+        // Dropped or 403, counted, as for a REGISTER.
+        self.answer(now, id, msg, flow, super::Answer::Block);
     }
 
     fn respond(
