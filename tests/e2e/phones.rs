@@ -1286,3 +1286,54 @@ fn a_phone_registered_with_three_sbcs_is_reached_through_each_and_survives_one_d
         assert_eq!(code, Some(0), "{err}");
     }
 }
+
+#[test]
+fn sighup_reloads_the_users_file_and_keeps_the_registrations() {
+    let p = Ports::new();
+    let state = TempDir::new("ph-reload-state");
+    let users = state.0.join("users.toml");
+    // At first only bob is a user; alice is not.
+    let bob = "[[user]]\nnumber = \"+4930999\"\nusername = \"bob\"\nha1_md5 = \"00000000000000000000000000000000\"\n";
+    std::fs::write(&users, bob).unwrap();
+    let phones = format!(
+        "users = {:?}\nstore = \"memory\"",
+        users.display().to_string()
+    );
+    let d = Daemon::start("ph-reload", |c| config(c, &p, &phones, ""));
+    let work = TempDir::new("ph-reload-work");
+    let phone = Phone::new("127.0.1.11");
+    let (_, _, t) = phone.register(&work.0, "before", "u1", 300, d.listeners.udp);
+    assert!(
+        responses(&t).iter().all(|m| m.status() != Some(200)),
+        "alice is not a user yet: {:?}",
+        responses(&t)
+            .iter()
+            .map(Traced::first_line)
+            .collect::<Vec<_>>()
+    );
+    // alice is added; SIGHUP; she registers without a restart.
+    std::fs::write(&users, format!("{bob}\n{USERS}")).unwrap();
+    d.signal("HUP");
+    assert!(
+        wait_log(&d, "users reloaded", Duration::from_secs(5)),
+        "{}",
+        d.stderr()
+    );
+    let (ok, out, t) = phone.register(&work.0, "after", "u1", 300, d.listeners.udp);
+    assert!(ok, "after the reload:\n{out}\n{}", d.stderr());
+    final_ok(&t, "registration after the reload");
+    // A broken users file is refused; alice's registration and the old
+    // users stay.
+    std::fs::write(&users, "[[user]]\nnumber = \"not a number\"\n").unwrap();
+    d.signal("HUP");
+    assert!(
+        wait_log(&d, "users not reloaded", Duration::from_secs(5)),
+        "{}",
+        d.stderr()
+    );
+    let (t, c) = carrier_calls_phone(&d, p.carrier, &phone, &work.0, "uas");
+    assert_eq!(requests_received(&t, "INVITE").len(), 1);
+    assert_eq!(c["status"], 200, "{c}");
+    let (code, err) = d.stop();
+    assert_eq!(code, Some(0), "{err}");
+}
