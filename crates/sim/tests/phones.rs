@@ -472,3 +472,35 @@ fn wrong_passwords_block_the_source_and_spare_other_phones() {
     );
     assert_eq!(register(&mut s, alice, ALICE), 200);
 }
+
+#[test]
+fn a_phone_over_tls_is_called_over_tls_at_the_address_it_registered_from() {
+    let mut s = phones_first();
+    let p = phone(
+        &mut s.w,
+        "tls-phone",
+        "10.1.1.3:5061",
+        Transport::Tls,
+        "alice",
+        "secret",
+        Answer::after(Duration::ZERO),
+    );
+    assert_eq!(register(&mut s, p, ALICE), 200);
+    let b = s.w.b.bindings_of(ALICE);
+    assert_eq!(b[0].flow.transport, Transport::Tls);
+    let i = place(&mut s);
+    assert_eq!(s.w.ua(s.carrier).outgoing[i].status, Some(200));
+    // The INVITE went to the address and transport the phone registered
+    // from (a TLS flow), with the SBC's TLS listener in Contact.
+    let sent =
+        s.w.log
+            .iter()
+            .find(|m| m.msg.method_str() == Some("INVITE") && m.to.addr == s.w.addr_of(p))
+            .expect("an INVITE to the phone");
+    assert_eq!(sent.to.transport, Transport::Tls);
+    let contact = String::from_utf8_lossy(sent.msg.header_by_name("Contact").unwrap()).into_owned();
+    assert!(
+        contact.contains("@192.0.2.1:5061;transport=tls"),
+        "{contact}"
+    );
+}
