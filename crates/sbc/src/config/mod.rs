@@ -9,13 +9,15 @@
 //! [`parse`] calls them: `sip_section` (`[sbc]`, `[sip]`), `listen` (`[[listen]]`,
 //! `[media]`), `tls` (`[tls.NAME]`, certificate names), `trunks`, `routes`
 //! (with `[route.forward]`), `phones` (`[phones]` and its users file);
-//! `numbers` holds what trunks and routes share.
+//! `http` (`[http]`, the operations endpoint); `numbers` holds what trunks
+//! and routes share.
 
 use std::path::Path;
 use std::time::Duration;
 
 mod dns;
 mod error;
+mod http;
 mod listen;
 mod numbers;
 mod phones;
@@ -29,6 +31,7 @@ mod trunks;
 
 pub(crate) use dns::DnsSettings;
 pub(crate) use error::ConfigError;
+pub(crate) use http::HttpSettings;
 pub(crate) use listen::MediaSettings;
 #[allow(unused_imports)] // the daemon's store picks by kind
 pub(crate) use phones::{PhonesSettings, StoreKind};
@@ -60,6 +63,8 @@ pub(crate) struct Loaded {
     pub(crate) dns: DnsSettings,
     /// Registered phones (`[phones]`), if configured.
     pub(crate) phones: Option<PhonesSettings>,
+    /// The operations endpoint (`[http]`), if on.
+    pub(crate) http: Option<HttpSettings>,
     /// Things worth fixing that do not stop the SBC (`FILE:LINE: FIELD: message`),
     /// such as a certificate file not there yet whose names could not be checked.
     pub(crate) warnings: Vec<String>,
@@ -79,6 +84,7 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
     let trunks = trunks::check_trunks(&ctx, &config, &listeners, &media, &mut warnings)?;
     let routes = routes::check_routes(&ctx, &config.routes, &trunks)?;
     let phones = phones::check_phones(&ctx, &config)?;
+    let http = http::check_http(&ctx, config.http.as_ref())?;
     Ok(Loaded {
         config,
         source: source.to_owned(),
@@ -89,6 +95,7 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
         media,
         dns,
         phones,
+        http,
         warnings,
     })
 }

@@ -34,6 +34,36 @@ pub(crate) struct Config {
     pub(crate) routes: Vec<RouteSection>,
     /// Registered phones: the registrar of the `phones` trunks.
     pub(crate) phones: Option<Spanned<PhonesSection>>,
+    /// The operations endpoint (`/health`, `/ready`, `/metrics`, the
+    /// status page); off without the section.
+    pub(crate) http: Option<Spanned<HttpSection>>,
+}
+
+/// `[http]`: where the read-only operations endpoint listens.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct HttpSection {
+    /// On unless `false` (the section itself turns it on).
+    pub(crate) enabled: bool,
+    /// `IP:port`; loopback by default. Port 0 picks one.
+    pub(crate) addr: Spanned<String>,
+    /// Bearer token `/metrics` and `/status.json` require; mandatory when
+    /// `addr` is not a loopback address.
+    pub(crate) token: Option<Spanned<String>>,
+    /// Show whole phone numbers on the status page (default: the last 4
+    /// digits only).
+    pub(crate) show_numbers: bool,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            enabled: true,
+            addr: Spanned::new(0..0, "127.0.0.1:9090".to_owned()),
+            token: None,
+            show_numbers: false,
+        }
+    }
 }
 
 /// `[phones]`: who may register (the users file), for how long, where

@@ -9,6 +9,7 @@ use crate::config::schema::default_agent;
 use crate::config::tls::first_pem_certificate;
 
 mod general;
+mod http;
 mod phones;
 mod routes;
 mod samples;
