@@ -231,6 +231,11 @@ struct Core {
     /// CDRs waiting for their relay session's final statistics (by session),
     /// with when they were written.
     cdrs: HashMap<u64, (Box<b2bua::Cdr>, Instant)>,
+    /// What CDRs and health changes added up to, for the snapshot.
+    tally: crate::http::Tally,
+    started_unix_ms: u64,
+    /// Where the snapshot goes (`[http]`); nobody may be listening.
+    publish: tokio::sync::watch::Sender<crate::http::Published>,
 }
 
 impl Core {
@@ -429,7 +434,8 @@ impl Core {
         }
     }
 
-    fn emit(&self, o: Output) {
+    fn emit(&mut self, o: Output) {
+        self.tally.note(&o, unix_ms());
         if let Some(tx) = &self.outputs {
             let _ = tx.send(o.clone());
         }
@@ -558,6 +564,58 @@ impl Core {
         }
     }
 
+    /// The one counter table, as of now (logs, `/metrics`, the status page).
+    fn snapshot(&self) -> crate::http::Snapshot {
+        let b = &self.b2b;
+        let mut peers = Vec::new();
+        for (i, t) in b.trunks().iter().enumerate() {
+            for (p, state) in t.peers.iter().zip(b.peer_states(i)) {
+                let (state, reason) = match state {
+                    trunk::PeerState::Up => ("up", String::new()),
+                    trunk::PeerState::Down(r) => ("down", r),
+                    trunk::PeerState::Unknown => ("unknown", String::new()),
+                };
+                let since = self.tally.changed.get(&(t.name.clone(), p.host.clone()));
+                peers.push(crate::http::PeerRow {
+                    trunk: t.name.clone(),
+                    kind: t.kind.as_str().to_owned(),
+                    host: p.host.clone(),
+                    transport: p.transport.as_str().to_owned(),
+                    state,
+                    reason,
+                    since_unix_ms: since.copied().unwrap_or(self.started_unix_ms),
+                    options: t.options.enabled,
+                });
+            }
+        }
+        crate::http::Snapshot {
+            at: Instant::now(),
+            unix_ms: unix_ms(),
+            started_unix_ms: self.started_unix_ms,
+            listening: true,
+            draining: self.draining,
+            daemon: self.counters,
+            b2b: b.counters(),
+            transport: self.transports.stats(),
+            relay: self.relay.stats(),
+            registrar: b.registrar_counters(),
+            bindings: b.binding_count(),
+            store_dropped: self.bindings.as_ref().map_or(0, |s| s.dropped),
+            active_calls: b.active_calls(),
+            pending_invites: b.pending_invites(),
+            transactions: b.transactions(),
+            peers,
+            tally: self.tally.clone(),
+        }
+    }
+
+    /// Hands the HTTP task a fresh snapshot (never waits for it).
+    fn publish(&self) {
+        if self.publish.receiver_count() > 0 {
+            self.publish.send_replace(Some(Arc::new(self.snapshot())));
+        }
+    }
+
     fn inbound(&mut self, inb: Inbound, now: Instant) {
         self.counters.received += 1;
         let raw = inb.bytes.clone();
@@ -603,6 +661,12 @@ impl Core {
         }
         self.flush();
     }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// True for what is sent on no transaction of its own: an ACK, a response.
@@ -743,6 +807,13 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     if let Some(r) = hooks.ready.take() {
         let _ = r.send(listeners.clone());
     }
+    // The operations endpoint reads the snapshots the loop publishes.
+    let (publish, snapshots) = tokio::sync::watch::channel(None);
+    if let Some(h) = &cfg.http {
+        let addr = crate::http::start(h, snapshots)?;
+        println!("http {addr}");
+        tracing::info!(%addr, "operations endpoint listening");
+    }
     // The media relay, on its own threads.
     let m = &cfg.media;
     let interfaces = m
@@ -874,6 +945,9 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
         outputs: hooks.outputs.take(),
         relay: relay.clone(),
         cdrs: HashMap::new(),
+        tally: crate::http::Tally::default(),
+        started_unix_ms: unix_ms(),
+        publish,
     };
     // One resolver task per peer without an address; the first answers are
     // awaited (3 s at most) so that the first calls find their peers.
@@ -932,12 +1006,10 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     let mut stats_tick = tokio::time::interval(Duration::from_secs(60));
     // Relay events: inactive sessions, and removed ones completing their CDRs.
     let mut media_tick = tokio::time::interval(Duration::from_millis(100));
-    let mut last_logged = (
-        Counters::default(),
-        b2bua::Counters::default(),
-        relay::RelayStats::default(),
-        None,
-    );
+    let mut last_logged = String::new();
+    // Snapshots for the operations endpoint, when it is on.
+    let mut publish_tick = tokio::time::interval(Duration::from_millis(200));
+    let publishing = cfg.http.is_some();
     let mut stop = hooks.stop.take();
     let stop_requested = async move {
         match stop.take() {
@@ -1022,16 +1094,14 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
                 reload_users(&mut core, cfg.phones.as_ref());
             }
             _ = usr2.recv() => reload(&tls_list, &transports, true),
+            _ = publish_tick.tick(), if publishing => core.publish(),
             _ = stats_tick.tick() => {
-                let now_counters = (
-                    core.counters,
-                    core.b2b.counters(),
-                    core.relay.stats(),
-                    core.b2b.registrar_counters(),
-                );
-                if now_counters != last_logged {
-                    log_stats(&core, &transports);
-                    last_logged = now_counters;
+                let s = core.snapshot();
+                let line = crate::http::log_line(&s, crate::http::REGISTRAR);
+                let line = crate::http::log_line(&s, crate::http::FIGURES) + &line;
+                if line != last_logged {
+                    log_stats(&s);
+                    last_logged = line;
                 }
             }
         }
@@ -1048,7 +1118,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
                 for (_, (cdr, _)) in std::mem::take(&mut core.cdrs) {
                     core.emit(Output::Cdr(cdr));
                 }
-                log_stats(&core, &transports);
+                log_stats(&core.snapshot());
                 tracing::info!(
                     pending_invites = core.b2b.pending_invites(),
                     calls = core.b2b.active_calls(),
@@ -1070,6 +1140,7 @@ fn start_drain(core: &mut Core, max: Duration) -> Instant {
         core.draining = true;
         core.b2b.drain();
         core.transports.stop_accepting();
+        core.publish();
     }
     Instant::now() + max
 }
@@ -1107,62 +1178,17 @@ fn reload_users(core: &mut Core, phones: Option<&crate::config::PhonesSettings>)
     }
 }
 
-fn log_stats(core: &Core, t: &Transports) {
-    let c = core.counters;
-    let b = core.b2b.counters();
-    let s = t.stats();
-    let m = core.relay.stats();
+/// The `counters` line (and `registrar counters` with phones), from the
+/// same table as `/metrics`.
+fn log_stats(s: &crate::http::Snapshot) {
     tracing::info!(
-        received = c.received,
-        accepted = c.accepted,
-        replied_bad = c.replied_bad,
-        dropped_bad = c.dropped_bad,
-        send_errors = c.send_errors,
-        connect_errors = c.connect_errors,
-        unreachable = c.unreachable,
-        lost = c.lost,
-        calls = b.calls,
-        answered = b.answered,
-        failed = b.failed,
-        failovers = b.failovers,
-        active_calls = core.b2b.active_calls(),
-        unclassified = b.unclassified,
-        no_route = b.no_route,
-        options_answered = b.options_answered,
-        pings = b.pings,
-        transfers = b.transfers,
-        refused_draining = b.refused_draining,
-        late_answers = b.late_answers,
-        forwarded = b.forwarded,
-        bad_answers = b.bad_answers,
-        transactions = core.b2b.transactions(),
-        tls_failures = s.tls_failures,
-        framing_errors = s.framing_errors,
-        open_connections = s.open_connections,
-        media_sessions = m.sessions,
-        media_backlog = m.backlog,
-        media_refused_backlog = m.refused_backlog,
-        media_refused_no_ports = m.refused_no_ports,
-        "counters"
+        "counters {}",
+        crate::http::log_line(s, crate::http::FIGURES)
     );
-    if let Some(r) = core.b2b.registrar_counters() {
+    if s.registrar.is_some() {
         tracing::info!(
-            bindings = core.b2b.binding_count(),
-            registered = r.registered,
-            refreshed = r.refreshed,
-            removed = r.removed,
-            expired = r.expired,
-            challenged = r.challenged,
-            auth_failed = r.auth_failed,
-            stale = r.stale,
-            replay = r.replay,
-            bad_request = r.bad_request,
-            blocked = r.blocked,
-            sources_blocked = r.sources_blocked,
-            learned = r.learned,
-            stun = s.stun,
-            store_dropped = core.bindings.as_ref().map_or(0, |b| b.dropped),
-            "registrar counters"
+            "registrar counters {}",
+            crate::http::log_line(s, crate::http::REGISTRAR)
         );
     }
 }

@@ -20,6 +20,7 @@ mod config;
 mod daemon;
 mod demo;
 mod drill;
+mod http;
 mod media_cmd;
 mod peers;
 mod sip_check;

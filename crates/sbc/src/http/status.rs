@@ -1,0 +1,79 @@
+//! `/status.json`: what the status page shows, from the same [`Snapshot`]
+//! as `/metrics`.
+
+use serde_json::{json, Value};
+
+use super::snapshot::{Snapshot, FIGURES, REGISTRAR};
+
+/// The outcomes Microsoft's network effectiveness ratio counts as
+/// effective: answered, user busy (486, 600), declined (603).
+fn effective(outcome: &str) -> bool {
+    matches!(outcome, "answered" | "486" | "600" | "603")
+}
+
+/// The status page's data.
+pub(crate) fn render(s: &Snapshot, show_numbers: bool) -> Value {
+    let peers: Vec<Value> = s
+        .peers
+        .iter()
+        .map(|p| {
+            let mut total = 0u64;
+            let mut good = 0u64;
+            let mut answered = 0u64;
+            for ((t, h, outcome), n) in &s.tally.attempts {
+                if *t == p.trunk && *h == p.host {
+                    total += n;
+                    if effective(outcome) {
+                        good += n;
+                    }
+                    if outcome == "answered" {
+                        answered += n;
+                    }
+                }
+            }
+            let ms = s
+                .tally
+                .answered_ms
+                .get(&(p.trunk.clone(), p.host.clone()))
+                .copied()
+                .unwrap_or(0);
+            let tls = match (p.transport.as_str(), p.state) {
+                ("TLS", _) if p.reason.contains("TLS") => "failing",
+                ("TLS", "up") => "ok",
+                ("TLS", _) => "unknown",
+                _ => "n/a",
+            };
+            json!({
+                "trunk": p.trunk,
+                "kind": p.kind,
+                "host": p.host,
+                "transport": p.transport,
+                "state": p.state,
+                "reason": p.reason,
+                "since_unix_ms": p.since_unix_ms,
+                "options": if p.options { p.state } else { "off" },
+                "tls": tls,
+                "attempts": total,
+                "ner": if total > 0 { Value::from(good as f64 / total as f64) } else { Value::Null },
+                "acd_s": if answered > 0 { Value::from(ms as f64 / 1000.0 / answered as f64) } else { Value::Null },
+            })
+        })
+        .collect();
+    let figures = |table: &[super::snapshot::Figure]| -> Value {
+        table
+            .iter()
+            .map(|f| (f.key.to_owned(), Value::from((f.get)(s))))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    json!({
+        "unix_ms": s.unix_ms,
+        "started_unix_ms": s.started_unix_ms,
+        "draining": s.draining,
+        "numbers": if show_numbers { "shown" } else { "masked" },
+        "counters": figures(FIGURES),
+        "registrar": s.registrar.map(|_| figures(REGISTRAR)),
+        "peers": peers,
+        "log": s.tally.log,
+    })
+}

@@ -1,0 +1,235 @@
+//! The counter table, the Prometheus rendering, the tally of outputs, and
+//! the endpoint itself on a loopback port.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Instant;
+
+use super::snapshot::{Kind, LOG_MAX};
+use super::*;
+
+fn empty() -> Snapshot {
+    Snapshot {
+        at: Instant::now(),
+        unix_ms: 1_700_000_000_000,
+        started_unix_ms: 1_700_000_000_000,
+        listening: true,
+        draining: false,
+        daemon: crate::daemon::Counters::default(),
+        b2b: b2bua::Counters::default(),
+        transport: transport::Stats::default(),
+        relay: relay::RelayStats::default(),
+        registrar: None,
+        bindings: 0,
+        store_dropped: 0,
+        active_calls: 0,
+        pending_invites: 0,
+        transactions: 0,
+        peers: Vec::new(),
+        tally: Tally::default(),
+    }
+}
+
+fn cdr(call: u64, attempts: &[(&str, &str, &str)], status: u16) -> b2bua::Output {
+    b2bua::Output::Cdr(Box::new(b2bua::Cdr {
+        call,
+        a_call_id: "a".into(),
+        b_call_id: None,
+        from_trunk: "carrier".into(),
+        to_trunk: attempts.last().map(|a| a.0.to_owned()),
+        calling: "+4940111222".into(),
+        called: "+4930123456".into(),
+        route: None,
+        attempts: attempts
+            .iter()
+            .map(|(t, p, o)| b2bua::AttemptRecord {
+                trunk: (*t).into(),
+                peer: (*p).into(),
+                outcome: (*o).into(),
+                at_ms: 0,
+                label: None,
+            })
+            .collect(),
+        ringing_ms: None,
+        answer_ms: (status == 200).then_some(1000),
+        end_ms: 4500,
+        status,
+        reason: String::new(),
+        ended_by: "caller".into(),
+        transfers: 0,
+        packets: [0, 0],
+        media_session: None,
+    }))
+}
+
+#[test]
+fn http_every_figure_has_one_key_and_a_well_formed_metric() {
+    let mut keys = HashSet::new();
+    let mut families = HashSet::new();
+    let mut last = "";
+    for f in FIGURES.iter().chain(REGISTRAR) {
+        assert!(keys.insert(f.key), "key {} twice", f.key);
+        assert!(f.metric.starts_with("sbc_"), "{}", f.metric);
+        match f.kind {
+            Kind::Counter => assert!(f.metric.ends_with("_total"), "{}", f.metric),
+            Kind::Gauge => assert!(!f.metric.ends_with("_total"), "{}", f.metric),
+        }
+        // A family's samples are adjacent, so HELP/TYPE are written once.
+        if f.metric != last {
+            assert!(families.insert(f.metric), "{} not adjacent", f.metric);
+            last = f.metric;
+        }
+    }
+}
+
+#[test]
+fn http_metrics_render_each_family_once_with_labels_escaped() {
+    let mut s = empty();
+    s.daemon.received = 7;
+    s.daemon.replied_bad = 2;
+    s.daemon.dropped_bad = 3;
+    s.b2b.calls = 1;
+    s.active_calls = 1;
+    s.peers.push(PeerRow {
+        trunk: "teams".into(),
+        kind: "teams".into(),
+        host: "sip\"2\".example".into(),
+        transport: "TLS".into(),
+        state: "down",
+        reason: "timeout".into(),
+        since_unix_ms: 1_700_000_001_500,
+        options: true,
+    });
+    s.tally.note(
+        &cdr(1, &[("teams", "a", "503"), ("acs", "b", "answered")], 200),
+        0,
+    );
+    let text = metrics::render(&s);
+    for line in [
+        "sbc_sip_messages_received_total 7",
+        "sbc_bad_input_total{action=\"replied\"} 2",
+        "sbc_bad_input_total{action=\"dropped\"} 3",
+        "sbc_calls_total 1",
+        "sbc_calls_active 1",
+        "sbc_peer_up{trunk=\"teams\",peer=\"sip\\\"2\\\".example\"} 0",
+        "sbc_peer_last_change_timestamp_seconds{trunk=\"teams\",peer=\"sip\\\"2\\\".example\"} 1700000001.500",
+        "sbc_calls_ended_total{from_trunk=\"carrier\",to_trunk=\"acs\",outcome=\"answered\"} 1",
+        "sbc_call_attempts_total{trunk=\"teams\",peer=\"a\",outcome=\"503\"} 1",
+        "sbc_call_answered_seconds_total{trunk=\"acs\",peer=\"b\"} 3.500",
+        "sbc_cdrs_total 1",
+        "# TYPE sbc_calls_active gauge",
+        "# TYPE sbc_bad_input_total counter",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
+    }
+    assert_eq!(text.matches("# TYPE sbc_bad_input_total ").count(), 1);
+    // Without [phones], no registrar figures.
+    assert!(!text.contains("sbc_registrations"), "{text}");
+    s.registrar = Some(registrar::Counters::default());
+    s.bindings = 4;
+    assert!(metrics::render(&s)
+        .lines()
+        .any(|l| l == "sbc_registrations 4"));
+}
+
+#[test]
+fn http_tally_logs_failovers_and_health_changes_and_keeps_the_last_100() {
+    let mut t = Tally::default();
+    t.note(&cdr(1, &[("teams", "a", "answered")], 200), 10);
+    assert!(t.log.is_empty(), "a call on its first path is no failover");
+    t.note(
+        &cdr(2, &[("teams", "a", "timeout"), ("acs", "b", "486")], 486),
+        20,
+    );
+    assert_eq!(t.log.len(), 1);
+    assert!(
+        t.log[0].what.contains("teams/a timeout → acs/b 486"),
+        "{:?}",
+        t.log
+    );
+    assert_eq!(t.calls[&("carrier".into(), "acs".into(), "busy")], 1);
+    t.note(
+        &b2bua::Output::Health {
+            trunk: "teams".into(),
+            host: "a".into(),
+            up: false,
+            reason: "timeout".into(),
+        },
+        30,
+    );
+    assert_eq!(t.changed[&("teams".into(), "a".into())], 30);
+    assert_eq!(t.log.back().unwrap().what, "teams/a down: timeout");
+    for i in 0..200 {
+        t.note(
+            &cdr(i, &[("x", "y", "503"), ("z", "w", "answered")], 200),
+            40,
+        );
+    }
+    assert_eq!(t.log.len(), LOG_MAX);
+    assert!(t.log[0].what.starts_with("call 100 "), "{:?}", t.log[0]);
+}
+
+/// One GET over loopback (5 s at most); the status code and the body.
+fn get(addr: SocketAddr, path: &str, auth: Option<&str>) -> (u16, String) {
+    let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let auth = auth
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = String::new();
+    c.read_to_string(&mut r).unwrap();
+    let code = r[9..12].parse().unwrap();
+    let body = r
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+#[test]
+fn http_endpoint_serves_ready_until_draining_and_wants_its_token() {
+    let (tx, rx) = watch::channel(None);
+    let settings = HttpSettings {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        token: Some("0123456789abcdef".into()),
+        show_numbers: false,
+    };
+    let addr = start(&settings, rx).unwrap();
+    // No snapshot yet: starting.
+    assert_eq!(get(addr, "/health", None).0, 503);
+    assert_eq!(get(addr, "/ready", None).0, 503);
+    let mut s = empty();
+    tx.send_replace(Some(Arc::new(s.clone())));
+    assert_eq!(get(addr, "/health", None), (200, "ok\n".into()));
+    assert_eq!(get(addr, "/ready", None), (200, "ready\n".into()));
+    assert_eq!(get(addr, "/metrics", None).0, 401);
+    assert_eq!(get(addr, "/metrics", Some("0123456789abcdeX")).0, 401);
+    let (code, body) = get(addr, "/metrics", Some("0123456789abcdef"));
+    assert_eq!(code, 200);
+    assert!(body.contains("\nsbc_draining 0\n"), "{body}");
+    assert_eq!(get(addr, "/status.json", None).0, 401);
+    let (code, body) = get(addr, "/status.json", Some("0123456789abcdef"));
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["draining"], false);
+    assert_eq!(v["numbers"], "masked");
+    s.draining = true;
+    tx.send_replace(Some(Arc::new(s.clone())));
+    assert_eq!(get(addr, "/ready", None), (503, "draining\n".into()));
+    assert_eq!(get(addr, "/health", None).0, 200);
+    // A loop that stopped publishing is not healthy.
+    s.at = Instant::now() - Duration::from_secs(6);
+    tx.send_replace(Some(Arc::new(s)));
+    assert_eq!(
+        get(addr, "/health", None),
+        (503, "SIP loop stalled\n".into())
+    );
+    assert_eq!(get(addr, "/nothing", None).0, 404);
+    drop(tx);
+}
