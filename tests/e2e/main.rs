@@ -9,6 +9,7 @@ mod daemon;
 mod demo;
 mod drill;
 mod faults;
+mod http;
 mod media;
 mod net;
 mod peers;

@@ -1,0 +1,233 @@
+//! The operations endpoint of the real `sbc run` (`[http]` on a loopback
+//! port): `/metrics` passes `promtool check metrics` (Debian's
+//! `prometheus` package) and counts a call SIPp places through the SBC to
+//! a Teams peer; `/ready` turns 503 on SIGTERM while that call is still up.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::daemon::{Daemon, TempDir};
+use crate::peers::*;
+
+/// Carrier (UDP) → Teams (one proxy, TLS), the endpoint on a port of its own.
+fn config(c: &Path, p: &Ports) -> String {
+    let head = sbc_head(c, "127.0.0.1", p.udp, p.tls);
+    format!(
+        r#"{head}
+[http]
+addr = "127.0.0.1:0"
+
+[[trunk]]
+name = "carrier"
+kind = "carrier"
+local_port = {udp}
+peers = [{{ host = "127.0.0.1", port = {carrier}, addr = "127.0.0.1:{carrier}" }}]
+acl = ["127.0.0.0/8"]
+numbers = {{ inbound = [{{ match = "^0(\\d+)$", replace = "+49$1" }}] }}
+
+[[trunk]]
+name = "teams"
+kind = "teams"
+fqdn = "teams.sbc.example.test"
+local_port = {tls}
+tls = "teams"
+peers = [{{ host = "sip.pstnhub.microsoft.com", addr = "127.0.0.1:{t1}" }}]
+acl = ["127.0.0.0/8"]
+invite_timeout_s = 3
+
+[[route]]
+name = "carrier-to-teams"
+from = ["carrier"]
+to = ["teams"]
+
+[drain]
+max_wait_s = 20
+"#,
+        udp = p.udp,
+        tls = p.tls,
+        carrier = p.carrier,
+        t1 = p.teams[0],
+    )
+}
+
+/// The endpoint's address, from the daemon's `http ADDR` line (10 s at most).
+fn http_addr(d: &Daemon) -> SocketAddr {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(a) = d
+            .stdout()
+            .lines()
+            .find_map(|l| l.strip_prefix("http "))
+            .map(|a| a.parse().unwrap())
+        {
+            return a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no `http ADDR` line:\n{}\n{}",
+            d.stdout(),
+            d.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One GET (5 s at most): status code and body.
+pub(crate) fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = String::new();
+    c.read_to_string(&mut r).unwrap();
+    let code = r.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = r
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// The value of the sample `name` (with its labels, as written) in `text`.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Polls `path` (10 s at most) until `ok` holds for its body; the last one.
+fn until(addr: SocketAddr, path: &str, ok: impl Fn(u16, &str) -> bool) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, body) = get(addr, path);
+        if ok(code, &body) || Instant::now() > deadline {
+            return (code, body);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `promtool check metrics` on `text`: (passed, its output).
+fn promtool(text: &str) -> (bool, String) {
+    let mut c = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian prometheus) must be installed: scripts/test installs it");
+    c.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = c.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn http_metrics_pass_promtool_count_a_call_and_ready_turns_503_on_drain() {
+    let p = Ports::new();
+    let d = Daemon::start("http-metrics", |c| config(c, &p));
+    let addr = http_addr(&d);
+    let work = TempDir::new("http-metrics-work");
+    assert_eq!(
+        until(addr, "/ready", |c, _| c == 200).0,
+        200,
+        "{}",
+        d.stderr()
+    );
+    assert_eq!(get(addr, "/health"), (200, "ok\n".into()));
+    let mut args = teams_args(&p, 0);
+    args.extend(
+        [
+            "--media-seconds",
+            "1",
+            "--then",
+            "wait-bye",
+            "--timeout",
+            "40",
+        ]
+        .map(String::from),
+    );
+    let peer = MsPeer::start(&work.0, &d.certs(), "teams", &strs(&args));
+    let sipp = sipp_carrier(
+        &work.0,
+        "carrier-uac.xml",
+        p.carrier,
+        &[
+            "-s",
+            "0301234567",
+            "-key",
+            "caller",
+            "0401112222",
+            "-d",
+            "8000",
+        ],
+        d.listeners.udp,
+    );
+    // The call is up.
+    let (_, text) = until(addr, "/metrics", |_, b| {
+        sample(b, "sbc_calls_active") == Some(1.0)
+            && sample(b, "sbc_calls_answered_total") == Some(1.0)
+    });
+    assert_eq!(
+        sample(&text, "sbc_calls_active"),
+        Some(1.0),
+        "{text}\n{}",
+        d.stderr()
+    );
+    assert_eq!(sample(&text, "sbc_calls_total"), Some(1.0), "{text}");
+    assert_eq!(
+        sample(&text, "sbc_calls_answered_total"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(sample(&text, "sbc_media_sessions"), Some(1.0), "{text}");
+    assert!(
+        sample(&text, "sbc_sip_messages_received_total").unwrap() >= 2.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "sbc_sip_messages_sent_total").unwrap() >= 2.0,
+        "{text}"
+    );
+    assert_eq!(sample(&text, "sbc_draining"), Some(0.0), "{text}");
+    let (ok, out) = promtool(&text);
+    assert!(ok, "promtool check metrics:\n{out}\n--- metrics\n{text}");
+    assert_eq!(get(addr, "/ready").0, 200);
+    // SIGTERM: draining; the call goes on, /ready says 503, /health 200.
+    d.signal("TERM");
+    let (code, body) = until(addr, "/ready", |c, _| c == 503);
+    assert_eq!((code, body.as_str()), (503, "draining\n"), "{}", d.stderr());
+    assert_eq!(get(addr, "/health").0, 200);
+    let (_, text) = get(addr, "/metrics");
+    assert_eq!(sample(&text, "sbc_draining"), Some(1.0), "{text}");
+    assert_eq!(
+        sample(&text, "sbc_calls_active"),
+        Some(1.0),
+        "the call is still up: {text}"
+    );
+    let (ok, out) = promtool(&text);
+    assert!(ok, "promtool check metrics while draining:\n{out}\n{text}");
+    let (sok, stext) = sipp_result(sipp);
+    let (pok, _, ptext) = peer.finish();
+    let cdr = cdrs(&d, 1);
+    let (code, err) = d.stop();
+    assert!(sok, "SIPp carrier:\n{stext}\n{err}");
+    assert!(pok, "Microsoft peer:\n{ptext}\n{err}");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(cdr.len(), 1, "{err}");
+    assert_eq!(cdr[0]["status"], 200);
+    // The log line is printed from the same table.
+    assert_eq!(crate::daemon::counter(&err, "calls"), Some(1), "{err}");
+    assert_eq!(crate::daemon::counter(&err, "cdrs"), Some(1), "{err}");
+}
