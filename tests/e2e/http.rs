@@ -2,6 +2,9 @@
 //! port): `/metrics` passes `promtool check metrics` (Debian's
 //! `prometheus` package) and counts a call SIPp places through the SBC to
 //! a Teams peer; `/ready` turns 503 on SIGTERM while that call is still up.
+//! The status page, loaded in headless Chromium (Debian's `chromium`),
+//! shows a Teams peer whose port is closed as down and the call in
+//! progress with its numbers masked.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,6 +17,11 @@ use crate::peers::*;
 
 /// Carrier (UDP) → Teams (one proxy, TLS), the endpoint on a port of its own.
 fn config(c: &Path, p: &Ports) -> String {
+    config_with(c, p, "")
+}
+
+/// [`config`] with `teams_extra` in the Teams trunk (after its peers).
+fn config_with(c: &Path, p: &Ports, teams_extra: &str) -> String {
     let head = sbc_head(c, "127.0.0.1", p.udp, p.tls);
     format!(
         r#"{head}
@@ -37,6 +45,7 @@ tls = "teams"
 peers = [{{ host = "sip.pstnhub.microsoft.com", addr = "127.0.0.1:{t1}" }}]
 acl = ["127.0.0.0/8"]
 invite_timeout_s = 3
+{teams_extra}
 
 [[route]]
 name = "carrier-to-teams"
@@ -230,4 +239,161 @@ fn http_metrics_pass_promtool_count_a_call_and_ready_turns_503_on_drain() {
     // The log line is printed from the same table.
     assert_eq!(crate::daemon::counter(&err, "calls"), Some(1), "{err}");
     assert_eq!(crate::daemon::counter(&err, "cdrs"), Some(1), "{err}");
+}
+
+/// Headless Chromium on `url` (60 s at most): the DOM after its scripts
+/// ran for a few seconds, and a screenshot at `png`.
+fn chromium(work: &Path, url: &str, png: &Path) -> String {
+    let run = |extra: &[String]| {
+        let out = Command::new("timeout")
+            .arg("60")
+            .arg("chromium")
+            .args([
+                "--headless",
+                "--disable-gpu",
+                "--no-sandbox",
+                "--no-first-run",
+                "--disable-extensions",
+                "--virtual-time-budget=4000",
+                "--window-size=1400,1000",
+            ])
+            .arg(format!(
+                "--user-data-dir={}",
+                work.join("chromium").display()
+            ))
+            .args(extra)
+            .arg(url)
+            .env("HOME", work)
+            .output()
+            .expect("chromium (Debian chromium) must be installed: scripts/test installs it");
+        assert!(
+            out.status.success(),
+            "chromium failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dom = run(&["--dump-dom".to_owned()]);
+    run(&[format!("--screenshot={}", png.display())]);
+    dom
+}
+
+#[test]
+fn http_status_page_shows_a_down_teams_peer_and_the_call_in_progress() {
+    let p = Ports::new();
+    // A second Teams proxy on a port nobody listens on: its OPTIONS fail.
+    let d = Daemon::start("http-page", |c| {
+        let text = config_with(
+            c,
+            &p,
+            "options = { interval_s = 1, timeout_s = 1, up_after = 1, down_after = 1 }",
+        );
+        let one = format!(
+            "peers = [{{ host = \"sip.pstnhub.microsoft.com\", addr = \"127.0.0.1:{}\" }}]",
+            p.teams[0]
+        );
+        assert!(text.contains(&one));
+        text.replacen(
+            &one,
+            &format!(
+                "peers = [{{ host = \"sip.pstnhub.microsoft.com\", addr = \"127.0.0.1:{}\" }}, \
+                 {{ host = \"sip2.pstnhub.microsoft.com\", addr = \"127.0.0.1:{}\" }}]",
+                p.teams[0], p.teams[1]
+            ),
+            1,
+        )
+    });
+    let addr = http_addr(&d);
+    let work = TempDir::new("http-page-work");
+    let mut args = teams_args(&p, 0);
+    args.extend(
+        [
+            "--media-seconds",
+            "1",
+            "--then",
+            "wait-bye",
+            "--timeout",
+            "40",
+        ]
+        .map(String::from),
+    );
+    let peer = MsPeer::start(&work.0, &d.certs(), "teams", &strs(&args));
+    let sipp = sipp_carrier(
+        &work.0,
+        "carrier-uac.xml",
+        p.carrier,
+        &[
+            "-s",
+            "0301234567",
+            "-key",
+            "caller",
+            "0401112222",
+            "-d",
+            "15000",
+        ],
+        d.listeners.udp,
+    );
+    // The JSON first: the peer is down and the call answered.
+    let (_, body) = until(addr, "/status.json", |_, b| {
+        let v: serde_json::Value = serde_json::from_str(b).unwrap_or_default();
+        let down = v["peers"].as_array().is_some_and(|ps| {
+            ps.iter()
+                .any(|x| x["host"] == "sip2.pstnhub.microsoft.com" && x["state"] == "down")
+        });
+        down && v["calls"][0]["state"] == "answered"
+    });
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let sip2 = v["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["host"] == "sip2.pstnhub.microsoft.com")
+        .unwrap();
+    assert_eq!(sip2["state"], "down", "{body}\n{}", d.stderr());
+    assert_eq!(v["calls"][0]["state"], "answered", "{body}\n{}", d.stderr());
+    assert_eq!(v["calls"][0]["called"], "••••••••4567", "{body}");
+    assert!(
+        !v["log"].as_array().unwrap().is_empty(),
+        "health change logged: {body}"
+    );
+    // The page, in a browser.
+    let png = work.0.join("status.png");
+    let dom = chromium(&work.0, &format!("http://{addr}/"), &png);
+    std::fs::write(work.0.join("status.html"), &dom).unwrap();
+    assert!(
+        dom.contains(
+            r#"<tr class="peer down" data-trunk="teams" data-peer="sip2.pstnhub.microsoft.com">"#
+        ),
+        "peer not shown down:\n{dom}"
+    );
+    let row = dom
+        .split("<tr class=\"call answered\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no answered call row:\n{dom}"));
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("<td>carrier</td><td>teams</td>"), "{row}");
+    assert!(row.contains("••••••••4567"), "called number masked: {row}");
+    assert!(
+        row.contains("sip.pstnhub.microsoft.com answered"),
+        "path: {row}"
+    );
+    assert!(
+        !dom.contains("301234567"),
+        "a whole number on the page:\n{dom}"
+    );
+    assert!(
+        dom.contains("sip2.pstnhub.microsoft.com down"),
+        "failover log: {dom}"
+    );
+    let shot = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        shot > 10_000,
+        "screenshot {} is {shot} bytes",
+        png.display()
+    );
+    let (code, err) = d.stop();
+    let (sok, stext) = sipp_result(sipp);
+    let _ = peer.finish();
+    assert!(sok, "SIPp carrier:\n{stext}\n{err}");
+    assert_eq!(code, Some(0), "{err}");
 }

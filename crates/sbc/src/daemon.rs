@@ -606,6 +606,7 @@ impl Core {
             transactions: b.transactions(),
             peers,
             tally: self.tally.clone(),
+            calls: b.call_views(Instant::now(), crate::http::CALLS_SHOWN),
         }
     }
 

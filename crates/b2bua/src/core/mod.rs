@@ -172,6 +172,30 @@ pub enum Output {
     },
 }
 
+/// A call in progress, for a status page (read-only, a copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallView {
+    /// Call number within this process (as in its CDR).
+    pub id: u64,
+    /// `routing`, `answered` or `ending`.
+    pub state: &'static str,
+    /// Inbound trunk.
+    pub from_trunk: String,
+    /// Trunk and peer host of the current (or answering) attempt.
+    pub to_trunk: Option<String>,
+    pub to_peer: Option<String>,
+    /// Numbers as normalised (not masked).
+    pub calling: String,
+    pub called: String,
+    pub route: Option<String>,
+    /// Since the INVITE came in.
+    pub age: Duration,
+    /// Since the answer.
+    pub answered_for: Option<Duration>,
+    /// Every attempt so far (the path).
+    pub attempts: Vec<AttemptRecord>,
+}
+
 /// What the B2BUA did, for the status line and metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counters {
@@ -717,6 +741,44 @@ impl B2bua {
     pub fn peer_states(&self, trunk: usize) -> Vec<trunk::PeerState> {
         let n = self.cfg.trunks.get(trunk).map_or(0, |t| t.peers.len());
         (0..n).map(|p| self.health[trunk].state(p)).collect()
+    }
+
+    /// The newest `limit` calls in progress, newest first.
+    pub fn call_views(&self, now: Instant, limit: usize) -> Vec<CallView> {
+        let mut ids: Vec<u64> = self.calls.keys().copied().collect();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.truncate(limit);
+        ids.iter()
+            .filter_map(|id| self.calls.get(id))
+            .map(|c| {
+                let b = c.b.and_then(|i| c.legs.get(i));
+                let trunk = b.and_then(|l| self.cfg.trunks.get(l.trunk));
+                let peer =
+                    b.and_then(|l| trunk.and_then(|t| l.peer_index.and_then(|p| t.peers.get(p))));
+                CallView {
+                    id: c.id,
+                    state: match c.state {
+                        CallState::Routing => "routing",
+                        CallState::Answered => "answered",
+                        CallState::Ended => "ending",
+                    },
+                    from_trunk: self
+                        .cfg
+                        .trunks
+                        .get(c.from_trunk)
+                        .map(|t| t.name.clone())
+                        .unwrap_or_default(),
+                    to_trunk: trunk.map(|t| t.name.clone()),
+                    to_peer: peer.map(|p| p.host.clone()),
+                    calling: c.calling.clone(),
+                    called: c.called.clone(),
+                    route: c.route.clone(),
+                    age: now.saturating_duration_since(c.start),
+                    answered_for: c.answered.map(|a| now.saturating_duration_since(a)),
+                    attempts: c.attempts.clone(),
+                }
+            })
+            .collect()
     }
 
     fn unique(&mut self) -> String {

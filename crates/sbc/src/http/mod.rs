@@ -22,7 +22,7 @@ mod metrics;
 mod snapshot;
 mod status;
 
-pub(crate) use snapshot::{log_line, PeerRow, Snapshot, Tally, FIGURES, REGISTRAR};
+pub(crate) use snapshot::{log_line, PeerRow, Snapshot, Tally, CALLS_SHOWN, FIGURES, REGISTRAR};
 
 /// What the SIP loop publishes (`None` until its first snapshot).
 pub(crate) type Published = Option<Arc<Snapshot>>;
@@ -135,8 +135,26 @@ async fn status_json(State(app): State<App>, h: HeaderMap) -> Response {
     }
 }
 
+/// The status page: one static HTML file (CSS and JS inside, nothing
+/// fetched from elsewhere); it polls `/status.json`.
+async fn page() -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+            ),
+        ],
+        include_str!("status.html"),
+    )
+        .into_response()
+}
+
 fn router(app: App) -> Router {
     Router::new()
+        .route("/", get(page))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

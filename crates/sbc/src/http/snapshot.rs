@@ -33,7 +33,12 @@ pub(crate) struct Snapshot {
     pub(crate) peers: Vec<PeerRow>,
     /// What the CDRs and health changes added up to.
     pub(crate) tally: Tally,
+    /// The newest calls in progress ([`CALLS_SHOWN`] at most), newest first.
+    pub(crate) calls: Vec<b2bua::CallView>,
 }
+
+/// Calls in progress the snapshot copies for the status page.
+pub(crate) const CALLS_SHOWN: usize = 200;
 
 /// One trunk peer's health.
 #[derive(Debug, Clone)]

@@ -11,6 +11,15 @@ fn effective(outcome: &str) -> bool {
     matches!(outcome, "answered" | "486" | "600" | "603")
 }
 
+/// `+49301234567` → `••••••••4567`: the last 4 digits only.
+pub(crate) fn mask(number: &str) -> String {
+    let n = number.chars().count();
+    let keep = n.min(4);
+    let mut out: String = "•".repeat(n - keep);
+    out.extend(number.chars().skip(n - keep));
+    out
+}
+
 /// The status page's data.
 pub(crate) fn render(s: &Snapshot, show_numbers: bool) -> Value {
     let peers: Vec<Value> = s
@@ -54,6 +63,9 @@ pub(crate) fn render(s: &Snapshot, show_numbers: bool) -> Value {
                 "options": if p.options { p.state } else { "off" },
                 "tls": tls,
                 "attempts": total,
+                "calls": s.calls.iter().filter(|c| {
+                    c.to_trunk.as_deref() == Some(&p.trunk) && c.to_peer.as_deref() == Some(&p.host)
+                }).count(),
                 "ner": if total > 0 { Value::from(good as f64 / total as f64) } else { Value::Null },
                 "acd_s": if answered > 0 { Value::from(ms as f64 / 1000.0 / answered as f64) } else { Value::Null },
             })
@@ -66,8 +78,36 @@ pub(crate) fn render(s: &Snapshot, show_numbers: bool) -> Value {
             .collect::<serde_json::Map<_, _>>()
             .into()
     };
+    let number = |n: &str| if show_numbers { n.to_owned() } else { mask(n) };
+    let calls: Vec<Value> = s
+        .calls
+        .iter()
+        .map(|c| {
+            let path: Vec<Value> = c
+                .attempts
+                .iter()
+                .map(|a| json!({"trunk": a.trunk, "peer": a.peer, "outcome": a.outcome}))
+                .collect();
+            json!({
+                "id": c.id,
+                "state": c.state,
+                "from_trunk": c.from_trunk,
+                "to_trunk": c.to_trunk,
+                "to_peer": c.to_peer,
+                "calling": number(&c.calling),
+                "called": number(&c.called),
+                "route": c.route,
+                "age_s": c.age.as_secs(),
+                "answered_s": c.answered_for.map(|d| d.as_secs()),
+                "label": c.attempts.last().and_then(|a| a.label.clone()),
+                "path": path,
+            })
+        })
+        .collect();
     json!({
         "unix_ms": s.unix_ms,
+        "active_calls": s.active_calls,
+        "calls": calls,
         "started_unix_ms": s.started_unix_ms,
         "draining": s.draining,
         "numbers": if show_numbers { "shown" } else { "masked" },

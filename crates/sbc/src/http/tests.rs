@@ -28,6 +28,7 @@ fn empty() -> Snapshot {
         transactions: 0,
         peers: Vec::new(),
         tally: Tally::default(),
+        calls: Vec::new(),
     }
 }
 
