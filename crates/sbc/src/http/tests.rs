@@ -234,3 +234,10 @@ fn http_endpoint_serves_ready_until_draining_and_wants_its_token() {
     assert_eq!(get(addr, "/nothing", None).0, 404);
     drop(tx);
 }
+
+#[test]
+fn http_numbers_are_masked_to_their_last_4_digits() {
+    assert_eq!(status::mask("+49301234567"), "••••••••4567");
+    assert_eq!(status::mask("123"), "123");
+    assert_eq!(status::mask(""), "");
+}
