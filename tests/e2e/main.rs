@@ -13,5 +13,6 @@ mod media;
 mod net;
 mod peers;
 mod phones;
+mod preflight;
 mod run;
 mod sip_check;
