@@ -14,5 +14,6 @@ mod media;
 mod net;
 mod peers;
 mod phones;
+mod preflight;
 mod run;
 mod sip_check;

@@ -3,7 +3,8 @@
 //! * `sbc run [--config FILE]` — the daemon (embedded loopback default without `--config`);
 //! * `sbc demo` — the daemon with simulated carrier, Teams and ACS peers: calls, a transfer, a failover;
 //! * `sbc drill` — the failover drill: the daemon with simulated peers it kills, overloads and silences;
-//! * `sbc check --config FILE` — validate a configuration and exit;
+//! * `sbc check --config FILE [--preflight]` — validate a configuration and exit; with
+//!   `--preflight`, also check what Microsoft will enforce (certificates, DNS, ports);
 //! * `sbc dev-certs [--dir DIR]` — generate the development PKI used by the default;
 //! * `sbc media --ng ADDR` — the media relay alone, driven over the rtpengine ng protocol;
 //! * `sbc sip check FILE...` — the verdict the SBC gives each message file.
@@ -23,6 +24,7 @@ mod drill;
 mod http;
 mod media_cmd;
 mod peers;
+mod preflight;
 mod sip_check;
 
 #[derive(Debug, Parser)]
@@ -65,6 +67,15 @@ enum Command {
         /// Configuration file (TOML).
         #[arg(long)]
         config: PathBuf,
+        /// Then check what Microsoft enforces before go-live (certificate chain, root,
+        /// SAN, EKU, key, expiry; FQDNs, DNS, ports, clock): one line per finding,
+        /// exit 1 on any error (warnings alone exit 0).
+        #[arg(long)]
+        preflight: bool,
+        /// With --preflight: take the CA certificates of FILE as trusted by Microsoft
+        /// (loopback tests and labs whose Microsoft is the development CA).
+        #[arg(long, hide = true, value_name = "FILE", requires = "preflight")]
+        trust_ca: Vec<PathBuf>,
     },
     /// Generate a development PKI (CA, SBC certificate, client certificate). Never for production.
     DevCerts {
@@ -171,15 +182,34 @@ fn main() -> ExitCode {
             init_logging("info");
             media_cmd::run(&args)
         }
-        Command::Check { config } => config::load(&config)
-            .and_then(|l| l.tls_contexts().map(|_| l.warnings))
-            .map(|warnings| {
-                for w in &warnings {
-                    eprintln!("warning: {w}");
+        Command::Check {
+            config,
+            preflight,
+            trust_ca,
+        } => {
+            let checked = config::load(&config)
+                .and_then(|l| l.tls_contexts().map(|_| l))
+                .inspect(|l| {
+                    for w in &l.warnings {
+                        eprintln!("warning: {w}");
+                    }
+                    println!("{}: ok", config.display());
+                })
+                .map_err(|e| e.to_string());
+            match checked {
+                Ok(l) if preflight => {
+                    return match preflight::run(&l, &preflight::Options { trust_ca }) {
+                        Ok(findings) if preflight::report(&findings) => ExitCode::SUCCESS,
+                        Ok(_) => ExitCode::FAILURE,
+                        Err(e) => {
+                            eprintln!("sbc: {e}");
+                            ExitCode::FAILURE
+                        }
+                    }
                 }
-                println!("{}: ok", config.display());
-            })
-            .map_err(|e| e.to_string()),
+                other => other.map(|_| ()),
+            }
+        }
         Command::DevCerts { dir, sbc_name } => dev_certs(&dir, &sbc_name).map(|()| {
             println!(
                 "{}: ca, sbc, client, teams, acs, microsoft written",
