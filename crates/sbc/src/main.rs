@@ -21,6 +21,7 @@ mod daemon;
 mod demo;
 mod drill;
 mod media_cmd;
+mod notify;
 mod peers;
 mod sip_check;
 
