@@ -11,6 +11,7 @@ mod drill;
 mod faults;
 mod media;
 mod net;
+mod package;
 mod peers;
 mod phones;
 mod run;
