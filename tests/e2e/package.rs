@@ -453,7 +453,7 @@ fn the_deb_ships_the_binary_conffiles_samples_unit_and_user_scripts() {
         .find_map(|l| l.split_once("Overall exposure level for sbc.service: "))
         .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
         .unwrap_or_else(|| panic!("no exposure level:\n{report}"));
-    assert!(score <= 4.0, "exposure {score}:\n{report}");
+    assert!(score <= 3.5, "exposure {score}:\n{report}");
 }
 
 /// What the test sees of a running `sbc run`: its stdout lines and the
@@ -663,7 +663,10 @@ fn sbc_run_notifies_systemd_ready_after_listening_reloading_on_sighup_stopping_o
     let asked = qrx
         .recv_timeout(Duration::from_secs(1))
         .expect("the daemon asked the DNS server before READY=1");
-    assert!(asked < *ready_at);
+    assert!(
+        asked < *ready_at,
+        "READY=1 before the first DNS lookup was even sent"
+    );
     let waited = ready_at.duration_since(asked);
     assert!(
         waited >= Duration::from_secs(1) && waited <= Duration::from_secs(4),
@@ -734,13 +737,20 @@ fn sbc_run_keeps_its_io_uring_relay_under_memory_deny_write_execute() {
             .any(|l| l.split_whitespace().eq(["NoNewPrivs:", "1"])),
         "{status}"
     );
-    // Each relay worker holds its ring (the kernel's io_uring file).
-    let rings = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter(|l| l.to_string_lossy().contains("io_uring"))
-        .count();
-    assert!(rings >= 2, "{rings} io_uring rings\n{}", d.stderr());
+    // Each relay worker holds its ring (the kernel's io_uring file), made
+    // by the worker's thread as it starts.
+    let rings = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|l| l.to_string_lossy().contains("io_uring"))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while rings() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(rings() >= 2, "{} io_uring rings\n{}", rings(), d.stderr());
     assert!(
         !d.stderr().contains("io_uring unavailable"),
         "{}",
