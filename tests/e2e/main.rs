@@ -12,6 +12,7 @@ mod faults;
 mod http;
 mod media;
 mod net;
+mod package;
 mod peers;
 mod phones;
 mod preflight;

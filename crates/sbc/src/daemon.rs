@@ -758,7 +758,11 @@ pub(crate) fn run(cfg: Loaded) -> Result<(), String> {
         .thread_name("sbc")
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    rt.block_on(serve(cfg, Hooks::default()))
+    let hooks = Hooks {
+        notify: crate::notify::Notify::from_env(),
+        ..Hooks::default()
+    };
+    rt.block_on(serve(cfg, hooks))
 }
 
 /// What a program embedding the daemon (`sbc demo`) hooks into it.
@@ -770,6 +774,8 @@ pub(crate) struct Hooks {
     pub(crate) outputs: Option<mpsc::UnboundedSender<Output>>,
     /// Told the listener addresses once bound.
     pub(crate) ready: Option<tokio::sync::oneshot::Sender<Vec<(Transport, SocketAddr)>>>,
+    /// systemd's notification socket (`sbc run` under a `Type=notify` unit).
+    pub(crate) notify: crate::notify::Notify,
 }
 
 /// Runs the daemon on the current tokio runtime until SIGTERM/SIGINT or
@@ -991,6 +997,9 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     }
     core.b2b.handle(Instant::now(), B2bInput::Timeout);
     core.flush();
+    // Listeners bound, relay started, first DNS answers in: ready for systemd.
+    let mut notify = std::mem::take(&mut hooks.notify);
+    notify.ready(&format!("{} listeners", listeners.len()));
     let max_drain = Duration::from_secs(c.drain.max_wait_s);
     let mut tls_list: Vec<Arc<TlsContext>> = tls.values().cloned().collect();
     tls_list.extend(trunk_tls.values().cloned());
@@ -1086,14 +1095,17 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             }
             _ = media_tick.tick() => core.relay_events(),
             () = &mut stop_requested, if drain_deadline.is_none() => {
-                drain_deadline = Some(start_drain(&mut core, max_drain));
+                drain_deadline = Some(start_drain(&mut core, &notify, max_drain));
             }
-            _ = term.recv() => drain_deadline = Some(start_drain(&mut core, max_drain)),
-            _ = int.recv() => drain_deadline = Some(start_drain(&mut core, max_drain)),
+            _ = term.recv() => drain_deadline = Some(start_drain(&mut core, &notify, max_drain)),
+            _ = int.recv() => drain_deadline = Some(start_drain(&mut core, &notify, max_drain)),
             _ = hup.recv() => {
+                notify.reloading();
                 reload(&tls_list, &transports, false);
                 reload_users(&mut core, cfg.phones.as_ref());
+                notify.ready("reloaded");
             }
+            () = notify.watchdog() => {}
             _ = usr2.recv() => reload(&tls_list, &transports, true),
             _ = publish_tick.tick(), if publishing => core.publish(),
             _ = stats_tick.tick() => {
@@ -1132,8 +1144,9 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     }
 }
 
-fn start_drain(core: &mut Core, max: Duration) -> Instant {
+fn start_drain(core: &mut Core, notify: &crate::notify::Notify, max: Duration) -> Instant {
     if !core.draining {
+        notify.stopping();
         tracing::info!(
             calls = core.b2b.active_calls(),
             "draining: no new connections, new calls get 503; waiting for calls in progress"

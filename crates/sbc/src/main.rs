@@ -23,6 +23,7 @@ mod demo;
 mod drill;
 mod http;
 mod media_cmd;
+mod notify;
 mod peers;
 mod preflight;
 mod sip_check;

@@ -38,6 +38,7 @@ pub(crate) fn embed() -> (Hooks, Reports, Control) {
         stop: Some(stop_rx),
         outputs: Some(out_tx),
         ready: Some(ready_tx),
+        ..Hooks::default()
     };
     let control = Control {
         stop: stop_tx,
