@@ -13,14 +13,14 @@ use crate::peers::{cdrs, free_udp, sipp, sipp_result};
 
 /// dnsmasq answering for the names in a hosts file (TTL 1 s), on a loopback
 /// port of its own; SIGHUP makes it read the file again.
-struct Dnsmasq {
+pub(crate) struct Dnsmasq {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     hosts: PathBuf,
 }
 
 impl Dnsmasq {
-    fn start(dir: &Path, hosts: &str) -> Dnsmasq {
+    pub(crate) fn start(dir: &Path, hosts: &str) -> Dnsmasq {
         let file = dir.join("hosts");
         std::fs::write(&file, hosts).unwrap();
         let port = free_udp();

@@ -4,70 +4,13 @@
 //! resolve through dnsmasq on loopback, the config's `[dns]` server.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use transport::devpki::{DevCa, LeafKey, LeafOptions};
 
 use crate::common::sbc;
 use crate::daemon::TempDir;
-use crate::peers::free_udp;
-
-/// dnsmasq answering from a hosts file on a loopback port of its own.
-struct Dns {
-    child: Child,
-    port: u16,
-}
-
-impl Dns {
-    fn start(dir: &Path, hosts: &str) -> Dns {
-        let file = dir.join("hosts");
-        std::fs::write(&file, hosts).unwrap();
-        let port = free_udp();
-        let child = Command::new("dnsmasq")
-            .args([
-                "--keep-in-foreground",
-                "--no-resolv",
-                "--no-hosts",
-                "--bind-interfaces",
-                "--listen-address=127.0.0.1",
-                "--user=root",
-                "--pid-file",
-                "--log-facility=-",
-                "-q",
-            ])
-            .arg(format!("--port={port}"))
-            .arg(format!("--addn-hosts={}", file.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dnsmasq (Debian dnsmasq-base) must be installed: scripts/test installs it");
-        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        probe
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let query = [
-            0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b'x', 0, 0, 1, 0, 1,
-        ];
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let _ = probe.send_to(&query, ("127.0.0.1", port));
-            let mut buf = [0u8; 512];
-            if probe.recv(&mut buf).is_ok() {
-                break;
-            }
-            assert!(Instant::now() < deadline, "dnsmasq did not start");
-        }
-        Dns { child, port }
-    }
-}
-
-impl Drop for Dns {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::net::Dnsmasq;
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -177,7 +120,7 @@ fn preflight_passes_a_good_site_but_for_the_development_ca() {
     let acs = ca
         .issue_with(&dir.0, "acs", &good("acs.sbc.example.test"))
         .unwrap();
-    let dns = Dns::start(
+    let dns = Dnsmasq::start(
         &dir.0,
         &format!("127.0.0.1 teams.sbc.example.test acs.sbc.example.test\n{PROXIES}"),
     );
@@ -255,7 +198,7 @@ fn preflight_names_each_broken_rule_and_exits_1() {
         .issue_with(&dir.0, "acs", &good("acs.sbc.example.test"))
         .unwrap();
     // acs.sbc.example.test is not in DNS; the proxies are.
-    let dns = Dns::start(
+    let dns = Dnsmasq::start(
         &dir.0,
         &format!("127.0.0.1 teams.sbc.example.test\n{PROXIES}"),
     );
