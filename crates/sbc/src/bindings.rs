@@ -1,7 +1,7 @@
 //! Where `sbc run` keeps registrations: the registrar (in the B2BUA) holds
 //! them in memory and reports every change; a store on its own thread
-//! writes them (redb under the data directory, Redis, or nothing for
-//! `memory`), so the SIP loop never waits for a disk or a server. At
+//! writes them (redb under the data directory, Redis, or an in-memory copy
+//! for `memory`), so the SIP loop never waits for a disk or a server. At
 //! start-up the live bindings are read back and given to the registrar.
 //! With Redis, a second thread follows what the other SBCs write (pub/sub)
 //! and hands each change to the SIP loop.
