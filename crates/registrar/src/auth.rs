@@ -184,7 +184,7 @@ impl Authenticator {
 
     fn mac(&self, label: &[u8], data: &[u8]) -> [u8; 32] {
         // HMAC takes keys of any length: this cannot fail.
-        let mut m = HmacSha256::new_from_slice(&self.secret.0).unwrap_or_else(|_| unreachable!());
+        let mut m = HmacSha256::new_from_slice(&self.secret.0).unwrap_or_else(|_| unreachable!()); // HMAC takes a key of any length
         m.update(label);
         m.update(data);
         let mut out = [0u8; 32];

@@ -247,7 +247,7 @@ impl Sim {
     /// # Panics
     /// When `addr` does not parse, or is taken.
     pub fn add_node_with(&mut self, name: &str, addr: &str, cfg: Config) -> NodeId {
-        let addr: SocketAddr = addr.parse().expect("node address");
+        let addr: SocketAddr = addr.parse().expect("node address"); // a test's literal
         assert!(
             self.nodes.iter().all(|n| n.addr != addr),
             "address {addr} taken"

@@ -165,7 +165,7 @@ impl World {
         let b = B2bua::new(cfg, Box::new(FakeMedia(media.clone())), now);
         let listeners = listeners
             .iter()
-            .map(|(t, a)| (*t, a.parse().expect("listener address")))
+            .map(|(t, a)| (*t, a.parse().expect("listener address"))) // a test's literal
             .collect();
         World {
             b,
@@ -194,7 +194,7 @@ impl World {
     // ----- the neighbours --------------------------------------------------
 
     fn add(&mut self, name: &str, addr: &str, transport: Transport, ua: Option<Box<Ua>>) -> NodeId {
-        let addr: SocketAddr = addr.parse().expect("node address");
+        let addr: SocketAddr = addr.parse().expect("node address"); // a test's literal
         assert!(
             self.nodes.iter().all(|n| n.addr != addr),
             "address {addr} taken"
@@ -230,7 +230,7 @@ impl World {
         transport: Transport,
         cfg: UaConfig,
     ) -> NodeId {
-        let a: SocketAddr = addr.parse().expect("node address");
+        let a: SocketAddr = addr.parse().expect("node address"); // a test's literal
         let seed = self.rng.next_u64();
         let ua = Ua::new(cfg, a, transport, self.start, seed);
         self.add(name, addr, transport, Some(Box::new(ua)))
@@ -289,10 +289,13 @@ impl World {
 
     /// The user agent of `node` (panics for a scripted node: a test bug).
     pub fn ua(&self, node: NodeId) -> &Ua {
-        self.nodes[node.index()]
-            .ua
-            .as_deref()
-            .expect("node is a user agent")
+        let ua = self.nodes[node.index()].ua.as_deref();
+        ua.expect("node is a user agent") // a test asking a scripted node is a test bug
+    }
+
+    fn ua_mut(&mut self, node: NodeId) -> &mut Ua {
+        let ua = self.nodes[node.index()].ua.as_deref_mut();
+        ua.expect("node is a user agent") // a test asking a scripted node is a test bug
     }
 
     /// OPTIONS `node` answered.
@@ -325,10 +328,8 @@ impl World {
         let t = self.nodes[n].transport;
         let to = Peer::new(self.listener(t), t);
         let now = self.now;
-        let ua = self.nodes[n].ua.as_mut().expect("node is a user agent");
-        let i = ua
-            .invite(now, to, ruri, from_user, &[])
-            .expect("the user agent writes its INVITE");
+        let i = self.ua_mut(node).invite(now, to, ruri, from_user, &[]);
+        let i = i.expect("the user agent writes its INVITE"); // fails only on a URI a test mistyped
         self.settle();
         i
     }
@@ -341,10 +342,8 @@ impl World {
         let t = self.nodes[n].transport;
         let to = Peer::new(self.listener(t), t);
         let now = self.now;
-        let ua = self.nodes[n].ua.as_mut().expect("node is a user agent");
-        let i = ua
-            .register(now, to, user, domain, expires)
-            .expect("the user agent writes its REGISTER");
+        let i = self.ua_mut(node).register(now, to, user, domain, expires);
+        let i = i.expect("the user agent writes its REGISTER"); // fails only on a name a test mistyped
         self.settle();
         i
     }
@@ -352,11 +351,7 @@ impl World {
     /// User agent `node` hangs up its placed call `i`.
     pub fn hang_up(&mut self, node: NodeId, i: usize) -> bool {
         let now = self.now;
-        let ua = self.nodes[node.index()]
-            .ua
-            .as_mut()
-            .expect("node is a user agent");
-        let done = ua.hang_up(now, i);
+        let done = self.ua_mut(node).hang_up(now, i);
         self.settle();
         done
     }
@@ -364,11 +359,7 @@ impl World {
     /// User agent `node` hangs up the call `i` it received.
     pub fn hang_up_incoming(&mut self, node: NodeId, i: usize) -> bool {
         let now = self.now;
-        let ua = self.nodes[node.index()]
-            .ua
-            .as_mut()
-            .expect("node is a user agent");
-        let done = ua.hang_up_incoming(now, i);
+        let done = self.ua_mut(node).hang_up_incoming(now, i);
         self.settle();
         done
     }
@@ -392,7 +383,7 @@ impl World {
         tls: Option<Vec<String>>,
     ) {
         let Ok(msg) = Message::parse(msg.to_bytes()) else {
-            panic!("a test wrote a message that does not parse")
+            panic!("a test wrote a message that does not parse") // test input, never network input
         };
         self.b.handle(
             self.now,
@@ -514,7 +505,7 @@ impl World {
             .find(|(lt, _)| *lt == t)
             .or_else(|| self.listeners.first())
             .map(|(_, a)| *a)
-            .expect("the world has a listener")
+            .expect("the world has a listener") // World::new is given at least one
     }
 
     fn link(&self, node: Option<usize>) -> NetConfig {
@@ -582,7 +573,7 @@ impl World {
     /// A message of the B2BUA onto the network.
     fn sbc_sent(&mut self, t: Transmit) {
         let Ok(msg) = Message::parse(t.bytes.clone()) else {
-            panic!("the B2BUA sent a message that does not parse")
+            panic!("the B2BUA sent a message that does not parse") // the bug this world exists to catch
         };
         let transport = t.to.transport;
         let src = self.listener(transport);
@@ -813,16 +804,22 @@ impl World {
 
     /// Takes the first request `method` sent to `to`; panics if none.
     pub fn take_req(&mut self, to: &str, method: &str) -> Message {
-        self.try_take(to, |m| m.method_str() == Some(method))
-            .unwrap_or_else(|| panic!("no {method} to {to}; outbox:\n{}", self.dump()))
+        let m = self.try_take(to, |m| m.method_str() == Some(method));
+        let Some(m) = m else {
+            panic!("no {method} to {to}; outbox:\n{}", self.dump()) // a test's assertion failed
+        };
+        m
     }
 
     /// Takes the first response `status` (to a request `method`) sent to `to`.
     pub fn take_resp(&mut self, to: &str, status: u16, method: &str) -> Message {
-        self.try_take(to, |m| {
+        let m = self.try_take(to, |m| {
             m.status() == Some(status) && cseq_method(m) == method
-        })
-        .unwrap_or_else(|| panic!("no {status} ({method}) to {to}; outbox:\n{}", self.dump()))
+        });
+        let Some(m) = m else {
+            panic!("no {status} ({method}) to {to}; outbox:\n{}", self.dump()) // a test's assertion failed
+        };
+        m
     }
 
     /// Messages (still in the outbox) sent to `to`, first lines.
