@@ -1,7 +1,7 @@
 //! Where `sbc run` keeps registrations: the registrar (in the B2BUA) holds
 //! them in memory and reports every change; a store on its own thread
-//! writes them (redb under the data directory, Redis, or an in-memory copy
-//! for `memory`), so the SIP loop never waits for a disk or a server. At
+//! writes them (redb under the data directory, or Redis; nothing for
+//! `memory`: the registrar's own copy is the only one), so the SIP loop never waits for a disk or a server. At
 //! start-up the live bindings are read back and given to the registrar.
 //! With Redis, a second thread follows what the other SBCs write (pub/sub)
 //! and hands each change to the SIP loop.
@@ -74,7 +74,19 @@ pub(crate) struct Opened {
 pub(crate) fn open(kind: &StoreKind) -> Result<Opened, String> {
     let mut changes = None;
     let mut store: Box<dyn Store + Send> = match kind {
-        StoreKind::Memory => Box::new(registrar::MemoryStore::new()),
+        // The registrar holds the bindings already: nothing to keep twice,
+        // no thread.
+        StoreKind::Memory => {
+            return Ok(Opened {
+                own: Vec::new(),
+                shared: Vec::new(),
+                bindings: Bindings {
+                    tx: None,
+                    dropped: 0,
+                },
+                changes: None,
+            })
+        }
         StoreKind::Redb(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("phones store: cannot create {}: {e}", dir.display()))?;
