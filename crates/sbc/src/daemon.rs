@@ -407,11 +407,11 @@ impl Core {
                         None => self.emit(Output::Cdr(cdr)),
                     },
                     Output::Binding(e) => {
-                        if let Some(b) = self.bindings.as_mut() {
-                            b.follow(e.clone());
-                        }
                         if let Some(tx) = &self.outputs {
-                            let _ = tx.send(Output::Binding(e));
+                            let _ = tx.send(Output::Binding(e.clone()));
+                        }
+                        if let Some(b) = self.bindings.as_mut() {
+                            b.follow(e);
                         }
                     }
                     // The next request to that peer opens a fresh connection.
