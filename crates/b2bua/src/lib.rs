@@ -17,6 +17,9 @@ mod media;
 mod number;
 
 pub use crate::cdr::{AttemptRecord, Cdr};
-pub use crate::core::{B2bua, CallView, Config, Counters, Input, Output, Phones};
+pub use crate::core::{
+    B2bua, CallView, Config, Counters, Input, Output, Phones, Reconfig, Reconfigured, ReloadError,
+    MAX_SLOTS,
+};
 pub use crate::media::MediaControl;
 pub use crate::number::{is_number, number_of};

@@ -88,6 +88,15 @@ pub struct NumberRule {
     pub applies: Applies,
 }
 
+/// Two rules are the same when their pattern text, replacement and roles are.
+impl PartialEq for NumberRule {
+    fn eq(&self, other: &NumberRule) -> bool {
+        self.pattern.as_str() == other.pattern.as_str()
+            && self.replace == other.replace
+            && self.applies == other.applies
+    }
+}
+
 impl NumberRule {
     fn apply(&self, n: &str) -> Option<String> {
         if self.pattern.is_match(n) {
@@ -100,7 +109,7 @@ impl NumberRule {
 
 /// An ordered list of [`NumberRule`]s: the first rule that applies to the
 /// number's role and matches it wins; when none matches the number is kept.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Normaliser {
     /// The rules, in the order they are tried.
     pub rules: Vec<NumberRule>,

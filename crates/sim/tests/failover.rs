@@ -493,3 +493,157 @@ fn calls_complete_on_a_lossy_network_for_every_seed() {
     assert!(worst < 4_000, "worst setup {worst} ms");
     println!("lossy: worst setup {worst} ms");
 }
+
+// Live reload (`sbc reload`, SIGHUP): the next call follows the new
+// configuration, calls in progress keep their trunks and media.
+
+/// The site's configuration as a reload gives it.
+fn reconfig(cfg: Config) -> b2bua::Reconfig {
+    b2bua::Reconfig {
+        trunks: cfg.trunks,
+        routes: cfg.routes,
+        users: None,
+    }
+}
+
+/// Call `i` of the carrier is still up at both ends and its media session
+/// was never deleted.
+fn still_up(s: &Site, i: usize, far: NodeId) {
+    let c = &s.w.ua(s.carrier).outgoing[i];
+    assert!(!c.ended, "call {i} still up at the carrier");
+    assert!(
+        s.w.ua(far).incoming.iter().any(|x| x.acked && !x.ended),
+        "call {i} still up at the far end"
+    );
+    assert!(s.w.media().deletes.is_empty(), "no media session deleted");
+}
+
+#[test]
+fn reloaded_routes_take_the_next_call_and_the_first_stays_up() {
+    let mut s = clean();
+    let first = place(&mut s);
+    assert_eq!(got(&s, s.teams[0]), 1);
+    // The route now goes to the gateway first.
+    let mut cfg = config(Duration::from_secs(30));
+    cfg.routes.routes[0].to = vec![Destination::trunk("gateway", None)];
+    let done = s.w.b.reconfigure(s.w.now, reconfig(cfg)).unwrap();
+    assert!(done.added.is_empty() && done.retired.is_empty(), "{done:?}");
+    let next = place(&mut s);
+    assert_eq!(setup_ms(&s, next), NORMAL_MS);
+    assert_eq!(got(&s, s.gateway), 1, "the next call took the new route");
+    assert_eq!(got(&s, s.teams[0]), 1, "and not the old one");
+    s.w.advance(Duration::from_secs(60));
+    still_up(&s, first, s.teams[0]);
+    // The first call ends normally, through Teams.
+    assert!(s.w.hang_up(s.carrier, first));
+    s.w.advance(Duration::from_secs(1));
+    assert_eq!(s.w.ua(s.carrier).outgoing[first].bye_status, Some(200));
+    assert!(s.w.ua(s.teams[0]).incoming[0].ended);
+    let cdr =
+        s.w.cdrs()
+            .into_iter()
+            .find(|c| c.to_trunk.as_deref() == Some("teams"));
+    assert!(cdr.is_some(), "the first call's CDR names Teams");
+}
+
+#[test]
+fn a_changed_trunk_takes_new_calls_and_old_calls_keep_the_old_one() {
+    let mut s = clean();
+    let first = place(&mut s);
+    // Teams' sip moves to another address (and the trunk's headers change).
+    let moved = "52.112.1.9:5061";
+    let new_sip = microsoft(&mut s.w, "new-sip", moved, Answer::after(Duration::ZERO));
+    s.w.settle();
+    let mut cfg = config(Duration::from_secs(30));
+    cfg.trunks[1].peers[0].addr = Some(moved.parse().unwrap());
+    cfg.trunks[1].headers.x_ms_sbc = Some("sbc/2 reloaded".into());
+    let done = s.w.b.reconfigure(s.w.now, reconfig(cfg)).unwrap();
+    assert_eq!(done.retired, vec![1], "the old Teams slot is retired");
+    assert_eq!(done.added, vec![4], "the new Teams trunk has a new slot");
+    assert_eq!(done.slots, vec![0, 4, 2, 3]);
+    assert!(!s.w.b.is_live(1) && s.w.b.is_live(4));
+    let next = place(&mut s);
+    assert_eq!(setup_ms(&s, next), NORMAL_MS);
+    assert_eq!(got(&s, new_sip), 1, "the next call reached the new sip");
+    let inv = &s.w.ua(new_sip).incoming[0].invite;
+    assert_eq!(inv.header_by_name("X-MS-SBC"), Some(&b"sbc/2 reloaded"[..]));
+    assert_eq!(got(&s, s.teams[0]), 1, "the old sip got nothing new");
+    s.w.advance(Duration::from_secs(120));
+    still_up(&s, first, s.teams[0]);
+    // The old peer's in-dialog BYE still reaches the caller: the call
+    // kept its trunk (and its dialog) through the reload.
+    assert!(s.w.hang_up_incoming(s.teams[0], 0));
+    s.w.advance(Duration::from_secs(1));
+    assert!(
+        s.w.ua(s.carrier).outgoing[first].ended,
+        "the carrier got the BYE"
+    );
+    assert_eq!(s.w.b.active_calls(), 1, "only the second call is left");
+    // The retired slot sends no OPTIONS any more; the new one does.
+    let before = s.w.options_answered(s.teams[0]);
+    s.w.advance(Duration::from_secs(180));
+    assert_eq!(
+        s.w.options_answered(s.teams[0]),
+        before,
+        "no OPTIONS from the retired slot"
+    );
+    assert!(
+        s.w.options_answered(new_sip) > 0,
+        "the new trunk pings its sip"
+    );
+}
+
+#[test]
+fn a_removed_trunk_refuses_new_calls_but_its_call_goes_on() {
+    let mut s = clean();
+    s.w.set_fault(s.teams[0], Fault::Dead);
+    s.w.set_fault(s.teams[1], Fault::Dead);
+    s.w.set_fault(s.teams[2], Fault::Dead);
+    s.w.set_fault(s.acs[0], Fault::Dead);
+    s.w.set_fault(s.acs[1], Fault::Dead);
+    s.w.set_fault(s.acs[2], Fault::Dead);
+    let first = place(&mut s);
+    assert_eq!(got(&s, s.gateway), 1, "the call failed over to the gateway");
+    // The gateway trunk goes away.
+    let mut cfg = config(Duration::from_secs(30));
+    cfg.trunks.pop();
+    cfg.routes.routes[0].to.pop();
+    cfg.routes.routes.pop();
+    let done = s.w.b.reconfigure(s.w.now, reconfig(cfg)).unwrap();
+    assert_eq!(done.retired, vec![3]);
+    // A new call from the gateway is refused (its source is no trunk's).
+    let refused =
+        s.w.call(s.gateway, "sip:+4930999@192.0.2.1:5060", "+4930111");
+    let g = s.gateway;
+    assert!(s
+        .w
+        .run_until(Duration::from_secs(5), |w| w.ua(g).outgoing[refused]
+            .status
+            .is_some()));
+    assert_eq!(s.w.ua(g).outgoing[refused].status, Some(403));
+    s.w.advance(Duration::from_secs(60));
+    still_up(&s, first, s.gateway);
+    assert!(s.w.hang_up(s.carrier, first));
+    s.w.advance(Duration::from_secs(1));
+    assert_eq!(s.w.ua(s.carrier).outgoing[first].bye_status, Some(200));
+    assert!(s.w.ua(s.gateway).incoming[0].ended);
+    assert_eq!(s.w.b.active_calls(), 0);
+}
+
+#[test]
+fn an_unchanged_trunk_keeps_its_health_through_a_reload() {
+    let mut s = clean();
+    s.w.set_fault(s.teams[0], Fault::Dead);
+    let i = place(&mut s);
+    assert_eq!(setup_ms(&s, i), NORMAL_MS + 20);
+    assert!(s.w.b.peer_states(1)[0].is_down());
+    let mut cfg = config(Duration::from_secs(30));
+    cfg.routes.routes[0].name = "to-teams-v2".into();
+    let done = s.w.b.reconfigure(s.w.now, reconfig(cfg)).unwrap();
+    assert_eq!(done.slots, vec![0, 1, 2, 3]);
+    assert!(s.w.b.peer_states(1)[0].is_down(), "sip still known down");
+    let j = place(&mut s);
+    assert_eq!(setup_ms(&s, j), NORMAL_MS, "no new attempt on the dead sip");
+    hang_up_all(&mut s);
+    assert_eq!(last_cdr(&s).route.as_deref(), Some("to-teams-v2"));
+}

@@ -17,6 +17,8 @@ struct Entry {
     peer_addrs: Vec<IpAddr>,
     peer_names: Vec<String>,
     fqdn: String,
+    /// A trunk a reload removed or replaced: it classifies nothing.
+    retired: bool,
 }
 
 /// Decides which trunk an inbound message belongs to, from where it arrived
@@ -52,10 +54,22 @@ impl Classifier {
                             .collect(),
                         peer_names: t.peer_names.clone(),
                         fqdn: t.fqdn.clone(),
+                        retired: false,
                     }
                 })
                 .collect(),
         }
+    }
+
+    /// A classifier over `trunks` in which the trunks `retired` marks
+    /// (by index) never match: a reload keeps a replaced trunk for the
+    /// calls set up on it, but new requests go to its successor.
+    pub fn with_retired(trunks: &[TrunkSpec], retired: &[bool]) -> Classifier {
+        let mut c = Classifier::new(trunks);
+        for (e, r) in c.trunks.iter_mut().zip(retired) {
+            e.retired = *r;
+        }
+        c
     }
 
     /// Which trunk an inbound message belongs to: the local listener must be
@@ -94,7 +108,7 @@ impl Classifier {
     ) -> Option<usize> {
         let src = src.to_canonical();
         let mut best: Option<(u32, usize)> = None;
-        for (i, t) in self.trunks.iter().enumerate() {
+        for (i, t) in self.trunks.iter().enumerate().filter(|(_, t)| !t.retired) {
             let Some(score) = t.score(local, src, transport, tls_names, server_name) else {
                 continue;
             };

@@ -354,7 +354,7 @@ impl fmt::Display for Cidr {
 }
 
 /// Everything the SBC knows about one trunk.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TrunkSpec {
     /// The trunk's name (routes and logs refer to it).
     pub name: String,

@@ -868,6 +868,24 @@ fn unknown_source_is_refused() {
 }
 
 #[test]
+fn a_retired_trunk_classifies_nothing_and_its_successor_takes_its_peers() {
+    // A reload replaced the carrier trunk (index 0) by a new one (index 2)
+    // with the same peer: the old one stays for its calls, the new one
+    // takes new requests.
+    let trunks = [carrier(), teams(), carrier()];
+    let c = Classifier::with_retired(&trunks, &[true, false, false]);
+    assert_eq!(
+        c.classify(sa(UDP_LOCAL), ip("198.51.100.10"), Transport::Udp, None),
+        Some(2)
+    );
+    let c = Classifier::with_retired(&trunks, &[true, false, true]);
+    assert_eq!(
+        c.classify(sa(UDP_LOCAL), ip("198.51.100.10"), Transport::Udp, None),
+        None
+    );
+}
+
+#[test]
 fn carrier_classified_by_peer_address() {
     let c = Classifier::new(&[carrier(), teams()]);
     assert_eq!(

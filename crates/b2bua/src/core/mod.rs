@@ -14,6 +14,7 @@ mod ending;
 mod identity;
 mod leg;
 mod phones;
+mod reload;
 mod setup;
 mod size;
 mod transfer;
@@ -22,6 +23,7 @@ use self::dialog::*;
 use self::ending::*;
 use self::identity::*;
 use self::leg::*;
+pub use self::reload::{Reconfig, Reconfigured, ReloadError, MAX_SLOTS};
 use self::setup::*;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -410,6 +412,8 @@ pub struct B2bua {
     ctl: Box<dyn MediaControl + Send>,
     classifier: Classifier,
     health: Vec<Health>,
+    /// Trunk slots a reload replaced or removed (see [`reload`]).
+    retired: Vec<bool>,
     /// Boxed: a map of ≈ 600-byte values would carry its empty buckets at
     /// that size too (up to half the table after a resize).
     calls: HashMap<u64, Box<Call>>,
@@ -485,14 +489,27 @@ impl Call {
 /// The peers of trunk `name` ranked for a plan: `(peer, known down)`.
 /// A phones trunk has no peers: its one "peer" is the registrar (whether
 /// the user is registered is found when the attempt starts).
-fn ranking(trunks: &[TrunkSpec], health: &[Health], name: &str) -> Vec<(usize, bool)> {
-    let Some(i) = trunks.iter().position(|t| t.name == name) else {
+fn ranking(
+    trunks: &[TrunkSpec],
+    health: &[Health],
+    retired: &[bool],
+    name: &str,
+) -> Vec<(usize, bool)> {
+    let Some(i) = live_named(trunks, retired, name) else {
         return Vec::new();
     };
     if trunks[i].kind == trunk::TrunkKind::Phones {
         return vec![(0, false)];
     }
     health[i].ranked()
+}
+
+/// The live (not retired) trunk called `name`.
+fn live_named(trunks: &[TrunkSpec], retired: &[bool], name: &str) -> Option<usize> {
+    trunks
+        .iter()
+        .zip(retired)
+        .position(|(t, r)| !r && t.name == name)
 }
 
 impl std::fmt::Debug for B2bua {
@@ -555,6 +572,7 @@ impl B2bua {
             })
             .collect();
         let active = vec![0; cfg.trunks.len()];
+        let retired = vec![false; cfg.trunks.len()];
         let uniq = transaction::Rng::with_label(cfg.seed, "b2bua");
         let registrar = cfg.phones.as_ref().map(|p| {
             let mut rc = p.registrar.clone();
@@ -567,6 +585,7 @@ impl B2bua {
             ctl,
             classifier,
             health,
+            retired,
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             invites: HashMap::new(),
@@ -856,6 +875,9 @@ impl B2bua {
                 }
             }
             while let Some(ch) = self.health[i].poll_change() {
+                if self.retired[i] {
+                    continue;
+                }
                 let trunk = self.cfg.trunks[i].name.clone();
                 tracing::info!(%trunk, host = %ch.host, up = ch.up, reason = %ch.reason, "trunk peer health");
                 self.outputs.push_back(Output::Health {
@@ -938,11 +960,17 @@ impl B2bua {
         {
             return Some(t);
         }
-        self.cfg.trunks.iter().position(|t| {
-            t.peers
+        let at = |i: &usize| {
+            self.cfg.trunks[*i]
+                .peers
                 .iter()
                 .any(|ps| ps.addr == Some(p.addr) && ps.transport == p.transport)
-        })
+        };
+        let mut all = 0..self.cfg.trunks.len();
+        (0..self.cfg.trunks.len())
+            .filter(|&i| !self.retired[i])
+            .find(at)
+            .or_else(|| all.find(at))
     }
 
     /// A trunk peer's addresses changed (see [`Input::PeerResolved`]).
@@ -965,7 +993,7 @@ impl B2bua {
         }
         spec.addr = new;
         tracing::info!(trunk = %self.cfg.trunks[t].name, host = %self.cfg.trunks[t].peers[p].host, ?old, ?new, "trunk peer address");
-        self.classifier = Classifier::new(&self.cfg.trunks);
+        self.classifier = Classifier::with_retired(&self.cfg.trunks, &self.retired);
         match new {
             Some(_) => self.health[t].set_resolved(now, p, old.is_some()),
             None => self.health[t].set_unresolved(now, p),

@@ -51,7 +51,7 @@ pub(super) fn phone_contact(
 
 impl B2bua {
     pub(super) fn trunk_index(&self, name: &str) -> Option<usize> {
-        self.cfg.trunks.iter().position(|t| t.name == name)
+        live_named(&self.cfg.trunks, &self.retired, name)
     }
 
     pub(super) fn new_call(&mut self, key: ServerKey, msg: Message, from: Peer, trunk: usize) {
@@ -108,8 +108,8 @@ impl B2bua {
             self.reply(key, &msg, 404, Some(&tag), Some(trunk));
             return;
         };
-        let (health, trunks) = (&self.health, &self.cfg.trunks);
-        let plan = Plan::new(route, |name| ranking(trunks, health, name));
+        let (health, trunks, retired) = (&self.health, &self.cfg.trunks, &self.retired);
+        let plan = Plan::new(route, |name| ranking(trunks, health, retired, name));
         let route_name = route.name.clone();
         let first_dest = route.to.first().and_then(|d| self.trunk_index(&d.trunk));
         // The caller's media.
