@@ -16,5 +16,6 @@ mod package;
 mod peers;
 mod phones;
 mod preflight;
+mod reload;
 mod run;
 mod sip_check;

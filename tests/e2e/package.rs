@@ -358,7 +358,8 @@ fn the_deb_ships_the_binary_conffiles_samples_unit_and_user_scripts() {
     let want = [
         ("Type", "notify"),
         ("ExecStart", "/usr/bin/sbc run --config /etc/sbc/sbc.toml"),
-        ("ExecReload", "/bin/kill -HUP $MAINPID"),
+        ("ExecReload", "/usr/bin/sbc reload"),
+        ("RuntimeDirectory", "sbc"),
         ("User", "sbc"),
         ("AmbientCapabilities", "CAP_NET_BIND_SERVICE"),
         ("CapabilityBoundingSet", "CAP_NET_BIND_SERVICE"),

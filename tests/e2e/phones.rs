@@ -1315,7 +1315,7 @@ fn sighup_reloads_the_users_file_and_keeps_the_registrations() {
     std::fs::write(&users, format!("{bob}\n{USERS}")).unwrap();
     d.signal("HUP");
     assert!(
-        wait_log(&d, "users reloaded", Duration::from_secs(5)),
+        wait_log(&d, "configuration reloaded", Duration::from_secs(5)),
         "{}",
         d.stderr()
     );
@@ -1327,7 +1327,7 @@ fn sighup_reloads_the_users_file_and_keeps_the_registrations() {
     std::fs::write(&users, "[[user]]\nnumber = \"not a number\"\n").unwrap();
     d.signal("HUP");
     assert!(
-        wait_log(&d, "users not reloaded", Duration::from_secs(5)),
+        wait_log(&d, "configuration reload refused", Duration::from_secs(5)),
         "{}",
         d.stderr()
     );

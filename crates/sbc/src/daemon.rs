@@ -25,8 +25,9 @@ use relay::Relay;
 use sip::{HeaderName, Message, Verdict};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
+pub(crate) use transport::Refresh;
+use transport::Resolver;
 use transport::{Inbound, ListenerSpec, TlsContext, Transport, Transports};
-use transport::{Refresh, Resolver};
 
 use crate::config::Loaded;
 
@@ -44,6 +45,9 @@ pub(crate) struct Counters {
     /// Stream connections lost (closed or reset by the peer, failed),
     /// passed to the B2BUA.
     pub(crate) lost: u64,
+    /// Configuration reloads applied and refused (`sbc reload`, SIGHUP).
+    pub(crate) reloads: u64,
+    pub(crate) reloads_refused: u64,
 }
 
 /// Lets through at most `per_second` log lines about bad input; counts the rest.
@@ -121,7 +125,7 @@ struct Connected {
 }
 
 /// What a peer's resolver task found.
-struct Resolution {
+pub(crate) struct Resolution {
     trunk: usize,
     peer: usize,
     /// Its addresses, or why the lookup failed.
@@ -136,7 +140,7 @@ struct Resolution {
 /// within bounds; after a failure 1 s, 2 s, 4 s … up to a minute). A name
 /// that needs no DNS (an IP literal) is reported once. Ends when the
 /// daemon stops listening.
-async fn resolve_peer(
+pub(crate) async fn resolve_peer(
     resolver: Resolver,
     refresh: Refresh,
     (trunk, peer): (usize, usize),
@@ -190,17 +194,6 @@ async fn resolve_peer(
         match wait {
             Some(d) => tokio::time::sleep(d).await,
             None => return,
-        }
-    }
-}
-
-/// Aborts the resolver tasks when the daemon returns.
-struct Tasks(Vec<tokio::task::JoinHandle<()>>);
-
-impl Drop for Tasks {
-    fn drop(&mut self) {
-        for t in &self.0 {
-            t.abort();
         }
     }
 }
@@ -568,7 +561,7 @@ impl Core {
     fn snapshot(&self) -> crate::http::Snapshot {
         let b = &self.b2b;
         let mut peers = Vec::new();
-        for (i, t) in b.trunks().iter().enumerate() {
+        for (i, t) in b.trunks().iter().enumerate().filter(|(i, _)| b.is_live(*i)) {
             for (p, state) in t.peers.iter().zip(b.peer_states(i)) {
                 let (state, reason) = match state {
                     trunk::PeerState::Up => ("up", String::new()),
@@ -866,29 +859,12 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     // Trunk peers: where they are (a configured address, else DNS, kept
     // current by a task per peer) and, for TLS, the identity we present.
     let trunks = cfg.trunks.clone();
-    let mut trunk_identity = Vec::with_capacity(trunks.len());
-    let mut trunk_tls: HashMap<String, Arc<TlsContext>> = HashMap::new();
-    for t in &trunks {
-        let ctx = match &t.tls {
-            Some(name) => {
-                let ctx = match trunk_tls.get(name) {
-                    Some(c) => c.clone(),
-                    None => {
-                        let profile = cfg.tls_profile(name).map_err(|e| e.to_string())?;
-                        let ctx =
-                            Arc::new(TlsContext::new(profile).map_err(|e| {
-                                format!("{}: TLS profile {name:?}: {e}", cfg.source)
-                            })?);
-                        trunk_tls.insert(name.clone(), ctx.clone());
-                        ctx
-                    }
-                };
-                Some(ctx)
-            }
-            None => None,
-        };
-        trunk_identity.push(ctx);
-    }
+    // One context per profile, listeners' and trunks' alike: a reload has
+    // each take its new files in place.
+    let trunk_identity: Vec<Option<Arc<TlsContext>>> = trunks
+        .iter()
+        .map(|t| t.tls.as_ref().and_then(|n| tls.get(n).cloned()))
+        .collect();
     let seed = RandomState::new().hash_one(std::process::id());
     let b2b = B2bua::new(
         b2bua::Config {
@@ -968,23 +944,11 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     })
     .map_err(|e| format!("{}: dns: {e}", cfg.source))?;
     let (resolved_tx, mut resolved_rx) = mpsc::channel::<Resolution>(256);
+    let mut reloader = crate::reload::Reloader::new(&cfg, tls, resolver, resolved_tx);
     let mut first: std::collections::HashSet<(usize, usize)> = std::collections::HashSet::new();
-    let mut tasks = Tasks(Vec::new());
     for (ti, t) in cfg.trunks.iter().enumerate() {
-        for (pi, p) in t.peers.iter().enumerate().filter(|(_, p)| p.addr.is_none()) {
-            first.insert((ti, pi));
-            tasks.0.push(tokio::spawn(resolve_peer(
-                resolver.clone(),
-                cfg.dns.refresh,
-                (ti, pi),
-                p.host.clone(),
-                p.port,
-                p.transport,
-                resolved_tx.clone(),
-            )));
-        }
+        first.extend(reloader.resolve(ti, t));
     }
-    drop(resolved_tx);
     let until = tokio::time::Instant::now() + Duration::from_secs(3);
     while !first.is_empty() {
         match tokio::time::timeout_at(until, resolved_rx.recv()).await {
@@ -1001,8 +965,19 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     let mut notify = std::mem::take(&mut hooks.notify);
     notify.ready(&format!("{} listeners", listeners.len()));
     let max_drain = Duration::from_secs(c.drain.max_wait_s);
-    let mut tls_list: Vec<Arc<TlsContext>> = tls.values().cloned().collect();
-    tls_list.extend(trunk_tls.values().cloned());
+    // `sbc reload` asks over the control socket.
+    let (control_tx, mut control_rx) = mpsc::channel::<crate::control::Request>(4);
+    let control_path =
+        crate::control::path(c.sbc.control_socket.as_ref().map(|p| p.get_ref().as_path()));
+    match crate::control::serve(&control_path, control_tx).await {
+        Ok(()) => {
+            println!("control {}", control_path.display());
+            tracing::info!(path = %control_path.display(), "control socket listening (sbc reload)");
+        }
+        Err(e) => {
+            tracing::warn!(%e, "no control socket: `sbc reload` cannot reach this daemon (SIGHUP still reloads)")
+        }
+    }
 
     let sig = |k| signal(k).map_err(|e| format!("cannot install a signal handler: {e}"));
     let (mut term, mut int, mut hup, mut usr2) = (
@@ -1100,13 +1075,19 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             _ = term.recv() => drain_deadline = Some(start_drain(&mut core, &notify, max_drain)),
             _ = int.recv() => drain_deadline = Some(start_drain(&mut core, &notify, max_drain)),
             _ = hup.recv() => {
-                notify.reloading();
-                reload(&tls_list, &transports, false);
-                reload_users(&mut core, cfg.phones.as_ref());
-                notify.ready("reloaded");
+                let _ = reload_config(&mut core, &mut reloader, &notify);
             }
+            Some(req) = control_rx.recv() => match req.command {
+                crate::control::Command::Reload => {
+                    let r = reload_config(&mut core, &mut reloader, &notify);
+                    let _ = req.reply.send(match r {
+                        Ok(text) => crate::control::Reply { ok: true, text },
+                        Err(text) => crate::control::Reply { ok: false, text },
+                    });
+                }
+            },
             () = notify.watchdog() => {}
-            _ = usr2.recv() => reload(&tls_list, &transports, true),
+            _ = usr2.recv() => reload(&reloader.tls_all(), &transports, true),
             _ = publish_tick.tick(), if publishing => core.publish(),
             _ = stats_tick.tick() => {
                 let s = core.snapshot();
@@ -1177,19 +1158,27 @@ fn reload(tls: &[Arc<TlsContext>], transports: &Transports, close: bool) {
     }
 }
 
-/// SIGHUP: the users file is read again (bindings stay); a file that does
-/// not load leaves the users in force.
-fn reload_users(core: &mut Core, phones: Option<&crate::config::PhonesSettings>) {
-    let Some(p) = phones else {
-        return;
-    };
-    match registrar::Users::load(&p.users_file, &p.phones.registrar.auth.realm) {
-        Ok(u) => {
-            tracing::info!(users = u.len(), file = %p.users_file.display(), "users reloaded");
-            core.b2b.set_users(u);
+/// `sbc reload` / SIGHUP: the configuration read again and applied to
+/// new calls ([`crate::reload`]); a refused one leaves the running one.
+fn reload_config(
+    core: &mut Core,
+    reloader: &mut crate::reload::Reloader,
+    notify: &crate::notify::Notify,
+) -> Result<String, String> {
+    notify.reloading();
+    let r = reloader.reload(&mut core.b2b, &mut core.trunk_tls, Instant::now());
+    core.counters.reloads = reloader.applied;
+    core.counters.reloads_refused = reloader.refused;
+    match &r {
+        Ok(text) => tracing::info!("configuration reloaded: {text}"),
+        Err(e) => {
+            tracing::error!("configuration reload refused, the running one stays: {e}")
         }
-        Err(e) => tracing::error!(%e, "users not reloaded; the previous ones stay in use"),
     }
+    core.flush();
+    core.publish();
+    notify.ready("reloaded");
+    r
 }
 
 /// The `counters` line (and `registrar counters` with phones), from the

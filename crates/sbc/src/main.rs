@@ -3,6 +3,8 @@
 //! * `sbc run [--config FILE]` — the daemon (embedded loopback default without `--config`);
 //! * `sbc demo` — the daemon with simulated carrier, Teams and ACS peers: calls, a transfer, a failover;
 //! * `sbc drill` — the failover drill: the daemon with simulated peers it kills, overloads and silences;
+//! * `sbc reload [--config FILE | --socket PATH]` — the running daemon reads its
+//!   configuration again and says what changed, or why it refused the file;
 //! * `sbc check --config FILE [--preflight]` — validate a configuration and exit; with
 //!   `--preflight`, also check what Microsoft will enforce (certificates, DNS, ports);
 //! * `sbc dev-certs [--dir DIR]` — generate the development PKI used by the default;
@@ -18,6 +20,7 @@ use clap::{Parser, Subcommand};
 
 mod bindings;
 mod config;
+mod control;
 mod daemon;
 mod demo;
 mod drill;
@@ -26,6 +29,7 @@ mod media_cmd;
 mod notify;
 mod peers;
 mod preflight;
+mod reload;
 mod sip_check;
 
 #[derive(Debug, Parser)]
@@ -47,6 +51,18 @@ enum Command {
         /// Configuration file (TOML).
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Ask the running SBC to read its configuration file again (as SIGHUP does) and
+    /// print its answer: what changed, or why the new file was refused (the running
+    /// configuration then stays). Routes, trunks, number rules, users and certificates
+    /// apply to new calls; calls in progress keep theirs. Exits 1 when refused.
+    Reload {
+        /// The daemon's configuration file: its `[sbc] control_socket` names the socket.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The control socket (default: $RUNTIME_DIRECTORY/control.sock, else /tmp/sbc-UID.sock).
+        #[arg(long, conflicts_with = "config")]
+        socket: Option<PathBuf>,
     },
     /// Run the SBC on the embedded default with simulated carrier, Teams and ACS peers in
     /// the same process: OPTIONS health, calls both ways with SRTP, a REFER transfer, a
@@ -134,6 +150,24 @@ fn dev_certs(dir: &std::path::Path, sbc_names: &[String]) -> Result<(), String> 
     Ok(())
 }
 
+/// `sbc reload`: the socket from `--socket`, the configuration's
+/// `[sbc] control_socket`, or the default.
+fn reload(config: Option<PathBuf>, socket: Option<PathBuf>) -> Result<bool, String> {
+    let configured = match (socket, config) {
+        (Some(s), _) => Some(s),
+        (None, Some(c)) => {
+            let text = std::fs::read_to_string(&c).map_err(|e| format!("{}: {e}", c.display()))?;
+            let t: toml::Table = text.parse().map_err(|e| format!("{}: {e}", c.display()))?;
+            t.get("sbc")
+                .and_then(|s| s.get("control_socket"))
+                .and_then(|v| v.as_str())
+                .map(PathBuf::from)
+        }
+        (None, None) => None,
+    };
+    control::reload(&control::path(configured.as_deref()))
+}
+
 fn run(config: Option<PathBuf>) -> Result<(), String> {
     let loaded = match &config {
         Some(path) => config::load(path).map_err(|e| e.to_string())?,
@@ -177,6 +211,16 @@ fn main() -> ExitCode {
             command: SipCommand::Check(args),
         } => return sip_check::run(&args),
         Command::Run { config } => run(config),
+        Command::Reload { config, socket } => {
+            return match reload(config, socket) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("sbc reload: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Demo => demo::run(),
         Command::Drill { target_scale } => drill::run(target_scale),
         Command::Media(args) => {

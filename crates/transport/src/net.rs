@@ -776,7 +776,8 @@ async fn accept_loop(t: Transports, listener: TcpListener, spec: ListenerSpec) {
                             return;
                         }
                     };
-                    let names = &ctx.profile().peer_names;
+                    let profile = ctx.profile();
+                    let names = &profile.peer_names;
                     if !names.is_empty() {
                         let ok = stream
                             .get_ref()

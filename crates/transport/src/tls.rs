@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
@@ -283,9 +283,9 @@ pub fn client_config(p: &TlsProfile) -> Result<ClientConfig, TlsError> {
 /// handshakes use the new files, established connections are untouched.
 #[derive(Debug)]
 pub struct TlsContext {
-    profile: TlsProfile,
+    profile: ArcSwap<TlsProfile>,
     server: ArcSwap<ServerConfig>,
-    client: Option<ArcSwap<ClientConfig>>,
+    client: ArcSwapOption<ClientConfig>,
 }
 
 impl TlsContext {
@@ -293,11 +293,11 @@ impl TlsContext {
     pub fn new(profile: TlsProfile) -> Result<TlsContext, TlsError> {
         let server = ArcSwap::from_pointee(server_config(&profile)?);
         let client = match profile.ca {
-            Some(_) => Some(ArcSwap::from_pointee(client_config(&profile)?)),
-            None => None,
+            Some(_) => ArcSwapOption::from_pointee(client_config(&profile)?),
+            None => ArcSwapOption::empty(),
         };
         Ok(TlsContext {
-            profile,
+            profile: ArcSwap::from_pointee(profile),
             server,
             client,
         })
@@ -306,16 +306,25 @@ impl TlsContext {
     /// Re-reads certificates, keys and the CA bundle. On error the old
     /// configuration stays in force.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let server = server_config(&self.profile)?;
-        let client = match &self.client {
-            Some(_) => Some(client_config(&self.profile)?),
+        let profile = self.profile.load_full();
+        let server = server_config(&profile)?;
+        let client = match profile.ca {
+            Some(_) => Some(Arc::new(client_config(&profile)?)),
             None => None,
         };
         self.server.store(Arc::new(server));
-        if let (Some(slot), Some(c)) = (&self.client, client) {
-            slot.store(Arc::new(c));
-        }
+        self.client.store(client);
         Ok(())
+    }
+
+    /// Takes the profile and configurations of `new` (a context the same
+    /// profile name has in a reloaded configuration, already loaded, so
+    /// nothing can fail half-way): new handshakes use them, established
+    /// connections are untouched.
+    pub fn adopt(&self, new: &TlsContext) {
+        self.profile.store(new.profile.load_full());
+        self.server.store(new.server());
+        self.client.store(new.client());
     }
 
     /// The current server configuration.
@@ -325,11 +334,11 @@ impl TlsContext {
 
     /// The current client configuration, if outbound TLS is possible.
     pub fn client(&self) -> Option<Arc<ClientConfig>> {
-        self.client.as_ref().map(ArcSwap::load_full)
+        self.client.load_full()
     }
 
-    /// The profile.
-    pub fn profile(&self) -> &TlsProfile {
-        &self.profile
+    /// The profile (the one last loaded).
+    pub fn profile(&self) -> Arc<TlsProfile> {
+        self.profile.load_full()
     }
 }

@@ -12,7 +12,7 @@
 //! `http` (`[http]`, the operations endpoint); `numbers` holds what trunks
 //! and routes share.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod dns;
@@ -52,6 +52,8 @@ pub(crate) struct Loaded {
     pub(crate) config: Config,
     pub(crate) source: String,
     pub(crate) text: String,
+    /// The file it was read from (`None`: a text given, like the embedded default).
+    pub(crate) path: Option<PathBuf>,
     pub(crate) listeners: Vec<listen::Listener>,
     /// Trunks, in configured order (indexes used by the classifier and health).
     pub(crate) trunks: Vec<trunk::TrunkSpec>,
@@ -89,6 +91,7 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
         config,
         source: source.to_owned(),
         text: text.to_owned(),
+        path: None,
         listeners,
         trunks,
         routes,
@@ -105,7 +108,9 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::unlocated(&file, "", e.to_string()))?;
-    parse(&text, &file)
+    let mut l = parse(&text, &file)?;
+    l.path = Some(path.to_owned());
+    Ok(l)
 }
 
 impl Loaded {

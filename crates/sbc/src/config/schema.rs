@@ -117,6 +117,8 @@ pub(crate) struct SbcSection {
     /// `Server` / `User-Agent` header value.
     #[serde(default = "default_agent")]
     pub(crate) user_agent: String,
+    /// The control socket `sbc reload` talks to (see `crate::control`).
+    pub(crate) control_socket: Option<Spanned<PathBuf>>,
 }
 
 pub(super) fn default_agent() -> String {

@@ -260,6 +260,8 @@ pub(crate) const FIGURES: &[Figure] = &[
         "TCP/TLS connections closed or reset by the peer.",
         |s| s.daemon.lost
     ),
+    fig!("reloads", "sbc_config_reloads_total" { "result" = "applied" }, Counter, "Configuration reloads (sbc reload, SIGHUP), applied or refused (the running configuration stayed).", |s| s.daemon.reloads),
+    fig!("reloads_refused", "sbc_config_reloads_total" { "result" = "refused" }, Counter, "Configuration reloads (sbc reload, SIGHUP), applied or refused (the running configuration stayed).", |s| s.daemon.reloads_refused),
     fig!(
         "calls",
         "sbc_calls_total",
