@@ -227,6 +227,8 @@ struct Core {
     /// What CDRs and health changes added up to, for the snapshot.
     tally: crate::http::Tally,
     started_unix_ms: u64,
+    /// Budgets, bans, scanners and caps before the B2BUA.
+    shield: crate::shield::Shield,
     /// Where the snapshot goes (`[http]`); nobody may be listening.
     publish: tokio::sync::watch::Sender<crate::http::Published>,
 }
@@ -538,6 +540,7 @@ impl Core {
                         addrs,
                     },
                 );
+                self.shield.trunks_changed(self.b2b.trunks());
                 self.flush();
             }
             Err(e) if r.failures == 1 => {
@@ -591,6 +594,8 @@ impl Core {
             b2b: b.counters(),
             transport: self.transports.stats(),
             relay: self.relay.stats(),
+            protect: self.shield.limiter().counters(),
+            shield: self.shield.counters,
             registrar: b.registrar_counters(),
             bindings: b.binding_count(),
             store_dropped: self.bindings.as_ref().map_or(0, |s| s.dropped),
@@ -612,10 +617,29 @@ impl Core {
 
     fn inbound(&mut self, inb: Inbound, now: Instant) {
         self.counters.received += 1;
+        // A banned source is dropped unread.
+        if self.shield.banned(now, inb.peer.addr.ip()) {
+            return;
+        }
         let raw = inb.bytes.clone();
         match sip::inspect(inb.bytes, &self.policy) {
             Verdict::Accept(mut msg) => {
                 self.counters.accepted += 1;
+                match self.shield.screen(now, &msg, inb.peer.addr.ip(), &self.b2b) {
+                    crate::shield::Screen::Pass => {}
+                    crate::shield::Screen::Drop => return,
+                    crate::shield::Screen::Busy => {
+                        let tag = self.tag(&[&raw]);
+                        if let Ok(mut r) =
+                            transaction::response_to(&msg, 503, "Service Unavailable", Some(&tag))
+                        {
+                            let _ = r.push_header("Retry-After", b"5");
+                            let _ = r.push_header("Server", self.agent.as_bytes());
+                            self.send(inb.peer, r.to_bytes());
+                        }
+                        return;
+                    }
+                }
                 if msg.is_request() {
                     received_and_rport(&mut msg, inb.peer.addr);
                 }
@@ -929,6 +953,12 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
         relay: relay.clone(),
         cdrs: HashMap::new(),
         tally: crate::http::Tally::default(),
+        shield: crate::shield::Shield::new(
+            protect::Config::default(),
+            crate::shield::Caps::default(),
+            &cfg.trunks,
+            now,
+        ),
         started_unix_ms: unix_ms(),
         publish,
     };
@@ -991,6 +1021,8 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
     let mut stats_tick = tokio::time::interval(Duration::from_secs(60));
     // Relay events: inactive sessions, and removed ones completing their CDRs.
     let mut media_tick = tokio::time::interval(Duration::from_millis(100));
+    // Ends bans and forgets idle sources.
+    let mut shield_tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_logged = String::new();
     // Snapshots for the operations endpoint, when it is on.
     let mut publish_tick = tokio::time::interval(Duration::from_millis(200));
@@ -1069,6 +1101,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
                 core.flush();
             }
             _ = media_tick.tick() => core.relay_events(),
+            _ = shield_tick.tick() => core.shield.tick(Instant::now()),
             () = &mut stop_requested, if drain_deadline.is_none() => {
                 drain_deadline = Some(start_drain(&mut core, &notify, max_drain));
             }
@@ -1167,6 +1200,7 @@ fn reload_config(
 ) -> Result<String, String> {
     notify.reloading();
     let r = reloader.reload(&mut core.b2b, &mut core.trunk_tls, Instant::now());
+    core.shield.trunks_changed(core.b2b.trunks());
     core.counters.reloads = reloader.applied;
     core.counters.reloads_refused = reloader.refused;
     match &r {

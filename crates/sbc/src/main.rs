@@ -30,6 +30,7 @@ mod notify;
 mod peers;
 mod preflight;
 mod reload;
+mod shield;
 mod sip_check;
 
 #[derive(Debug, Parser)]

@@ -22,6 +22,9 @@ pub(crate) struct Snapshot {
     pub(crate) b2b: b2bua::Counters,
     pub(crate) transport: transport::Stats,
     pub(crate) relay: relay::RelayStats,
+    /// Per-source budgets and bans.
+    pub(crate) protect: protect::Counters,
+    pub(crate) shield: crate::shield::Counters,
     /// With `[phones]` only.
     pub(crate) registrar: Option<registrar::Counters>,
     pub(crate) bindings: usize,
@@ -262,6 +265,14 @@ pub(crate) const FIGURES: &[Figure] = &[
     ),
     fig!("reloads", "sbc_config_reloads_total" { "result" = "applied" }, Counter, "Configuration reloads (sbc reload, SIGHUP), applied or refused (the running configuration stayed).", |s| s.daemon.reloads),
     fig!("reloads_refused", "sbc_config_reloads_total" { "result" = "refused" }, Counter, "Configuration reloads (sbc reload, SIGHUP), applied or refused (the running configuration stayed).", |s| s.daemon.reloads_refused),
+    fig!("flood_passed", "sbc_protect_requests_total" { "verdict" = "passed" }, Counter, "Requests screened by the per-source budgets: within budget, over budget (dropped, or 503 for a trusted peer), dropped from a banned source, from a scanner (dropped and banned).", |s| s.protect.passed),
+    fig!("flood_excess", "sbc_protect_requests_total" { "verdict" = "excess" }, Counter, "Requests screened by the per-source budgets: within budget, over budget (dropped, or 503 for a trusted peer), dropped from a banned source, from a scanner (dropped and banned).", |s| s.protect.excess),
+    fig!("flood_banned", "sbc_protect_requests_total" { "verdict" = "banned" }, Counter, "Requests screened by the per-source budgets: within budget, over budget (dropped, or 503 for a trusted peer), dropped from a banned source, from a scanner (dropped and banned).", |s| s.protect.banned_drops),
+    fig!("scanners", "sbc_protect_requests_total" { "verdict" = "scanner" }, Counter, "Requests screened by the per-source budgets: within budget, over budget (dropped, or 503 for a trusted peer), dropped from a banned source, from a scanner (dropped and banned).", |s| s.protect.scanners),
+    fig!("bans", "sbc_protect_bans_total", Counter, "Sources banned (repeated excess, scanner signature).", |s| s.protect.bans),
+    fig!("banned_now", "sbc_protect_banned_sources", Gauge, "Sources banned now.", |s| s.protect.banned_now),
+    fig!("sources", "sbc_protect_sources", Gauge, "Sources with a budget tracked now (bounded by [protect] max_sources).", |s| s.protect.sources),
+    fig!("over_cap", "sbc_protect_over_cap_total", Counter, "New calls refused at a global cap (calls, transactions): 503 to a trusted peer, dropped otherwise.", |s| s.shield.over_cap),
     fig!(
         "calls",
         "sbc_calls_total",

@@ -20,6 +20,8 @@ fn empty() -> Snapshot {
         b2b: b2bua::Counters::default(),
         transport: transport::Stats::default(),
         relay: relay::RelayStats::default(),
+        protect: protect::Counters::default(),
+        shield: crate::shield::Counters::default(),
         registrar: None,
         bindings: 0,
         store_dropped: 0,
