@@ -63,7 +63,7 @@ max_wait_s = 20
 }
 
 /// The endpoint's address, from the daemon's `http ADDR` line (10 s at most).
-fn http_addr(d: &Daemon) -> SocketAddr {
+pub(crate) fn http_addr(d: &Daemon) -> SocketAddr {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(a) = d
@@ -104,13 +104,13 @@ pub(crate) fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 }
 
 /// The value of the sample `name` (with its labels, as written) in `text`.
-fn sample(text: &str, name: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// Polls `path` (10 s at most) until `ok` holds for its body; the last one.
-fn until(addr: SocketAddr, path: &str, ok: impl Fn(u16, &str) -> bool) -> (u16, String) {
+pub(crate) fn until(addr: SocketAddr, path: &str, ok: impl Fn(u16, &str) -> bool) -> (u16, String) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (code, body) = get(addr, path);

@@ -16,6 +16,7 @@ mod package;
 mod peers;
 mod phones;
 mod preflight;
+mod protect;
 mod reload;
 mod run;
 mod sip_check;
