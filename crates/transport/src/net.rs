@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -135,6 +135,12 @@ pub struct Limits {
     pub assembly_timeout: Duration,
     /// Most simultaneous stream connections; more are refused.
     pub max_connections: usize,
+    /// Most inbound stream connections from one address (TLS handshakes
+    /// in progress included); more are refused at accept.
+    pub max_connections_per_source: usize,
+    /// Most inbound TLS handshakes in progress at once; more connections
+    /// are refused at accept (a handshake costs an RSA signature).
+    pub max_handshakes: usize,
     /// Send a CRLFCRLF ping on an idle outbound connection after this long (RFC 5626).
     pub keepalive_interval: Duration,
 }
@@ -147,6 +153,8 @@ impl Default for Limits {
             handshake_timeout: Duration::from_secs(10),
             assembly_timeout: Duration::from_secs(30),
             max_connections: 10_000,
+            max_connections_per_source: 500,
+            max_handshakes: 256,
             keepalive_interval: Duration::from_secs(30),
         }
     }
@@ -161,6 +169,8 @@ struct Counters {
     send_errors: AtomicU64,
     accepted: AtomicU64,
     refused: AtomicU64,
+    refused_per_source: AtomicU64,
+    refused_handshakes: AtomicU64,
     tls_failures: AtomicU64,
     framing_errors: AtomicU64,
     timeouts: AtomicU64,
@@ -185,6 +195,10 @@ pub struct Stats {
     pub accepted: u64,
     /// Stream connections refused (limit reached).
     pub refused: u64,
+    /// Inbound connections refused: their source had `max_connections_per_source`.
+    pub refused_per_source: u64,
+    /// Inbound TLS connections refused: `max_handshakes` were in progress.
+    pub refused_handshakes: u64,
     /// TLS handshakes that failed (bad or missing client certificate, wrong name, …).
     pub tls_failures: u64,
     /// Streams closed for a framing error.
@@ -292,6 +306,10 @@ struct Inner {
     lost_rx: Mutex<Option<mpsc::Receiver<Lost>>>,
     accepting: AtomicBool,
     stop: Notify,
+    /// Inbound stream connections per source address (handshaking or open).
+    per_source: Mutex<HashMap<std::net::IpAddr, usize>>,
+    /// Inbound TLS handshakes in progress.
+    handshakes: AtomicUsize,
 }
 
 /// Handle to the running transports; cheap to clone.
@@ -354,6 +372,8 @@ impl Transports {
             lost_rx: Mutex::new(Some(lost_rx)),
             accepting: AtomicBool::new(true),
             stop: Notify::new(),
+            per_source: Mutex::new(HashMap::new()),
+            handshakes: AtomicUsize::new(0),
         });
         let t = Transports { inner };
         for (i, sock) in t.inner.udp.iter().enumerate() {
@@ -645,6 +665,8 @@ impl Transports {
             send_errors: c.send_errors.load(Ordering::Relaxed),
             accepted: c.accepted.load(Ordering::Relaxed),
             refused: c.refused.load(Ordering::Relaxed),
+            refused_per_source: c.refused_per_source.load(Ordering::Relaxed),
+            refused_handshakes: c.refused_handshakes.load(Ordering::Relaxed),
             tls_failures: c.tls_failures.load(Ordering::Relaxed),
             framing_errors: c.framing_errors.load(Ordering::Relaxed),
             timeouts: c.timeouts.load(Ordering::Relaxed),
@@ -745,6 +767,23 @@ async fn accept_loop(t: Transports, listener: TcpListener, spec: ListenerSpec) {
             drop(tcp);
             continue;
         }
+        let tls = matches!((&spec.tls, spec.transport), (Some(_), Transport::Tls));
+        if tls && t.inner.handshakes.load(Ordering::Relaxed) >= t.inner.limits.max_handshakes {
+            t.inner
+                .counters
+                .refused_handshakes
+                .fetch_add(1, Ordering::Relaxed);
+            drop(tcp);
+            continue;
+        }
+        if !t.take_source(addr.ip()) {
+            t.inner
+                .counters
+                .refused_per_source
+                .fetch_add(1, Ordering::Relaxed);
+            drop(tcp);
+            continue;
+        }
         tcp.set_nodelay(true).ok();
         match (&spec.tls, spec.transport) {
             (Some(ctx), Transport::Tls) => {
@@ -752,11 +791,16 @@ async fn accept_loop(t: Transports, listener: TcpListener, spec: ListenerSpec) {
                 let ctx = ctx.clone();
                 tokio::spawn(async move {
                     let acceptor = tokio_rustls::TlsAcceptor::from(ctx.server());
+                    t.inner.handshakes.fetch_add(1, Ordering::Relaxed);
                     let hs = tokio::time::timeout(
                         t.inner.limits.handshake_timeout,
                         acceptor.accept(tcp),
                     )
                     .await;
+                    t.inner.handshakes.fetch_sub(1, Ordering::Relaxed);
+                    // A connection that does not become ours gives its
+                    // source's slot back.
+                    let release = Release(Some((t.clone(), addr.ip())));
                     let stream = match hs {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
@@ -796,12 +840,56 @@ async fn accept_loop(t: Transports, listener: TcpListener, spec: ListenerSpec) {
                     }
                     t.inner.counters.accepted.fetch_add(1, Ordering::Relaxed);
                     let names = leaf_names(stream.get_ref().1.peer_certificates());
+                    release.keep();
                     t.register(stream, Peer::new(addr, Transport::Tls), local, false, names);
                 });
             }
             _ => {
                 t.inner.counters.accepted.fetch_add(1, Ordering::Relaxed);
                 t.register(tcp, Peer::new(addr, Transport::Tcp), local, false, None);
+            }
+        }
+    }
+}
+
+/// Gives a source's connection slot back when dropped, unless kept.
+struct Release(Option<(Transports, std::net::IpAddr)>);
+
+impl Release {
+    /// The connection became ours: its task gives the slot back.
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if let Some((t, ip)) = self.0.take() {
+            t.give_source(ip);
+        }
+    }
+}
+
+impl Transports {
+    /// Takes one of `ip`'s inbound connection slots; false when it has none left.
+    fn take_source(&self, ip: std::net::IpAddr) -> bool {
+        let mut m = lock(&self.inner.per_source);
+        let n = m.entry(ip.to_canonical()).or_insert(0);
+        if *n >= self.inner.limits.max_connections_per_source {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// Gives one of `ip`'s slots back.
+    fn give_source(&self, ip: std::net::IpAddr) {
+        let mut m = lock(&self.inner.per_source);
+        let ip = ip.to_canonical();
+        if let Some(n) = m.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&ip);
             }
         }
     }
@@ -976,6 +1064,9 @@ async fn connection<S>(
     drop(tx);
     if let Some(id) = peer.conn {
         lock(&t.inner.conns).remove(&id);
+    }
+    if !outbound {
+        t.give_source(peer.addr.ip());
     }
     let _ = writer_task.await;
 }

@@ -307,6 +307,36 @@ async fn connection_limit_refuses_the_excess() {
     assert_eq!(t.stats().refused, 1);
 }
 
+#[tokio::test]
+async fn connections_per_source_are_capped_and_a_closed_one_frees_its_slot() {
+    let limits = Limits {
+        max_connections_per_source: 2,
+        ..Limits::default()
+    };
+    let (t, addrs, _rx) = start(vec![any(Transport::Tcp, None)], limits).await;
+    let a = TcpStream::connect(addrs[0]).await.unwrap();
+    let _b = TcpStream::connect(addrs[0]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut c = TcpStream::connect(addrs[0]).await.unwrap();
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(3), c.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(
+        matches!(n, Ok(0) | Err(_)),
+        "the third from one source is closed"
+    );
+    assert_eq!(t.stats().refused_per_source, 1);
+    // One closes: its slot is free again.
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut d = TcpStream::connect(addrs[0]).await.unwrap();
+    let r = tokio::time::timeout(Duration::from_millis(300), d.read(&mut buf)).await;
+    assert!(r.is_err(), "the new connection stays open");
+    assert_eq!(t.stats().refused_per_source, 1);
+    assert_eq!(t.stats().open_connections, 2);
+}
+
 async fn tls_client(
     p: &Pki,
     client: Option<&IdentityFiles>,

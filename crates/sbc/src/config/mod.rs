@@ -122,6 +122,8 @@ impl Loaded {
             handshake_timeout: Duration::from_secs(l.handshake_timeout_s.max(1)),
             assembly_timeout: Duration::from_secs(l.assembly_timeout_s.max(1)),
             max_connections: l.max_connections.max(1),
+            max_connections_per_source: l.max_connections_per_source.max(1),
+            max_handshakes: l.max_tls_handshakes.max(1),
             keepalive_interval: Duration::from_secs(l.keepalive_interval_s.max(1)),
         }
     }

@@ -202,6 +202,8 @@ pub(crate) struct LimitsSection {
     pub(crate) handshake_timeout_s: u64,
     pub(crate) assembly_timeout_s: u64,
     pub(crate) max_connections: usize,
+    pub(crate) max_connections_per_source: usize,
+    pub(crate) max_tls_handshakes: usize,
     pub(crate) keepalive_interval_s: u64,
 }
 
@@ -213,6 +215,8 @@ impl Default for LimitsSection {
             handshake_timeout_s: d.handshake_timeout.as_secs(),
             assembly_timeout_s: d.assembly_timeout.as_secs(),
             max_connections: d.max_connections,
+            max_connections_per_source: d.max_connections_per_source,
+            max_tls_handshakes: d.max_handshakes,
             keepalive_interval_s: d.keepalive_interval.as_secs(),
         }
     }

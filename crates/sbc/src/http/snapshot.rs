@@ -273,6 +273,8 @@ pub(crate) const FIGURES: &[Figure] = &[
     fig!("banned_now", "sbc_protect_banned_sources", Gauge, "Sources banned now.", |s| s.protect.banned_now),
     fig!("sources", "sbc_protect_sources", Gauge, "Sources with a budget tracked now (bounded by [protect] max_sources).", |s| s.protect.sources),
     fig!("over_cap", "sbc_protect_over_cap_total", Counter, "New calls refused at a global cap (calls, transactions): 503 to a trusted peer, dropped otherwise.", |s| s.shield.over_cap),
+    fig!("conn_refused_per_source", "sbc_connections_refused_total" { "reason" = "per_source" }, Counter, "Inbound TCP/TLS connections refused at accept: a source at [limits] max_connections_per_source, max_tls_handshakes in progress.", |s| s.transport.refused_per_source),
+    fig!("conn_refused_handshakes", "sbc_connections_refused_total" { "reason" = "handshakes" }, Counter, "Inbound TCP/TLS connections refused at accept: a source at [limits] max_connections_per_source, max_tls_handshakes in progress.", |s| s.transport.refused_handshakes),
     fig!(
         "calls",
         "sbc_calls_total",
