@@ -202,6 +202,19 @@ fn the_deb_ships_the_binary_conffiles_samples_unit_and_user_scripts() {
         let path = format!("/usr/share/doc/sbc/examples/{}", name.to_string_lossy());
         assert!(files.contains_key(&path), "{path} missing:\n{listing}");
     }
+    // The cloud-init examples of the Azure pair (docs/deploy.md).
+    for example in std::fs::read_dir(ws.join("packaging/azure")).unwrap() {
+        let name = example.unwrap().file_name();
+        let path = format!(
+            "/usr/share/doc/sbc/examples/azure/{}",
+            name.to_string_lossy()
+        );
+        assert_eq!(
+            files.get(&path).map(String::as_str),
+            Some("-rw-r--r--"),
+            "{path} in the package:\n{listing}"
+        );
+    }
     // Nothing lands in /var: the state directory is made by postinst (and StateDirectory=).
     assert!(!files.keys().any(|p| p.starts_with("/var")), "{listing}");
 

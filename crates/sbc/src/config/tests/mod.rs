@@ -8,6 +8,7 @@ use super::*;
 use crate::config::schema::default_agent;
 use crate::config::tls::first_pem_certificate;
 
+mod deploy;
 mod general;
 mod http;
 mod phones;
