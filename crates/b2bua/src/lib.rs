@@ -19,4 +19,4 @@ mod number;
 pub use crate::cdr::{AttemptRecord, Cdr};
 pub use crate::core::{B2bua, CallView, Config, Counters, Input, Output, Phones};
 pub use crate::media::MediaControl;
-pub use crate::number::{is_number, number_of};
+pub use crate::number::{is_number, mask, number_of, redact, Redacted};

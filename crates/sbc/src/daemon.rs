@@ -236,6 +236,10 @@ struct Core {
     started_unix_ms: u64,
     /// Where the snapshot goes (`[http]`); nobody may be listening.
     publish: tokio::sync::watch::Sender<crate::http::Published>,
+    /// SIP messages in and out by method and status code.
+    sip: crate::http::SipCounts,
+    /// The certificates the TLS profiles present, for their expiry.
+    certs: crate::http::CertWatch,
 }
 
 impl Core {
@@ -249,6 +253,7 @@ impl Core {
     }
 
     fn send(&mut self, to: transport::Peer, bytes: Bytes) {
+        self.sip.sent(&bytes);
         let stream = to.transport.is_reliable();
         if stream && to.conn.is_none() {
             let dest = dest_of(&to);
@@ -569,7 +574,8 @@ impl Core {
         let b = &self.b2b;
         let mut peers = Vec::new();
         for (i, t) in b.trunks().iter().enumerate() {
-            for (p, state) in t.peers.iter().zip(b.peer_states(i)) {
+            let rtts = b.peer_rtts(i);
+            for ((p, state), rtt) in t.peers.iter().zip(b.peer_states(i)).zip(rtts) {
                 let (state, reason) = match state {
                     trunk::PeerState::Up => ("up", String::new()),
                     trunk::PeerState::Down(r) => ("down", r),
@@ -585,6 +591,7 @@ impl Core {
                     reason,
                     since_unix_ms: since.copied().unwrap_or(self.started_unix_ms),
                     options: t.options.enabled,
+                    rtt,
                 });
             }
         }
@@ -598,6 +605,14 @@ impl Core {
             b2b: b.counters(),
             transport: self.transports.stats(),
             relay: self.relay.stats(),
+            relay_workers: self.relay.workers(),
+            sip: self.sip.clone(),
+            certs: self.certs.rows(),
+            trunk_tls: b
+                .trunks()
+                .iter()
+                .map(|t| (t.name.clone(), t.tls.clone()))
+                .collect(),
             registrar: b.registrar_counters(),
             bindings: b.binding_count(),
             store_dropped: self.bindings.as_ref().map_or(0, |s| s.dropped),
@@ -623,6 +638,7 @@ impl Core {
         match sip::inspect(inb.bytes, &self.policy) {
             Verdict::Accept(mut msg) => {
                 self.counters.accepted += 1;
+                self.sip.received(&msg);
                 if msg.is_request() {
                     received_and_rport(&mut msg, inb.peer.addr);
                 }
@@ -900,6 +916,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             session_expires: 1800,
             supported: policy.supported.join(", "),
             phones: cfg.phones.as_ref().map(|p| p.phones.clone()),
+            mask_numbers: cfg.log.mask_numbers,
         },
         Box::new(RelayCtl(relay.clone())),
         now,
@@ -955,6 +972,8 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
         tally: crate::http::Tally::default(),
         started_unix_ms: unix_ms(),
         publish,
+        sip: crate::http::SipCounts::default(),
+        certs: crate::http::CertWatch::new(tls.iter().chain(trunk_tls.iter())),
     };
     // One resolver task per peer without an address; the first answers are
     // awaited (3 s at most) so that the first calls find their peers.

@@ -10,6 +10,7 @@ use crate::config::tls::first_pem_certificate;
 
 mod general;
 mod http;
+mod log;
 mod phones;
 mod routes;
 mod samples;
