@@ -109,6 +109,15 @@ pub(crate) fn sample(text: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// The sum of the samples of family `name` whose labels contain `with`.
+fn sum(text: &str, name: &str, with: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix('{'))
+        .filter(|l| l.contains(with))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
 /// Polls `path` (10 s at most) until `ok` holds for its body; the last one.
 pub(crate) fn until(addr: SocketAddr, path: &str, ok: impl Fn(u16, &str) -> bool) -> (u16, String) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -212,6 +221,80 @@ fn http_metrics_pass_promtool_count_a_call_and_ready_turns_503_on_drain() {
     assert_eq!(sample(&text, "sbc_draining"), Some(0.0), "{text}");
     let (ok, out) = promtool(&text);
     assert!(ok, "promtool check metrics:\n{out}\n--- metrics\n{text}");
+    // By method and code: the INVITE in from the carrier and out to Teams,
+    // the 200s both ways.
+    for (sample_name, min) in [
+        (
+            r#"sbc_sip_requests_total{direction="in",method="INVITE"}"#,
+            1.0,
+        ),
+        (
+            r#"sbc_sip_requests_total{direction="out",method="INVITE"}"#,
+            1.0,
+        ),
+        (
+            r#"sbc_sip_requests_total{direction="in",method="ACK"}"#,
+            1.0,
+        ),
+        (r#"sbc_sip_responses_total{direction="in",code="200"}"#, 1.0),
+        (
+            r#"sbc_sip_responses_total{direction="out",code="200"}"#,
+            1.0,
+        ),
+        (
+            r#"sbc_sip_responses_total{direction="out",code="100"}"#,
+            1.0,
+        ),
+    ] {
+        let v = sample(&text, sample_name);
+        assert!(v.is_some_and(|v| v >= min), "{sample_name} {v:?}:\n{text}");
+    }
+    // The certificate the Teams trunk presents, valid for a while yet.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let expiry = sum(
+        &text,
+        "sbc_tls_certificate_expiry_timestamp_seconds",
+        "profile=",
+    );
+    assert!(expiry > now, "{text}");
+    // Media: the Teams peer sends SRTP for a second, the carrier RTP.
+    let (_, text) = until(addr, "/metrics", |_, b| {
+        sample(b, "sbc_media_packets_total").unwrap_or(0.0) >= 20.0
+    });
+    let packets = sample(&text, "sbc_media_packets_total").unwrap_or(0.0);
+    assert!(packets >= 20.0, "{text}\n{}", d.stderr());
+    assert!(
+        sample(&text, "sbc_media_bytes_total").unwrap_or(0.0) > packets * 12.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "sbc_srtp_auth_failures_total"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        sum(&text, "sbc_relay_worker_packets_total", "worker="),
+        packets,
+        "{text}"
+    );
+    assert_eq!(
+        sum(&text, "sbc_relay_worker_sessions", "worker="),
+        1.0,
+        "{text}"
+    );
+    // The Teams peer was not up when the SBC pinged it (it started later;
+    // the next OPTIONS is a minute away): no round trip yet. The status
+    // page test pings every second and sees one.
+    assert_eq!(
+        sum(&text, "sbc_peer_options_rtt_seconds", "trunk="),
+        0.0,
+        "{text}"
+    );
+    let (ok, out) = promtool(&text);
+    assert!(ok, "promtool check metrics:\n{out}\n--- metrics\n{text}");
     assert_eq!(get(addr, "/ready").0, 200);
     // SIGTERM: draining; the call goes on, /ready says 503, /health 200.
     d.signal("TERM");
@@ -239,6 +322,16 @@ fn http_metrics_pass_promtool_count_a_call_and_ready_turns_503_on_drain() {
     // The log line is printed from the same table.
     assert_eq!(crate::daemon::counter(&err, "calls"), Some(1), "{err}");
     assert_eq!(crate::daemon::counter(&err, "cdrs"), Some(1), "{err}");
+    assert!(
+        crate::daemon::counter(&err, "media_packets").unwrap_or(0) >= 20,
+        "{err}"
+    );
+    // Numbers masked in the log (`new call`); whole in the CDR.
+    assert!(err.contains("called=••••••••4567"), "{err}");
+    for whole in ["301234567", "401112222"] {
+        assert!(!err.contains(whole), "{whole} logged whole:\n{err}");
+    }
+    assert_eq!(cdr[0]["called"], "+49301234567");
 }
 
 /// Headless Chromium on `url` (60 s at most): the DOM after its scripts
@@ -340,7 +433,12 @@ fn http_status_page_shows_a_down_teams_peer_and_the_call_in_progress() {
             ps.iter()
                 .any(|x| x["host"] == "sip2.pstnhub.microsoft.com" && x["state"] == "down")
         });
-        down && v["calls"][0]["state"] == "answered"
+        // sip answers the pings (every second) once its peer runs.
+        let rtt = v["peers"].as_array().is_some_and(|ps| {
+            ps.iter()
+                .any(|x| x["host"] == "sip.pstnhub.microsoft.com" && x["rtt_ms"].is_number())
+        });
+        down && rtt && v["calls"][0]["state"] == "answered"
     });
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     let sip2 = v["peers"]
@@ -350,6 +448,23 @@ fn http_status_page_shows_a_down_teams_peer_and_the_call_in_progress() {
         .find(|x| x["host"] == "sip2.pstnhub.microsoft.com")
         .unwrap();
     assert_eq!(sip2["state"], "down", "{body}\n{}", d.stderr());
+    // Its round trip is shown.
+    let sip = v["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["host"] == "sip.pstnhub.microsoft.com")
+        .unwrap();
+    let rtt = sip["rtt_ms"].as_f64().unwrap_or(-1.0);
+    assert!(rtt > 0.0 && rtt < 5000.0, "{body}");
+    assert!(sip2["rtt_ms"].is_null(), "{body}");
+    // The certificate the Teams trunk presents, with its days left.
+    let certs = v["certificates"].as_array().unwrap();
+    let teams = certs.iter().find(|c| c["trunk"] == "teams");
+    assert!(
+        teams.is_some_and(|c| c["days_left"].as_i64().unwrap_or(-1) > 30),
+        "{body}"
+    );
     assert_eq!(v["calls"][0]["state"], "answered", "{body}\n{}", d.stderr());
     assert_eq!(v["calls"][0]["called"], "••••••••4567", "{body}");
     assert!(
@@ -385,6 +500,11 @@ fn http_status_page_shows_a_down_teams_peer_and_the_call_in_progress() {
         dom.contains("sip2.pstnhub.microsoft.com down"),
         "failover log: {dom}"
     );
+    assert!(
+        dom.contains(r#"<tr class="cert ok" data-trunk="teams""#),
+        "certificate of the Teams trunk:\n{dom}"
+    );
+    assert!(dom.contains(" ms</td>"), "OPTIONS round trip shown:\n{dom}");
     let shot = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
     assert!(
         shot > 10_000,

@@ -22,4 +22,4 @@ pub use crate::core::{
     MAX_SLOTS,
 };
 pub use crate::media::MediaControl;
-pub use crate::number::{is_number, number_of};
+pub use crate::number::{is_number, mask, number_of, redact, Redacted};

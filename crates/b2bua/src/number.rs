@@ -36,6 +36,43 @@ pub fn is_number(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
 }
 
+/// A phone number as a log line shows it: with `masked`, every character
+/// but the last 4 is `•` (`+49301234567` → `••••••••4567`, the status
+/// page's form too); otherwise whole. Written without allocating, so a log
+/// line filtered out costs nothing:
+/// `tracing::info!(called = %redact(&called, masked), …)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Redacted<'a> {
+    number: &'a str,
+    masked: bool,
+}
+
+/// `number`, masked to its last 4 characters when `masked` ([`Redacted`]).
+pub fn redact(number: &str, masked: bool) -> Redacted<'_> {
+    Redacted { number, masked }
+}
+
+/// `number` masked to its last 4 characters, as a string.
+pub fn mask(number: &str) -> String {
+    redact(number, true).to_string()
+}
+
+impl std::fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.masked {
+            return f.write_str(self.number);
+        }
+        let hidden = self.number.chars().count().saturating_sub(4);
+        for _ in 0..hidden {
+            f.write_str("•")?;
+        }
+        self.number.chars().skip(hidden).try_for_each(|c| {
+            use std::fmt::Write as _;
+            f.write_char(c)
+        })
+    }
+}
+
 /// The number as E.164 with `+` when it is all digits (Microsoft needs the
 /// `+`; normalisation rules are expected to have made it international).
 pub(crate) fn plus(n: &str) -> String {
@@ -49,6 +86,17 @@ pub(crate) fn plus(n: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_masked_to_their_last_4_characters() {
+        assert_eq!(mask("+49301234567"), "••••••••4567");
+        assert_eq!(mask("4567"), "4567");
+        assert_eq!(mask("123"), "123");
+        assert_eq!(mask(""), "");
+        assert_eq!(mask("anonymous"), "•••••mous");
+        assert_eq!(redact("+49301234567", false).to_string(), "+49301234567");
+        assert_eq!(format!("n={}", redact("0301234567", true)), "n=••••••4567");
+    }
 
     #[test]
     fn numbers_from_sip_and_tel_uris() {

@@ -27,7 +27,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use crate::crypto::{Crypto, CryptoError, CryptoSpec};
 use crate::pool::PortPool;
 use crate::queue::{Cmd, NewSession, Queue, Refused};
-use crate::stats::{LegStats, RelayStats, StreamState};
+use crate::stats::{LegStats, Published, RelayStats, StreamState, Tally, WorkerLoad};
 use crate::sys::uring::{Completion, Uring, PAYLOAD_OFFSET};
 use crate::sys::{Batch, Outgoing};
 
@@ -114,6 +114,8 @@ pub struct Relay {
 struct WorkerHandle {
     queue: Arc<Queue>,
     waker: Arc<Waker>,
+    /// What the worker relayed, as it last published it.
+    load: Arc<Published>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -171,6 +173,7 @@ impl Relay {
             );
             worker.uring = cfg.io == Io::Uring;
             worker.files = files;
+            let load = worker.published.clone();
             let closing = queue.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("relay-{i}"))
@@ -182,6 +185,7 @@ impl Relay {
             workers.push(WorkerHandle {
                 queue,
                 waker,
+                load,
                 thread: Some(thread),
             });
         }
@@ -337,14 +341,25 @@ impl Relay {
         e
     }
 
-    /// Sessions, set-ups waiting for the workers, and creates refused.
+    /// Sessions, set-ups waiting for the workers, creates refused, and
+    /// what the workers relayed (as of their last loop round).
     pub fn stats(&self) -> RelayStats {
-        RelayStats {
+        let mut s = RelayStats {
             sessions: lock(&self.sessions).len(),
             backlog: self.workers.iter().map(|w| w.queue.backlog()).sum(),
             refused_backlog: self.refused_backlog.load(Ordering::Relaxed),
             refused_no_ports: self.refused_no_ports.load(Ordering::Relaxed),
+            ..RelayStats::default()
+        };
+        for w in &self.workers {
+            w.load.add_to(&mut s);
         }
+        s
+    }
+
+    /// Each worker's sessions and packets relayed, in worker order.
+    pub fn workers(&self) -> Vec<WorkerLoad> {
+        self.workers.iter().map(|w| w.load.load()).collect()
     }
 
     fn worker_of(&self, id: u64) -> Result<usize, RelayError> {
@@ -570,6 +585,10 @@ struct Worker {
     to_unregister: Vec<usize>,
     /// Size of the io_uring worker's table of registered sockets.
     files: u32,
+    /// What it relayed (plain integers on the packet path) and where it
+    /// publishes that once per loop round.
+    tally: Tally,
+    published: Arc<Published>,
 }
 
 /// Buffer size: the largest RTP packet we relay plus SRTP tag room.
@@ -604,6 +623,8 @@ impl Worker {
             to_cancel: Vec::new(),
             to_unregister: Vec::new(),
             files: 0,
+            tally: Tally::default(),
+            published: Arc::default(),
         }
     }
 
@@ -702,6 +723,7 @@ impl Worker {
             if !self.commands() {
                 return;
             }
+            self.publish();
             let now = Instant::now();
             if now.duration_since(last_sweep) >= Duration::from_millis(500) {
                 last_sweep = now;
@@ -885,6 +907,12 @@ impl Worker {
         Ok(())
     }
 
+    /// Publishes what this worker relayed so far: once per loop round (a
+    /// few relaxed stores), never per packet.
+    fn publish(&self) {
+        self.tally.publish(self.sessions.ids.len(), &self.published);
+    }
+
     fn sweep(&mut self, now: Instant) {
         for s in self.sessions.slab.iter_mut().flatten() {
             let last = s
@@ -950,7 +978,7 @@ impl Worker {
                     from.stats.dropped += 1;
                     continue;
                 };
-                let fwd = forward(from, to, &at, src, io.buf_mut(i), r.len);
+                let fwd = forward(from, to, &at, src, io.buf_mut(i), r.len, &mut self.tally);
                 if let Some((out_slot, len, dest)) = fwd {
                     out.push(out_slot, Outgoing { buf: i, len, dest });
                 }
@@ -1106,6 +1134,7 @@ impl Worker {
             if !self.commands() {
                 return;
             }
+            self.publish();
             if now.duration_since(last_sweep) >= Duration::from_millis(500) {
                 last_sweep = now;
                 self.sweep(now);
@@ -1162,6 +1191,7 @@ impl Worker {
             src,
             &mut u.buffer(bid)[PAYLOAD_OFFSET..],
             len,
+            &mut self.tally,
         );
         let Some((out_slot, out_len, dest)) = fwd else {
             u.recycle(bid);
@@ -1304,7 +1334,8 @@ struct Arrival {
 /// Relays one datagram of leg `from` in place (latch, unprotect, account,
 /// protect for `to`); returns the worker slot of the socket to send it
 /// from, its length and its destination, or `None` if it is dropped
-/// (counted in `from`'s statistics).
+/// (counted in `from`'s statistics). What is relayed, and SRTP
+/// authentication failures, are added to the worker's `tally` as well.
 fn forward(
     from: &mut Leg,
     to: &mut Leg,
@@ -1312,6 +1343,7 @@ fn forward(
     src: SocketAddr,
     buf: &mut [u8],
     len: usize,
+    tally: &mut Tally,
 ) -> Option<(usize, usize, SocketAddr)> {
     let Arrival {
         id,
@@ -1356,7 +1388,10 @@ fn forward(
         Ok(n) => n,
         Err(e) => {
             match e {
-                CryptoError::Auth => from.stats.auth_failures += 1,
+                CryptoError::Auth => {
+                    from.stats.auth_failures += 1;
+                    tally.auth_failures += 1;
+                }
                 CryptoError::Replay => from.stats.replays += 1,
                 _ => from.stats.dropped += 1,
             }
@@ -1392,5 +1427,7 @@ fn forward(
         from.stats.dropped += 1;
         return None;
     };
+    tally.packets += 1;
+    tally.bytes += out_len as u64;
     Some((slot, out_len, dest))
 }

@@ -29,4 +29,4 @@ pub use engine::{
     Interface, Io, LegPorts, LegSpec, Relay, RelayConfig, RelayError, RelayEvent, SessionInfo, Side,
 };
 pub use media::control::MediaOp;
-pub use stats::{LegStats, RelayStats};
+pub use stats::{LegStats, RelayStats, WorkerLoad};

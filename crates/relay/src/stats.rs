@@ -1,6 +1,7 @@
 //! Per-leg statistics kept on the fast path: counters, last packet time,
 //! loss from sequence numbers and RFC 3550 interarrival jitter.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 pub use media::control::LegStats;
@@ -17,6 +18,70 @@ pub struct RelayStats {
     /// Creates refused for want of ports, descriptors (EMFILE) or room in
     /// the workers' socket tables.
     pub refused_no_ports: u64,
+    /// Packets (RTP and RTCP) relayed: handed to the other leg's socket.
+    /// Like the other worker figures, at most one worker round (500 ms) old.
+    pub packets: u64,
+    /// Octets of those packets, as sent (SRTP tags included).
+    pub bytes: u64,
+    /// Packets dropped because their SRTP/SRTCP authentication tag did
+    /// not verify (a wrong key, or forged or damaged packets).
+    pub auth_failures: u64,
+}
+
+/// One relay worker's load, from [`crate::Relay::workers`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerLoad {
+    /// Sessions installed in the worker.
+    pub sessions: usize,
+    /// Packets it relayed (see [`RelayStats::packets`]).
+    pub packets: u64,
+}
+
+/// What a worker relayed, counted in plain integers on its own thread and
+/// published with [`Tally::publish`] once per loop round: the per-packet
+/// path touches no shared cache line.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) packets: u64,
+    pub(crate) bytes: u64,
+    pub(crate) auth_failures: u64,
+}
+
+/// A worker's published figures: written by the worker only (plain
+/// stores, no read-modify-write), read by [`crate::Relay::stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Published {
+    sessions: AtomicUsize,
+    packets: AtomicU64,
+    bytes: AtomicU64,
+    auth_failures: AtomicU64,
+}
+
+impl Tally {
+    /// Publishes the totals so far and the worker's session count.
+    pub(crate) fn publish(&self, sessions: usize, to: &Published) {
+        to.sessions.store(sessions, Ordering::Relaxed);
+        to.packets.store(self.packets, Ordering::Relaxed);
+        to.bytes.store(self.bytes, Ordering::Relaxed);
+        to.auth_failures
+            .store(self.auth_failures, Ordering::Relaxed);
+    }
+}
+
+impl Published {
+    /// Adds this worker's figures to `s`.
+    pub(crate) fn add_to(&self, s: &mut RelayStats) {
+        s.packets += self.packets.load(Ordering::Relaxed);
+        s.bytes += self.bytes.load(Ordering::Relaxed);
+        s.auth_failures += self.auth_failures.load(Ordering::Relaxed);
+    }
+
+    pub(crate) fn load(&self) -> WorkerLoad {
+        WorkerLoad {
+            sessions: self.sessions.load(Ordering::Relaxed),
+            packets: self.packets.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Sequence and timing state of the stream arriving on a leg.

@@ -231,6 +231,10 @@ struct Core {
     shield: crate::shield::Shield,
     /// Where the snapshot goes (`[http]`); nobody may be listening.
     publish: tokio::sync::watch::Sender<crate::http::Published>,
+    /// SIP messages in and out by method and status code.
+    sip: crate::http::SipCounts,
+    /// The certificates the TLS profiles present, for their expiry.
+    certs: crate::http::CertWatch,
 }
 
 impl Core {
@@ -244,6 +248,7 @@ impl Core {
     }
 
     fn send(&mut self, to: transport::Peer, bytes: Bytes) {
+        self.sip.sent(&bytes);
         let stream = to.transport.is_reliable();
         if stream && to.conn.is_none() {
             let dest = dest_of(&to);
@@ -565,7 +570,8 @@ impl Core {
         let b = &self.b2b;
         let mut peers = Vec::new();
         for (i, t) in b.trunks().iter().enumerate().filter(|(i, _)| b.is_live(*i)) {
-            for (p, state) in t.peers.iter().zip(b.peer_states(i)) {
+            let rtts = b.peer_rtts(i);
+            for ((p, state), rtt) in t.peers.iter().zip(b.peer_states(i)).zip(rtts) {
                 let (state, reason) = match state {
                     trunk::PeerState::Up => ("up", String::new()),
                     trunk::PeerState::Down(r) => ("down", r),
@@ -581,6 +587,7 @@ impl Core {
                     reason,
                     since_unix_ms: since.copied().unwrap_or(self.started_unix_ms),
                     options: t.options.enabled,
+                    rtt,
                 });
             }
         }
@@ -596,6 +603,16 @@ impl Core {
             relay: self.relay.stats(),
             protect: self.shield.limiter().counters(),
             shield: self.shield.counters,
+            relay_workers: self.relay.workers(),
+            sip: self.sip.clone(),
+            certs: self.certs.rows(),
+            trunk_tls: b
+                .trunks()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| b.is_live(*i))
+                .map(|(_, t)| (t.name.clone(), t.tls.clone()))
+                .collect(),
             registrar: b.registrar_counters(),
             bindings: b.binding_count(),
             store_dropped: self.bindings.as_ref().map_or(0, |s| s.dropped),
@@ -625,6 +642,7 @@ impl Core {
         match sip::inspect(inb.bytes, &self.policy) {
             Verdict::Accept(mut msg) => {
                 self.counters.accepted += 1;
+                self.sip.received(&msg);
                 match self.shield.screen(now, &msg, inb.peer.addr.ip(), &self.b2b) {
                     crate::shield::Screen::Pass => {}
                     crate::shield::Screen::Drop => return,
@@ -900,6 +918,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             session_expires: 1800,
             supported: policy.supported.join(", "),
             phones: cfg.phones.as_ref().map(|p| p.phones.clone()),
+            mask_numbers: cfg.log.mask_numbers,
         },
         Box::new(RelayCtl(relay.clone())),
         now,
@@ -961,6 +980,8 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
         ),
         started_unix_ms: unix_ms(),
         publish,
+        sip: crate::http::SipCounts::default(),
+        certs: crate::http::CertWatch::new(tls.iter()),
     };
     // One resolver task per peer without an address; the first answers are
     // awaited (3 s at most) so that the first calls find their peers.
@@ -1201,6 +1222,8 @@ fn reload_config(
     notify.reloading();
     let r = reloader.reload(&mut core.b2b, &mut core.trunk_tls, Instant::now());
     core.shield.trunks_changed(core.b2b.trunks());
+    // A profile the new file added is shown (and its expiry exported) too.
+    core.certs = crate::http::CertWatch::new(reloader.tls_map());
     core.counters.reloads = reloader.applied;
     core.counters.reloads_refused = reloader.refused;
     match &r {

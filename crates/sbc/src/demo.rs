@@ -63,7 +63,7 @@ pub(crate) fn run() -> Result<()> {
         .map_err(|e| e.to_string())?;
     // Quiet by default so that the narrative reads well (the refused
     // connections to sip2/sip3 are expected); RUST_LOG=info shows the daemon's log.
-    crate::init_logging("error");
+    crate::init_logging("error", config::LogFormat::Text);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

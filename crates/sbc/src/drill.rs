@@ -211,7 +211,7 @@ pub(crate) fn run(target_scale: f64) -> Result<()> {
         config::parse(CONFIG, "<embedded sbc-config/drill.toml>").map_err(|e| e.to_string())?;
     // Quiet: refused connections and timeouts are the point of the drill.
     // RUST_LOG=info shows the daemon's log.
-    crate::init_logging("error");
+    crate::init_logging("error", config::LogFormat::Text);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

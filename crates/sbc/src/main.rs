@@ -119,16 +119,29 @@ enum SipCommand {
     Check(sip_check::Args),
 }
 
-fn init_logging(level: &str) {
+/// Logs on stderr, filtered by `level` (`RUST_LOG` overrides), as text or
+/// as one JSON object per line (`[log] format`).
+fn init_logging(level: &str, format: config::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        config::LogFormat::Text => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // The fields beside `message` at the top level; no span context
+        // (the SBC logs from no spans).
+        config::LogFormat::Json => fmt
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 /// The development PKI: a CA, the SBC's own certificate, a carrier client
@@ -191,7 +204,7 @@ fn run(config: Option<PathBuf>) -> Result<(), String> {
                 .map_err(|e| e.to_string())?
         }
     };
-    init_logging(&loaded.config.log.level);
+    init_logging(&loaded.log.level, loaded.log.format);
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
@@ -225,7 +238,7 @@ fn main() -> ExitCode {
         Command::Demo => demo::run(),
         Command::Drill { target_scale } => drill::run(target_scale),
         Command::Media(args) => {
-            init_logging("info");
+            init_logging("info", config::LogFormat::Text);
             media_cmd::run(&args)
         }
         Command::Check {

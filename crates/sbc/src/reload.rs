@@ -138,6 +138,11 @@ impl Reloader {
         self.tls.get(name).cloned()
     }
 
+    /// The TLS contexts by profile name.
+    pub(crate) fn tls_map(&self) -> &BTreeMap<String, Arc<TlsContext>> {
+        &self.tls
+    }
+
     /// Every TLS context (SIGUSR2 re-reads them and closes connections).
     pub(crate) fn tls_all(&self) -> Vec<Arc<TlsContext>> {
         self.tls.values().cloned().collect()

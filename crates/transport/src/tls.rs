@@ -225,8 +225,17 @@ fn load_identities(p: &TlsProfile, prov: &CryptoProvider) -> Result<Vec<Identity
 
 /// Builds the rustls server configuration of a listener.
 pub fn server_config(p: &TlsProfile) -> Result<ServerConfig, TlsError> {
+    server_parts(p).map(|(cfg, _)| cfg)
+}
+
+/// [`server_config`] and the leaf certificate of each identity.
+fn server_parts(p: &TlsProfile) -> Result<(ServerConfig, Vec<CertificateDer<'static>>), TlsError> {
     let prov = Arc::new(provider(p)?);
     let identities = load_identities(p, &prov)?;
+    let leaves = identities
+        .iter()
+        .filter_map(|id| id.key.cert.first().cloned())
+        .collect();
     let verifier = match &p.ca {
         Some(ca) => {
             let b = WebPkiClientVerifier::builder_with_provider(
@@ -254,7 +263,7 @@ pub fn server_config(p: &TlsProfile) -> Result<ServerConfig, TlsError> {
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(SniResolver { identities }));
     cfg.alpn_protocols.clear();
-    Ok(cfg)
+    Ok((cfg, leaves))
 }
 
 /// Builds the rustls client configuration for outbound connections: the
@@ -286,20 +295,23 @@ pub struct TlsContext {
     profile: ArcSwap<TlsProfile>,
     server: ArcSwap<ServerConfig>,
     client: ArcSwapOption<ClientConfig>,
+    /// The leaf certificate of each identity, as last loaded.
+    leaves: ArcSwap<Vec<CertificateDer<'static>>>,
 }
 
 impl TlsContext {
     /// Loads a profile. The client side is built only when the profile has a CA bundle.
     pub fn new(profile: TlsProfile) -> Result<TlsContext, TlsError> {
-        let server = ArcSwap::from_pointee(server_config(&profile)?);
+        let (server, leaves) = server_parts(&profile)?;
         let client = match profile.ca {
             Some(_) => ArcSwapOption::from_pointee(client_config(&profile)?),
             None => ArcSwapOption::empty(),
         };
         Ok(TlsContext {
             profile: ArcSwap::from_pointee(profile),
-            server,
+            server: ArcSwap::from_pointee(server),
             client,
+            leaves: ArcSwap::from_pointee(leaves),
         })
     }
 
@@ -307,12 +319,13 @@ impl TlsContext {
     /// configuration stays in force.
     pub fn reload(&self) -> Result<(), TlsError> {
         let profile = self.profile.load_full();
-        let server = server_config(&profile)?;
+        let (server, leaves) = server_parts(&profile)?;
         let client = match profile.ca {
             Some(_) => Some(Arc::new(client_config(&profile)?)),
             None => None,
         };
         self.server.store(Arc::new(server));
+        self.leaves.store(Arc::new(leaves));
         self.client.store(client);
         Ok(())
     }
@@ -324,6 +337,7 @@ impl TlsContext {
     pub fn adopt(&self, new: &TlsContext) {
         self.profile.store(new.profile.load_full());
         self.server.store(new.server());
+        self.leaves.store(new.certificates());
         self.client.store(new.client());
     }
 
@@ -335,6 +349,13 @@ impl TlsContext {
     /// The current client configuration, if outbound TLS is possible.
     pub fn client(&self) -> Option<Arc<ClientConfig>> {
         self.client.load_full()
+    }
+
+    /// The leaf certificate of each identity, in the profile's order, as
+    /// last (re)loaded: a new `Arc` after each successful [`Self::reload`]
+    /// or [`Self::adopt`].
+    pub fn certificates(&self) -> Arc<Vec<CertificateDer<'static>>> {
+        self.leaves.load_full()
     }
 
     /// The profile (the one last loaded).

@@ -69,6 +69,9 @@ pub struct Config {
     pub supported: String,
     /// Registered phones (a `phones` trunk's REGISTERs and users), if any.
     pub phones: Option<Phones>,
+    /// Phone numbers in log lines show their last 4 digits only
+    /// ([`crate::redact`]); CDRs always carry them whole.
+    pub mask_numbers: bool,
 }
 
 /// The registrar of the phones and who may register.
@@ -760,6 +763,13 @@ impl B2bua {
     pub fn peer_states(&self, trunk: usize) -> Vec<trunk::PeerState> {
         let n = self.cfg.trunks.get(trunk).map_or(0, |t| t.peers.len());
         (0..n).map(|p| self.health[trunk].state(p)).collect()
+    }
+
+    /// The round trip of the last OPTIONS each peer of `trunk` answered
+    /// (`None` before its first answer), in configured order.
+    pub fn peer_rtts(&self, trunk: usize) -> Vec<Option<Duration>> {
+        let n = self.cfg.trunks.get(trunk).map_or(0, |t| t.peers.len());
+        (0..n).map(|p| self.health[trunk].rtt(p)).collect()
     }
 
     /// The newest `limit` calls in progress, newest first.

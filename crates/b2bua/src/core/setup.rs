@@ -104,6 +104,7 @@ impl B2bua {
         let display = msg.header(HeaderName::From).and_then(display_of);
         let Some(route) = self.cfg.routes.select(&t.name, &called) else {
             self.counters.no_route += 1;
+            let called = crate::redact(&called, self.cfg.mask_numbers);
             tracing::info!(trunk = %t.name, %called, "no route");
             self.reply(key, &msg, 404, Some(&tag), Some(trunk));
             return;
@@ -195,7 +196,8 @@ impl B2bua {
         self.invites.insert(key, id);
         self.active[trunk] += 1;
         self.counters.calls += 1;
-        tracing::info!(call = id, from = %self.cfg.trunks[trunk].name, %calling, %called, route = %route_name, "new call");
+        let m = self.cfg.mask_numbers;
+        tracing::info!(call = id, from = %self.cfg.trunks[trunk].name, calling = %crate::redact(&calling, m), called = %crate::redact(&called, m), route = %route_name, "new call");
         let call = Call {
             id,
             state: CallState::Routing,

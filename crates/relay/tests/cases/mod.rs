@@ -43,6 +43,19 @@ fn recv(s: &UdpSocket) -> Option<(Vec<u8>, SocketAddr)> {
         .map(|(n, a)| (buf[..n].to_vec(), a))
 }
 
+/// The relay's totals once `ok` holds for them (the workers publish theirs
+/// once per loop round; 2 s at most).
+fn totals(r: &Relay, ok: impl Fn(&relay::RelayStats) -> bool) -> relay::RelayStats {
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let s = r.stats();
+        if ok(&s) || std::time::Instant::now() > deadline {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn leg(remote: &UdpSocket) -> LegSpec {
     LegSpec {
         remote_rtp: Some(remote.local_addr().unwrap()),
@@ -68,6 +81,13 @@ fn plain_rtp_flows_both_ways_unchanged() {
     let st = r.query(s.id).unwrap();
     assert_eq!((st[0].packets, st[1].packets), (20, 20));
     assert_eq!(st[0].lost, 0);
+    // The relay-wide figures: 40 packets of 18 octets, on one worker.
+    let t = totals(&r, |t| t.packets == 40);
+    assert_eq!((t.packets, t.bytes, t.auth_failures), (40, 40 * 18, 0));
+    let w = r.workers();
+    assert_eq!(w.len(), 2);
+    assert_eq!(w.iter().map(|w| w.sessions).sum::<usize>(), 1, "{w:?}");
+    assert_eq!(w.iter().map(|w| w.packets).max(), Some(40), "{w:?}");
 }
 
 #[test]
@@ -300,6 +320,9 @@ mod srtp {
         assert!(recv(&a).is_none());
         let st = r.query(s.id).unwrap()[1];
         assert_eq!((st.auth_failures, st.replays), (1, 1));
+        // Relay-wide: 40 each way and the one after the tampered packet.
+        let t = totals(&r, |t| t.auth_failures == 1 && t.packets == 81);
+        assert_eq!((t.packets, t.auth_failures), (81, 1));
     }
 
     #[test]

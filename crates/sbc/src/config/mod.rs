@@ -9,8 +9,8 @@
 //! [`parse`] calls them: `sip_section` (`[sbc]`, `[sip]`), `listen` (`[[listen]]`,
 //! `[media]`), `tls` (`[tls.NAME]`, certificate names), `trunks`, `routes`
 //! (with `[route.forward]`), `phones` (`[phones]` and its users file);
-//! `http` (`[http]`, the operations endpoint); `numbers` holds what trunks
-//! and routes share.
+//! `http` (`[http]`, the operations endpoint), `log` (`[log]`); `numbers`
+//! holds what trunks and routes share.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,6 +19,7 @@ mod dns;
 mod error;
 mod http;
 mod listen;
+mod log;
 mod numbers;
 mod phones;
 mod routes;
@@ -33,6 +34,7 @@ pub(crate) use dns::DnsSettings;
 pub(crate) use error::ConfigError;
 pub(crate) use http::HttpSettings;
 pub(crate) use listen::MediaSettings;
+pub(crate) use log::{LogFormat, LogSettings};
 #[allow(unused_imports)] // the daemon's store picks by kind
 pub(crate) use phones::{PhonesSettings, StoreKind};
 pub(crate) use schema::Config;
@@ -67,6 +69,8 @@ pub(crate) struct Loaded {
     pub(crate) phones: Option<PhonesSettings>,
     /// The operations endpoint (`[http]`), if on.
     pub(crate) http: Option<HttpSettings>,
+    /// How logs are written (`[log]`).
+    pub(crate) log: LogSettings,
     /// Things worth fixing that do not stop the SBC (`FILE:LINE: FIELD: message`),
     /// such as a certificate file not there yet whose names could not be checked.
     pub(crate) warnings: Vec<String>,
@@ -87,6 +91,7 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
     let routes = routes::check_routes(&ctx, &config.routes, &trunks)?;
     let phones = phones::check_phones(&ctx, &config)?;
     let http = http::check_http(&ctx, config.http.as_ref())?;
+    let log = log::check_log(&ctx, &config.log)?;
     Ok(Loaded {
         config,
         source: source.to_owned(),
@@ -99,6 +104,7 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
         dns,
         phones,
         http,
+        log,
         warnings,
     })
 }

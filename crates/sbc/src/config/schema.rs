@@ -229,6 +229,11 @@ pub(crate) struct LogSection {
     pub(crate) level: String,
     /// Most log lines per second about bad input; the rest are counted.
     pub(crate) bad_input_per_second: u32,
+    /// `text` (the default) or `json` (one JSON object per line).
+    pub(crate) format: Spanned<String>,
+    /// Phone numbers in log lines show their last 4 digits only (the
+    /// default); `false` logs them whole. CDRs always carry them whole.
+    pub(crate) mask_numbers: bool,
 }
 
 impl Default for LogSection {
@@ -236,6 +241,8 @@ impl Default for LogSection {
         LogSection {
             level: "info".into(),
             bad_input_per_second: 10,
+            format: Spanned::new(0..0, "text".to_owned()),
+            mask_numbers: true,
         }
     }
 }

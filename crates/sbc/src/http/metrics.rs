@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use super::sip_counts::Direction;
 use super::snapshot::{Figure, Kind, Snapshot, FIGURES, REGISTRAR};
 
 /// The content type Prometheus expects.
@@ -45,6 +46,65 @@ fn table(out: &mut String, s: &Snapshot, figures: &[Figure]) {
     }
 }
 
+/// SIP messages by direction and method or status code.
+fn sip(out: &mut String, s: &Snapshot) {
+    family(
+        out,
+        "sbc_sip_requests_total",
+        Kind::Counter,
+        "SIP requests received (accepted by the parser) and sent, by method (other: any method not named).",
+    );
+    for d in Direction::ALL {
+        for (method, n) in s.sip.requests(d) {
+            let l = labels(&[("direction", d.label()), ("method", method)]);
+            let _ = writeln!(out, "sbc_sip_requests_total{l} {n}");
+        }
+    }
+    family(
+        out,
+        "sbc_sip_responses_total",
+        Kind::Counter,
+        "SIP responses received (accepted by the parser) and sent, by status code (the codes seen).",
+    );
+    for d in Direction::ALL {
+        for (code, n) in s.sip.responses(d) {
+            let code = code.map_or_else(|| "other".to_owned(), |c| c.to_string());
+            let l = labels(&[("direction", d.label()), ("code", &code)]);
+            let _ = writeln!(out, "sbc_sip_responses_total{l} {n}");
+        }
+    }
+}
+
+/// Each relay worker's load.
+fn media(out: &mut String, s: &Snapshot) {
+    family(
+        out,
+        "sbc_relay_worker_sessions",
+        Kind::Gauge,
+        "Media sessions installed in each relay worker.",
+    );
+    for (i, w) in s.relay_workers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "sbc_relay_worker_sessions{{worker=\"{i}\"}} {}",
+            w.sessions
+        );
+    }
+    family(
+        out,
+        "sbc_relay_worker_packets_total",
+        Kind::Counter,
+        "Media packets each relay worker relayed.",
+    );
+    for (i, w) in s.relay_workers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "sbc_relay_worker_packets_total{{worker=\"{i}\"}} {}",
+            w.packets
+        );
+    }
+}
+
 fn secs(ms: u64) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
 }
@@ -70,6 +130,8 @@ pub(crate) fn render(s: &Snapshot) -> String {
     if s.registrar.is_some() {
         table(&mut out, s, REGISTRAR);
     }
+    sip(&mut out, s);
+    media(&mut out, s);
     family(
         &mut out,
         "sbc_peer_up",
@@ -93,6 +155,34 @@ pub(crate) fn render(s: &Snapshot) -> String {
             "sbc_peer_last_change_timestamp_seconds{l} {}",
             secs(p.since_unix_ms)
         );
+    }
+    family(
+        &mut out,
+        "sbc_peer_options_rtt_seconds",
+        Kind::Gauge,
+        "Round trip of the last OPTIONS the trunk peer answered (peers that answered one).",
+    );
+    for p in &s.peers {
+        if let Some(rtt) = p.rtt {
+            let l = labels(&[("trunk", &p.trunk), ("peer", &p.host)]);
+            let _ = writeln!(
+                out,
+                "sbc_peer_options_rtt_seconds{l} {:.6}",
+                rtt.as_secs_f64()
+            );
+        }
+    }
+    family(
+        &mut out,
+        "sbc_tls_certificate_expiry_timestamp_seconds",
+        Kind::Gauge,
+        "When a certificate the SBC presents expires (notAfter), Unix time, by TLS profile and subject.",
+    );
+    for c in &s.certs {
+        if let Some(t) = c.not_after {
+            let l = labels(&[("profile", &c.profile), ("subject", &c.subject)]);
+            let _ = writeln!(out, "sbc_tls_certificate_expiry_timestamp_seconds{l} {t}");
+        }
     }
     family(&mut out, "sbc_calls_ended_total", Kind::Counter, "Calls ended (CDRs), by inbound trunk, outbound trunk and outcome (answered, busy, cancelled, failed).");
     for ((from, to, outcome), v) in &s.tally.calls {

@@ -18,10 +18,14 @@ use tokio::sync::watch;
 
 use crate::config::HttpSettings;
 
+mod certs;
 mod metrics;
+mod sip_counts;
 mod snapshot;
 mod status;
 
+pub(crate) use certs::CertWatch;
+pub(crate) use sip_counts::SipCounts;
 pub(crate) use snapshot::{log_line, PeerRow, Snapshot, Tally, CALLS_SHOWN, FIGURES, REGISTRAR};
 
 /// What the SIP loop publishes (`None` until its first snapshot).

@@ -3,9 +3,12 @@
 //! figure once for the `counters` log line, `/metrics` and the status page.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use b2bua::Output;
+
+use super::certs::CertRow;
+use super::sip_counts::SipCounts;
 
 /// Everything the operations endpoint shows, as of `at`.
 #[derive(Debug, Clone)]
@@ -25,6 +28,15 @@ pub(crate) struct Snapshot {
     /// Per-source budgets and bans.
     pub(crate) protect: protect::Counters,
     pub(crate) shield: crate::shield::Counters,
+    /// Each relay worker's sessions and packets.
+    pub(crate) relay_workers: Vec<relay::WorkerLoad>,
+    /// SIP messages by direction and method or status code.
+    pub(crate) sip: SipCounts,
+    /// The certificates the SBC presents, by TLS profile.
+    pub(crate) certs: Vec<CertRow>,
+    /// Each trunk and the TLS profile it presents as client (`tls`), in
+    /// configured order.
+    pub(crate) trunk_tls: Vec<(String, Option<String>)>,
     /// With `[phones]` only.
     pub(crate) registrar: Option<registrar::Counters>,
     pub(crate) bindings: usize,
@@ -59,6 +71,8 @@ pub(crate) struct PeerRow {
     pub(crate) since_unix_ms: u64,
     /// OPTIONS are sent to it.
     pub(crate) options: bool,
+    /// The round trip of the last OPTIONS it answered.
+    pub(crate) rtt: Option<Duration>,
 }
 
 /// Calls that ended, by from trunk, to trunk and outcome.
@@ -406,6 +420,27 @@ pub(crate) const FIGURES: &[Figure] = &[
     ),
     fig!("media_refused_backlog", "sbc_media_refused_total" { "reason" = "backlog" }, Counter, "Media sessions refused (calls answered 503).", |s| s.relay.refused_backlog),
     fig!("media_refused_no_ports", "sbc_media_refused_total" { "reason" = "no_ports" }, Counter, "Media sessions refused (calls answered 503).", |s| s.relay.refused_no_ports),
+    fig!(
+        "media_packets",
+        "sbc_media_packets_total",
+        Counter,
+        "Media packets (RTP and RTCP) relayed.",
+        |s| s.relay.packets
+    ),
+    fig!(
+        "media_bytes",
+        "sbc_media_bytes_total",
+        Counter,
+        "Octets of the media packets relayed, as sent.",
+        |s| s.relay.bytes
+    ),
+    fig!(
+        "srtp_auth_failures",
+        "sbc_srtp_auth_failures_total",
+        Counter,
+        "SRTP/SRTCP packets dropped: their authentication tag did not verify.",
+        |s| s.relay.auth_failures
+    ),
     fig!(
         "cdrs",
         "sbc_cdrs_total",

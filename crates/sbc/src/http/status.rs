@@ -11,12 +11,36 @@ fn effective(outcome: &str) -> bool {
     matches!(outcome, "answered" | "486" | "600" | "603")
 }
 
-/// `+49301234567` → `••••••••4567`: the last 4 digits only.
-pub(crate) fn mask(number: &str) -> String {
-    let n = number.chars().count();
-    let keep = n.min(4);
-    let mut out: String = "•".repeat(n - keep);
-    out.extend(number.chars().skip(n - keep));
+/// The certificates each trunk presents (its `tls` profile), then those of
+/// profiles no trunk names (listeners only, `trunk` null), with the days
+/// left before they expire.
+fn certificates(s: &Snapshot) -> Vec<Value> {
+    let now_s = i64::try_from(s.unix_ms / 1000).unwrap_or(i64::MAX);
+    let row = |trunk: Option<&str>, c: &super::certs::CertRow| {
+        json!({
+            "trunk": trunk,
+            "profile": c.profile,
+            "subject": c.subject,
+            "not_after_unix": c.not_after,
+            "days_left": c.not_after.map(|t| (t - now_s).div_euclid(86_400)),
+        })
+    };
+    let mut out = Vec::new();
+    for (trunk, profile) in &s.trunk_tls {
+        let Some(p) = profile else { continue };
+        for c in s.certs.iter().filter(|c| &c.profile == p) {
+            out.push(row(Some(trunk), c));
+        }
+    }
+    for c in &s.certs {
+        if !s
+            .trunk_tls
+            .iter()
+            .any(|(_, p)| p.as_ref() == Some(&c.profile))
+        {
+            out.push(row(None, c));
+        }
+    }
     out
 }
 
@@ -61,6 +85,7 @@ pub(crate) fn render(s: &Snapshot, show_numbers: bool) -> Value {
                 "reason": p.reason,
                 "since_unix_ms": p.since_unix_ms,
                 "options": if p.options { p.state } else { "off" },
+                "rtt_ms": p.rtt.map(|d| d.as_secs_f64() * 1000.0),
                 "tls": tls,
                 "attempts": total,
                 "calls": s.calls.iter().filter(|c| {
@@ -78,7 +103,13 @@ pub(crate) fn render(s: &Snapshot, show_numbers: bool) -> Value {
             .collect::<serde_json::Map<_, _>>()
             .into()
     };
-    let number = |n: &str| if show_numbers { n.to_owned() } else { mask(n) };
+    let number = |n: &str| {
+        if show_numbers {
+            n.to_owned()
+        } else {
+            b2bua::mask(n)
+        }
+    };
     let calls: Vec<Value> = s
         .calls
         .iter()
@@ -114,6 +145,7 @@ pub(crate) fn render(s: &Snapshot, show_numbers: bool) -> Value {
         "counters": figures(FIGURES),
         "registrar": s.registrar.map(|_| figures(REGISTRAR)),
         "peers": peers,
+        "certificates": certificates(s),
         "log": s.tally.log,
     })
 }

@@ -22,6 +22,10 @@ fn empty() -> Snapshot {
         relay: relay::RelayStats::default(),
         protect: protect::Counters::default(),
         shield: crate::shield::Counters::default(),
+        relay_workers: Vec::new(),
+        sip: SipCounts::default(),
+        certs: Vec::new(),
+        trunk_tls: Vec::new(),
         registrar: None,
         bindings: 0,
         store_dropped: 0,
@@ -103,6 +107,7 @@ fn http_metrics_render_each_family_once_with_labels_escaped() {
         reason: "timeout".into(),
         since_unix_ms: 1_700_000_001_500,
         options: true,
+        rtt: Some(Duration::from_micros(12_345)),
     });
     s.tally.note(
         &cdr(1, &[("teams", "a", "503"), ("acs", "b", "answered")], 200),
@@ -239,7 +244,159 @@ fn http_endpoint_serves_ready_until_draining_and_wants_its_token() {
 
 #[test]
 fn http_numbers_are_masked_to_their_last_4_digits() {
-    assert_eq!(status::mask("+49301234567"), "••••••••4567");
-    assert_eq!(status::mask("123"), "123");
-    assert_eq!(status::mask(""), "");
+    let mut s = empty();
+    s.calls.push(b2bua::CallView {
+        id: 1,
+        state: "answered",
+        from_trunk: "carrier".into(),
+        to_trunk: Some("teams".into()),
+        to_peer: None,
+        calling: "+49401112222".into(),
+        called: "+49301234567".into(),
+        route: None,
+        age: Duration::from_secs(3),
+        answered_for: None,
+        attempts: Vec::new(),
+    });
+    let v = status::render(&s, false);
+    assert_eq!(v["calls"][0]["called"], "••••••••4567");
+    assert_eq!(v["calls"][0]["calling"], "••••••••2222");
+    let v = status::render(&s, true);
+    assert_eq!(v["calls"][0]["called"], "+49301234567");
+}
+
+#[test]
+fn http_metrics_render_messages_by_method_and_code_media_and_rtt() {
+    let mut s = empty();
+    let invite = sip::Message::parse(bytes::Bytes::from_static(
+        b"INVITE sip:+4930@x SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+    ))
+    .unwrap();
+    s.sip.received(&invite);
+    s.sip.sent(b"SIP/2.0 100 Trying\r\n\r\n");
+    s.sip.sent(b"SIP/2.0 200 OK\r\n\r\n");
+    s.sip.sent(b"INVITE sip:x SIP/2.0\r\n\r\n");
+    s.relay.packets = 100;
+    s.relay.bytes = 17_200;
+    s.relay.auth_failures = 2;
+    s.relay_workers = vec![
+        relay::WorkerLoad {
+            sessions: 1,
+            packets: 100,
+        },
+        relay::WorkerLoad::default(),
+    ];
+    s.peers.push(PeerRow {
+        trunk: "teams".into(),
+        kind: "teams".into(),
+        host: "sip.pstnhub.microsoft.com".into(),
+        transport: "TLS".into(),
+        state: "up",
+        reason: String::new(),
+        since_unix_ms: 1_700_000_000_000,
+        options: true,
+        rtt: Some(Duration::from_micros(12_345)),
+    });
+    s.certs.push(certs::CertRow {
+        profile: "teams".into(),
+        subject: "sbc.contoso.com".into(),
+        not_after: Some(1_800_000_000),
+    });
+    let text = metrics::render(&s);
+    for line in [
+        "sbc_sip_requests_total{direction=\"in\",method=\"INVITE\"} 1",
+        "sbc_sip_requests_total{direction=\"in\",method=\"BYE\"} 0",
+        "sbc_sip_requests_total{direction=\"out\",method=\"INVITE\"} 1",
+        "sbc_sip_requests_total{direction=\"out\",method=\"other\"} 0",
+        "sbc_sip_responses_total{direction=\"out\",code=\"100\"} 1",
+        "sbc_sip_responses_total{direction=\"out\",code=\"200\"} 1",
+        "sbc_media_packets_total 100",
+        "sbc_media_bytes_total 17200",
+        "sbc_srtp_auth_failures_total 2",
+        "sbc_relay_worker_sessions{worker=\"0\"} 1",
+        "sbc_relay_worker_sessions{worker=\"1\"} 0",
+        "sbc_relay_worker_packets_total{worker=\"0\"} 100",
+        "sbc_peer_options_rtt_seconds{trunk=\"teams\",peer=\"sip.pstnhub.microsoft.com\"} 0.012345",
+        "sbc_tls_certificate_expiry_timestamp_seconds{profile=\"teams\",subject=\"sbc.contoso.com\"} 1800000000",
+        "# TYPE sbc_sip_responses_total counter",
+        "# TYPE sbc_relay_worker_sessions gauge",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
+    }
+    // Only the codes seen; every method always.
+    assert!(!text.contains("direction=\"in\",code="), "{text}");
+    assert_eq!(text.matches("sbc_sip_requests_total{").count(), 30);
+    // Each family once.
+    for family in [
+        "sbc_sip_requests_total",
+        "sbc_sip_responses_total",
+        "sbc_peer_options_rtt_seconds",
+        "sbc_tls_certificate_expiry_timestamp_seconds",
+    ] {
+        assert_eq!(
+            text.matches(&format!("# TYPE {family} ")).count(),
+            1,
+            "{family}"
+        );
+    }
+    let v = status::render(&s, false);
+    assert_eq!(v["peers"][0]["rtt_ms"], 12.345);
+}
+
+#[test]
+fn http_certificates_follow_a_reload_and_are_shown_per_trunk() {
+    let dir = std::env::temp_dir().join(format!("sbc-http-certs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let ca = transport::devpki::DevCa::create(&dir, "ca").unwrap();
+    let at = |unix: u64| Some(std::time::UNIX_EPOCH + Duration::from_secs(unix));
+    let issue = |not_after| {
+        let mut o = transport::devpki::LeafOptions::new(&["sbc.contoso.com"]);
+        o.not_after = not_after;
+        ca.issue_with(&dir, "teams", &o).unwrap()
+    };
+    let files = issue(at(1_800_000_000));
+    let ctx = Arc::new(
+        transport::TlsContext::new(transport::TlsProfile {
+            identities: vec![files],
+            ca: None,
+            require_client_cert: false,
+            peer_names: Vec::new(),
+            versions: Vec::new(),
+            cipher_suites: Vec::new(),
+            kx_groups: Vec::new(),
+        })
+        .unwrap(),
+    );
+    let (teams, listener) = ("teams".to_owned(), "listener".to_owned());
+    let watch = CertWatch::new([(&teams, &ctx), (&listener, &ctx), (&teams, &ctx)]);
+    let rows = watch.rows();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0].profile, "listener");
+    assert_eq!(rows[1].subject, "sbc.contoso.com");
+    assert_eq!(rows[1].not_after, Some(1_800_000_000));
+    // A reload with a renewed certificate shows at the next snapshot.
+    issue(at(1_900_000_000));
+    assert_eq!(
+        watch.rows()[1].not_after,
+        Some(1_800_000_000),
+        "not reloaded yet"
+    );
+    ctx.reload().unwrap();
+    assert_eq!(watch.rows()[1].not_after, Some(1_900_000_000));
+    // On the page: by trunk, then the profiles no trunk names.
+    let mut s = empty();
+    s.unix_ms = 1_899_913_600_000; // one day before
+    s.certs = watch.rows();
+    s.trunk_tls = vec![
+        ("carrier".into(), None),
+        ("teams".into(), Some("teams".into())),
+    ];
+    let v = status::render(&s, false);
+    let c = v["certificates"].as_array().unwrap();
+    assert_eq!(c.len(), 2, "{c:?}");
+    assert_eq!(c[0]["trunk"], "teams");
+    assert_eq!(c[0]["days_left"], 1);
+    assert_eq!(c[1]["trunk"], serde_json::Value::Null);
+    assert_eq!(c[1]["profile"], "listener");
+    let _ = std::fs::remove_dir_all(&dir);
 }

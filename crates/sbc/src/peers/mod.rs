@@ -485,7 +485,13 @@ impl Endpoint {
             if inc.msg.method_str() == Some(method) {
                 return Ok(inc);
             }
-            tracing::debug!(peer = self.name, msg = %first_line(&inc.msg.to_bytes()), "skipped");
+            // Method and status only: the first line's URI carries a number.
+            tracing::debug!(
+                peer = self.name,
+                method = inc.msg.method_str().unwrap_or_default(),
+                status = inc.msg.status().unwrap_or(0),
+                "skipped"
+            );
         }
     }
 
