@@ -14,12 +14,13 @@ mod build;
 mod cdr;
 mod core;
 mod media;
+mod multipart;
 mod number;
 
 pub use crate::cdr::{AttemptRecord, Cdr};
 pub use crate::core::{
-    B2bua, CallView, Config, Counters, Input, Output, Phones, Reconfig, Reconfigured, ReloadError,
-    MAX_SLOTS,
+    B2bua, CallView, Config, Counters, Input, Output, Phones, Protect, Reconfig, Reconfigured,
+    ReloadError, UnknownSource, MAX_SLOTS,
 };
 pub use crate::media::MediaControl;
 pub use crate::number::{is_number, number_of};

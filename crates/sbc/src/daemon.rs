@@ -98,6 +98,13 @@ impl b2bua::MediaControl for RelayCtl {
     ) -> Result<relay::SessionInfo, String> {
         self.0.create(a, b).map_err(|e| e.to_string())
     }
+    fn create_emergency(
+        &mut self,
+        a: relay::LegSpec,
+        b: relay::LegSpec,
+    ) -> Result<relay::SessionInfo, String> {
+        self.0.create_emergency(a, b).map_err(|e| e.to_string())
+    }
     fn new_key(
         &mut self,
         tag: u32,
@@ -830,6 +837,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             workers: m.workers,
             inactivity: m.inactivity,
             io: m.io,
+            emergency_reserve_percent: m.emergency_reserve_percent,
             ..relay::RelayConfig::default()
         })
         .map_err(|e| format!("cannot start the media relay: {e}"))?,
@@ -876,6 +884,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             session_expires: 1800,
             supported: policy.supported.join(", "),
             phones: cfg.phones.as_ref().map(|p| p.phones.clone()),
+            protect: cfg.protect.clone(),
         },
         Box::new(RelayCtl(relay.clone())),
         now,

@@ -107,6 +107,7 @@ fn config(window: Duration) -> Config {
         session_expires: 1800,
         supported: "timer, replaces".into(),
         phones: None,
+        protect: b2bua::Protect::default(),
     }
 }
 

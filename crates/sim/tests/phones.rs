@@ -89,6 +89,7 @@ fn config(to: Vec<Destination>) -> Config {
             registrar: reg,
             users,
         }),
+        protect: b2bua::Protect::default(),
     }
 }
 

@@ -104,6 +104,7 @@ pub fn config() -> Config {
         session_expires: 1800,
         supported: "timer, replaces".into(),
         phones: None,
+        protect: b2bua::Protect::default(),
     }
 }
 

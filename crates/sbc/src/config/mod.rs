@@ -9,8 +9,9 @@
 //! [`parse`] calls them: `sip_section` (`[sbc]`, `[sip]`), `listen` (`[[listen]]`,
 //! `[media]`), `tls` (`[tls.NAME]`, certificate names), `trunks`, `routes`
 //! (with `[route.forward]`), `phones` (`[phones]` and its users file);
-//! `http` (`[http]`, the operations endpoint); `numbers` holds what trunks
-//! and routes share.
+//! `http` (`[http]`, the operations endpoint); `protect` (`[protect]`,
+//! unknown sources); `numbers` holds what trunks and routes share.
+//! `[emergency]` is checked with the trunks (each gets the list).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,6 +22,7 @@ mod http;
 mod listen;
 mod numbers;
 mod phones;
+mod protect;
 mod routes;
 mod schema;
 mod sip_section;
@@ -67,6 +69,8 @@ pub(crate) struct Loaded {
     pub(crate) phones: Option<PhonesSettings>,
     /// The operations endpoint (`[http]`), if on.
     pub(crate) http: Option<HttpSettings>,
+    /// Protection independent of trunks (`[protect]`).
+    pub(crate) protect: b2bua::Protect,
     /// Things worth fixing that do not stop the SBC (`FILE:LINE: FIELD: message`),
     /// such as a certificate file not there yet whose names could not be checked.
     pub(crate) warnings: Vec<String>,
@@ -87,6 +91,7 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
     let routes = routes::check_routes(&ctx, &config.routes, &trunks)?;
     let phones = phones::check_phones(&ctx, &config)?;
     let http = http::check_http(&ctx, config.http.as_ref())?;
+    let protect = protect::check_protect(&ctx, &config.protect)?;
     Ok(Loaded {
         config,
         source: source.to_owned(),
@@ -99,6 +104,7 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
         dns,
         phones,
         http,
+        protect,
         warnings,
     })
 }
