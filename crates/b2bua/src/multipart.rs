@@ -414,7 +414,7 @@ mod tests {
         };
         let (ct, out) = mp.with_sdp(b"v=0\r\nnew\r\n", 7);
         assert!(ct.starts_with("multipart/mixed;boundary=sbc-"), "{ct}");
-        let bnd = boundary(ct["multipart/mixed".len()..].as_bytes()).unwrap();
+        let bnd = boundary(&ct.as_bytes()["multipart/mixed".len()..]).unwrap();
         let again = parse(&out, &bnd).unwrap();
         assert_eq!(again.len(), 2);
         assert_eq!(again[0].body, b"v=0\r\nnew\r\n");
@@ -431,7 +431,7 @@ mod tests {
         };
         assert!(mp.sdp().is_none());
         let (ct, out) = mp.with_sdp(SDP.as_bytes(), 1);
-        let bnd = boundary(ct["multipart/mixed".len()..].as_bytes()).unwrap();
+        let bnd = boundary(&ct.as_bytes()["multipart/mixed".len()..]).unwrap();
         let again = parse(&out, &bnd).unwrap();
         assert!(again[0].sdp && again[0].body == SDP.as_bytes());
         assert_eq!(again[1].body, PIDF.as_bytes());

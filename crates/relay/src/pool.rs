@@ -50,7 +50,7 @@ impl PortPool {
 
     /// Pairs in the range, on each address.
     fn pairs(&self) -> usize {
-        (usize::from(self.max - self.min) / 2).max(1)
+        usize::from(self.max - self.min).div_ceil(2)
     }
 
     /// Binds the next free pair on `ip`; tries every pair of the range
@@ -61,7 +61,7 @@ impl PortPool {
         let reserve = self.reserve;
         let start = *self.next.get(&ip).unwrap_or(&self.min);
         let used = self.in_use.entry(ip).or_default();
-        if !priority && total.saturating_sub(used.len()) <= reserve {
+        if !priority && reserve > 0 && total.saturating_sub(used.len()) <= reserve {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AddrInUse,
                 format!("only the {reserve} port pairs kept for emergency calls are free on {ip}"),
@@ -152,20 +152,25 @@ mod tests {
     #[test]
     fn reserved_pairs_go_to_priority_allocations_only() {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        // 4 pairs, 25 % kept: 3 ordinary, the 4th for an emergency call.
-        let mut pool = PortPool::new(41200, 41208).with_reserve(25);
+        // 4 pairs, 25 % kept: 3 ordinary, the 4th for an emergency call
+        // (below the ephemeral range: no port-0 socket elsewhere takes one).
+        let mut pool = PortPool::new(23200, 23208).with_reserve(25);
         let held: Vec<Pair> = (0..3).map(|_| pool.allocate(ip, false).unwrap()).collect();
         let refused = pool.allocate(ip, false).unwrap_err();
         assert!(refused.to_string().contains("emergency"), "{refused}");
         let sos = pool.allocate(ip, true).unwrap();
         assert!(pool.allocate(ip, true).is_err(), "nothing left at all");
         assert_eq!(pool.in_use(), 4);
-        // A freed ordinary pair is ordinary again.
+        // One pair freed while the emergency call holds its own: that one
+        // is the reserve again; once that call ends too, ordinary calls
+        // have a pair.
         let port = held[0].rtp.local_addr().unwrap().port();
         pool.release(ip, port);
         drop(held);
-        assert!(pool.allocate(ip, false).is_ok());
+        assert!(pool.allocate(ip, false).is_err());
+        pool.release(ip, sos.rtp.local_addr().unwrap().port());
         drop(sos);
+        assert!(pool.allocate(ip, false).is_ok());
         // Any share keeps at least one pair; none keeps none.
         assert_eq!(PortPool::new(41300, 41400).with_reserve(1).reserve, 1);
         assert_eq!(PortPool::new(41300, 41400).with_reserve(0).reserve, 0);

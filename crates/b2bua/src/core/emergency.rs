@@ -24,16 +24,13 @@ pub(super) fn sos_urn(msg: &Message) -> Option<String> {
     (rest.is_empty() || rest.starts_with('.')).then_some(lower)
 }
 
-/// The called number of a new call from trunk `t`: a `sos` URN as it is
-/// (routes match it as the called "number"), else the Request-URI's user
-/// (or To's) after the trunk's inbound normalisation.
+/// The called number of a new call from trunk `t`, after the trunk's
+/// inbound normalisation: the Request-URI's user (or To's), or a `sos`
+/// URN in lower case (a `numbers.inbound` rule may turn it into the
+/// number the emergency destination expects, or a route match it).
 pub(super) fn called_number(msg: &Message, t: &TrunkSpec) -> String {
-    if let Some(urn) = sos_urn(msg) {
-        return urn;
-    }
-    let raw = msg
-        .request_uri_raw()
-        .and_then(number_of)
+    let raw = sos_urn(msg)
+        .or_else(|| msg.request_uri_raw().and_then(number_of))
         .or_else(|| {
             msg.header(HeaderName::To)
                 .and_then(uri_of)
@@ -43,10 +40,10 @@ pub(super) fn called_number(msg: &Message, t: &TrunkSpec) -> String {
     t.numbers_in.called(&raw)
 }
 
-/// True when a call from trunk `t` to the (normalised) `called` number is
-/// an emergency call.
-pub(super) fn is_emergency_number(t: &TrunkSpec, called: &str) -> bool {
-    called.starts_with("urn:service:sos") || t.emergency.iter().any(|n| n == called)
+/// True when `msg`, a new call from trunk `t` to the (normalised) `called`
+/// number, is an emergency call.
+pub(super) fn emergency_call(msg: &Message, t: &TrunkSpec, called: &str) -> bool {
+    sos_urn(msg).is_some() || t.emergency.iter().any(|n| n == called)
 }
 
 impl B2bua {
@@ -71,7 +68,7 @@ impl B2bua {
         let Some(t) = self.cfg.trunks.get(trunk) else {
             return false;
         };
-        is_emergency_number(t, &called_number(msg, t))
+        emergency_call(msg, t, &called_number(msg, t))
     }
 
     /// The trunk a request from `from`, received on listener `local`, is

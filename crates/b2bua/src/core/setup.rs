@@ -58,7 +58,7 @@ impl B2bua {
         let tag = self.unique();
         let called = called_number(&msg, &self.cfg.trunks[trunk]);
         // Never refused for load: not while draining, not at a limit.
-        let emergency = is_emergency_number(&self.cfg.trunks[trunk], &called);
+        let emergency = emergency_call(&msg, &self.cfg.trunks[trunk], &called);
         if self.draining && !emergency {
             self.counters.refused_draining += 1;
             self.reply(key, &msg, 503, Some(&tag), Some(trunk));
@@ -194,10 +194,20 @@ impl B2bua {
             }
         };
         let contact = {
-            let user = plus_if(t.e164, &called);
+            // A URN (`urn:service:sos`) is no Contact user.
+            let user = if called.starts_with("urn:") {
+                String::new()
+            } else {
+                plus_if(t.e164, &called)
+            };
             let local = self.class.map(|(_, l)| l);
-            phone_contact(t, &user, local, from.transport)
-                .unwrap_or_else(|| t.contact_with_user(&user))
+            phone_contact(t, &user, local, from.transport).unwrap_or_else(|| {
+                if user.is_empty() {
+                    t.contact()
+                } else {
+                    t.contact_with_user(&user)
+                }
+            })
         };
         let mut leg = uas_leg(&msg, from, trunk, Side::A, tag.clone(), contact);
         leg.media = ma;
@@ -538,6 +548,11 @@ impl B2bua {
             format!(";transport={tp}")
         };
         let (ruri, to) = match (peer, contact_of_user) {
+            // A `sos` URN not made a number by the rules goes on as the
+            // Request-URI (RFC 5031: toward an ESRP or a PSAP that takes it).
+            (Some(_), _) if called.starts_with("urn:service:sos") => {
+                (called.clone(), format!("<{called}>"))
+            }
             (Some(peer), _) => (
                 format!("sip:{called}@{}:{}{phone}{tparam}", peer.host, peer.port),
                 format!("<sip:{called}@{}{phone}>", peer.host),

@@ -11,6 +11,7 @@ use crate::config::tls::first_pem_certificate;
 mod general;
 mod http;
 mod phones;
+mod protect;
 mod routes;
 mod samples;
 mod tls;
