@@ -8,6 +8,8 @@
 //! SDP part is the one whose Content-Type is `application/sdp`; a body
 //! without one carries no offer.
 
+use std::borrow::Cow;
+
 use sip::{HeaderName, Message};
 
 /// Most parts read in one body (an emergency INVITE has two or three).
@@ -84,21 +86,21 @@ impl<'a> Multipart<'a> {
     /// order, under a boundary found in none of them. Returns the
     /// Content-Type value and the body. `seed` varies the boundary.
     pub(crate) fn with_sdp(&self, sdp: &[u8], seed: u64) -> (String, Vec<u8>) {
-        let mut parts: Vec<(&[u8], &[u8])> = Vec::with_capacity(self.parts.len() + 1);
+        let mut parts: Vec<(Cow<'_, [u8]>, &[u8])> = Vec::with_capacity(self.parts.len() + 1);
         let sdp_headers: &[u8] = b"Content-Type: application/sdp\r\n";
         let mut placed = false;
         for p in &self.parts {
             if p.sdp {
                 if !placed {
-                    parts.push((without_length(p.headers).unwrap_or(sdp_headers), sdp));
+                    parts.push((without_length(p.headers), sdp));
                     placed = true;
                 }
             } else {
-                parts.push((p.headers, p.body));
+                parts.push((Cow::Borrowed(p.headers), p.body));
             }
         }
         if !placed {
-            parts.insert(0, (sdp_headers, sdp));
+            parts.insert(0, (Cow::Borrowed(sdp_headers), sdp));
         }
         let boundary = fresh_boundary(&parts, seed);
         let mut out = Vec::with_capacity(parts.iter().map(|(h, b)| h.len() + b.len() + 96).sum());
@@ -106,8 +108,10 @@ impl<'a> Multipart<'a> {
             out.extend_from_slice(b"--");
             out.extend_from_slice(boundary.as_bytes());
             out.extend_from_slice(b"\r\n");
-            out.extend_from_slice(h);
-            if !h.is_empty() && !h.ends_with(b"\n") {
+            // Line by line with CRLF: the same bytes for a part written
+            // with CRLF, a readable part for one written with bare LF.
+            for l in lines(h) {
+                out.extend_from_slice(l);
                 out.extend_from_slice(b"\r\n");
             }
             out.extend_from_slice(b"\r\n");
@@ -123,17 +127,22 @@ impl<'a> Multipart<'a> {
 }
 
 /// The SDP part's headers without a Content-Length line (its length
-/// changes); `None` when nothing would be left.
-fn without_length(h: &[u8]) -> Option<&[u8]> {
+/// changes); the others (Content-ID, Content-Disposition) are kept.
+fn without_length(h: &[u8]) -> Cow<'_, [u8]> {
     if !lines(h).any(|l| name_is(l, "content-length")) {
-        return Some(h);
+        return Cow::Borrowed(h);
     }
-    None
+    let mut out = Vec::with_capacity(h.len());
+    for l in lines(h).filter(|l| !name_is(l, "content-length")) {
+        out.extend_from_slice(l);
+        out.extend_from_slice(b"\r\n");
+    }
+    Cow::Owned(out)
 }
 
 /// A boundary that occurs in no part (RFC 2046: it must not appear in
 /// the encapsulated content).
-fn fresh_boundary(parts: &[(&[u8], &[u8])], seed: u64) -> String {
+fn fresh_boundary(parts: &[(Cow<'_, [u8]>, &[u8])], seed: u64) -> String {
     let mut n = seed;
     loop {
         let b = format!("sbc-{n:016x}");
@@ -423,6 +432,23 @@ mod tests {
     }
 
     #[test]
+    fn the_sdp_part_keeps_its_headers_but_its_length() {
+        let b = format!("--q\r\nContent-Type: application/sdp\r\nContent-Length: 99\r\nContent-ID: <s@x>\r\n\r\n{SDP}\r\n--q--");
+        let mp = Multipart {
+            subtype: "related".into(),
+            parts: parse(b.as_bytes(), "q").unwrap(),
+        };
+        let (ct, out) = mp.with_sdp(b"v=0\r\n", 3);
+        assert!(ct.starts_with("multipart/related;boundary="));
+        let bnd = boundary(&ct.as_bytes()["multipart/related".len()..]).unwrap();
+        let again = parse(&out, &bnd).unwrap();
+        assert_eq!(
+            again[0].headers,
+            b"Content-Type: application/sdp\r\nContent-ID: <s@x>\r\n"
+        );
+    }
+
+    #[test]
     fn a_body_without_sdp_gets_ours_first() {
         let b = format!("--z\r\nContent-Type: application/pidf+xml\r\n\r\n{PIDF}\r\n--z--");
         let mp = Multipart {
@@ -437,10 +463,47 @@ mod tests {
         assert_eq!(again[1].body, PIDF.as_bytes());
     }
 
+    /// Every truncation and many one-byte changes of a real body: never a
+    /// panic, and whatever parses rebuilds to the same other parts.
+    #[test]
+    fn damaged_bodies_never_panic_and_round_trip_when_they_parse() {
+        let b = body("bnd");
+        let check = |bytes: &[u8]| {
+            if let Ok(parts) = parse(bytes, "bnd") {
+                let mp = Multipart {
+                    subtype: "mixed".into(),
+                    parts,
+                };
+                let (ct, out) = mp.with_sdp(b"v=0\r\n", 9);
+                let bnd = boundary(&ct.as_bytes()["multipart/mixed".len()..]).unwrap();
+                let again = parse(&out, &bnd).unwrap();
+                let others = |ps: &[Part<'_>]| -> Vec<Vec<u8>> {
+                    ps.iter()
+                        .filter(|p| !p.sdp)
+                        .map(|p| p.body.to_vec())
+                        .collect()
+                };
+                assert_eq!(others(&again), others(&mp.parts));
+            }
+        };
+        for n in 0..=b.len() {
+            check(&b.as_bytes()[..n]);
+        }
+        let mut bytes = b.clone().into_bytes();
+        for i in (0..bytes.len()).step_by(3) {
+            for x in [b'-', b'\r', b'\n', b':', 0] {
+                let old = bytes[i];
+                bytes[i] = x;
+                check(&bytes);
+                bytes[i] = old;
+            }
+        }
+    }
+
     #[test]
     fn the_new_boundary_avoids_the_content() {
         let taken = format!("sbc-{:016x}", 5u64);
-        let parts: Vec<(&[u8], &[u8])> = vec![(b"", taken.as_bytes())];
+        let parts: Vec<(Cow<'_, [u8]>, &[u8])> = vec![(Cow::Borrowed(b""), taken.as_bytes())];
         assert_ne!(fresh_boundary(&parts, 5), taken);
     }
 }

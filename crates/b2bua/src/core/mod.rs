@@ -217,7 +217,8 @@ pub struct Counters {
     pub failed: u64,
     /// Failovers to a next attempt.
     pub failovers: u64,
-    /// Requests refused because their source matched no trunk.
+    /// Requests from a source no trunk accepts: refused (403) or dropped
+    /// unanswered ([`UnknownSource`]).
     pub unclassified: u64,
     /// Requests refused because no route matched.
     pub no_route: u64,
