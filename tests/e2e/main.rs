@@ -8,6 +8,7 @@ mod common;
 mod daemon;
 mod demo;
 mod drill;
+mod emergency;
 mod faults;
 mod http;
 mod media;

@@ -87,11 +87,16 @@ pub(crate) fn quoted(s: &str) -> String {
     format!("\"{clean}\"")
 }
 
-/// The body and content type of a message when it carries SDP.
+/// The SDP a message carries: its body when that is `application/sdp`
+/// (or untyped), the SDP part of a `multipart/mixed` body (RFC 5621; an
+/// unreadable one carries none: a new call checks it first and answers 400).
 pub(crate) fn sdp_body(m: &Message) -> Option<&[u8]> {
     let body = m.body();
     if body.is_empty() {
         return None;
+    }
+    if let Some(mp) = crate::multipart::of(m) {
+        return mp.ok().and_then(|mp| mp.sdp());
     }
     match m.content_type() {
         Some(Ok(ct)) if ct.is_sdp() => Some(body),

@@ -56,6 +56,8 @@ pub struct Cdr {
     pub ended_by: String,
     /// Transfers performed (REFER / Replaces).
     pub transfers: u32,
+    /// An emergency call (a `sos` URN or an emergency number).
+    pub emergency: bool,
     /// Packets received from the caller's side and from the callee's side
     /// (filled in by the shell from the relay's final statistics).
     pub packets: [u64; 2],

@@ -23,6 +23,11 @@ pub trait MediaControl {
     fn interface(&self, name: Option<&str>) -> usize;
     /// Allocates a session with two legs.
     fn create(&mut self, a: LegSpec, b: LegSpec) -> Result<SessionInfo, String>;
+    /// Allocates a session for an emergency call: it may take the ports a
+    /// relay keeps in reserve for them (by default, as [`MediaControl::create`]).
+    fn create_emergency(&mut self, a: LegSpec, b: LegSpec) -> Result<SessionInfo, String> {
+        self.create(a, b)
+    }
     /// A new SDES key (the daemon draws it from the system's CSPRNG).
     fn new_key(&mut self, tag: u32, profile: SrtpProfile) -> Result<CryptoAttribute, String>;
 }

@@ -67,6 +67,11 @@ pub struct RelayConfig {
     /// takes them into its ring). Removals are never bounded nor delayed
     /// by set-ups.
     pub max_backlog: usize,
+    /// Share of each interface's port pairs (percent, rounded up) kept for
+    /// emergency calls ([`crate::Relay::create_emergency`]): an ordinary
+    /// session is refused when only that many are free. 0 keeps none (the
+    /// library's default; `sbc run` keeps 5 % unless configured).
+    pub emergency_reserve_percent: u8,
 }
 
 /// The workers' I/O: io_uring (multishot receives into provided buffers,
@@ -109,6 +114,7 @@ impl Default for RelayConfig {
             clock_rate: 8000,
             io: Io::default(),
             max_backlog: 1024,
+            emergency_reserve_percent: 0,
         }
     }
 }

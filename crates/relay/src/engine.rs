@@ -190,7 +190,10 @@ impl Relay {
             });
         }
         Ok(Relay {
-            pool: Mutex::new(PortPool::new(cfg.port_min, cfg.port_max)),
+            pool: Mutex::new(
+                PortPool::new(cfg.port_min, cfg.port_max)
+                    .with_reserve(cfg.emergency_reserve_percent),
+            ),
             cfg,
             workers,
             next_id: AtomicU64::new(1),
@@ -220,6 +223,22 @@ impl Relay {
     /// ([`RelayError::Backlog`]), or when ports, descriptors or socket-table
     /// room run out.
     pub fn create(&self, a: LegSpec, b: LegSpec) -> Result<SessionInfo, RelayError> {
+        self.create_session(a, b, false)
+    }
+
+    /// Creates a session for an emergency call: as [`Relay::create`], but
+    /// it may take the ports kept for them
+    /// ([`RelayConfig::emergency_reserve_percent`]).
+    pub fn create_emergency(&self, a: LegSpec, b: LegSpec) -> Result<SessionInfo, RelayError> {
+        self.create_session(a, b, true)
+    }
+
+    fn create_session(
+        &self,
+        a: LegSpec,
+        b: LegSpec,
+        priority: bool,
+    ) -> Result<SessionInfo, RelayError> {
         let ifa = self
             .cfg
             .interfaces
@@ -263,14 +282,14 @@ impl Relay {
         };
         let (pa, pb) = {
             let mut pool = lock(&self.pool);
-            let pa = match pool.allocate(ifa.local) {
+            let pa = match pool.allocate(ifa.local, priority) {
                 Ok(p) => p,
                 Err(e) => {
                     drop(pool);
                     return Err(unload(RelayError::Io(e)));
                 }
             };
-            let pb = match pool.allocate(ifb.local) {
+            let pb = match pool.allocate(ifb.local, priority) {
                 Ok(p) => p,
                 Err(e) => {
                     if let Ok(addr) = pa.rtp.local_addr() {

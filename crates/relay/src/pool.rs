@@ -2,6 +2,10 @@
 //! local address, handed out round-robin across the configured range so that
 //! a just-released port is not reused at once (late packets of the old call
 //! would land in the new one).
+//!
+//! A share of each address's pairs may be kept for emergency calls: an
+//! ordinary allocation never takes one of the last `reserve` free pairs,
+//! a priority one may take every pair.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -20,6 +24,8 @@ pub(crate) struct PortPool {
     max: u16,
     next: HashMap<IpAddr, u16>,
     in_use: HashMap<IpAddr, BTreeSet<u16>>,
+    /// Pairs per address only a priority allocation may take.
+    reserve: usize,
 }
 
 impl PortPool {
@@ -30,14 +36,37 @@ impl PortPool {
             max: max.max(min + 1),
             next: HashMap::new(),
             in_use: HashMap::new(),
+            reserve: 0,
         }
     }
 
-    /// Binds the next free pair on `ip`; tries every pair of the range once.
-    pub(crate) fn allocate(&mut self, ip: IpAddr) -> std::io::Result<Pair> {
+    /// Keeps `percent` of each address's pairs (rounded up: any share
+    /// keeps at least one) for priority allocations.
+    pub(crate) fn with_reserve(mut self, percent: u8) -> PortPool {
+        let pairs = self.pairs();
+        self.reserve = (pairs * usize::from(percent.min(100))).div_ceil(100);
+        self
+    }
+
+    /// Pairs in the range, on each address.
+    fn pairs(&self) -> usize {
+        usize::from(self.max - self.min).div_ceil(2)
+    }
+
+    /// Binds the next free pair on `ip`; tries every pair of the range
+    /// once. Without `priority`, the last reserved pairs are refused.
+    pub(crate) fn allocate(&mut self, ip: IpAddr, priority: bool) -> std::io::Result<Pair> {
         let pairs = u32::from(self.max - self.min) / 2;
+        let total = self.pairs();
+        let reserve = self.reserve;
         let start = *self.next.get(&ip).unwrap_or(&self.min);
         let used = self.in_use.entry(ip).or_default();
+        if !priority && reserve > 0 && total.saturating_sub(used.len()) <= reserve {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("only the {reserve} port pairs kept for emergency calls are free on {ip}"),
+            ));
+        }
         let mut port = start;
         for _ in 0..pairs.max(1) {
             if port + 1 > self.max {
@@ -105,13 +134,13 @@ mod tests {
     fn pairs_are_even_and_consecutive_and_not_reused_at_once() {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let mut pool = PortPool::new(41000, 41011);
-        let a = pool.allocate(ip).unwrap();
+        let a = pool.allocate(ip, false).unwrap();
         let pa = a.rtp.local_addr().unwrap().port();
         assert_eq!(pa % 2, 0);
         assert_eq!(a.rtcp.local_addr().unwrap().port(), pa + 1);
         pool.release(ip, pa);
         drop(a);
-        let b = pool.allocate(ip).unwrap();
+        let b = pool.allocate(ip, false).unwrap();
         assert_ne!(
             b.rtp.local_addr().unwrap().port(),
             pa,
@@ -121,11 +150,38 @@ mod tests {
     }
 
     #[test]
+    fn reserved_pairs_go_to_priority_allocations_only() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        // 4 pairs, 25 % kept: 3 ordinary, the 4th for an emergency call
+        // (below the ephemeral range: no port-0 socket elsewhere takes one).
+        let mut pool = PortPool::new(23200, 23208).with_reserve(25);
+        let held: Vec<Pair> = (0..3).map(|_| pool.allocate(ip, false).unwrap()).collect();
+        let refused = pool.allocate(ip, false).unwrap_err();
+        assert!(refused.to_string().contains("emergency"), "{refused}");
+        let sos = pool.allocate(ip, true).unwrap();
+        assert!(pool.allocate(ip, true).is_err(), "nothing left at all");
+        assert_eq!(pool.in_use(), 4);
+        // One pair freed while the emergency call holds its own: that one
+        // is the reserve again; once that call ends too, ordinary calls
+        // have a pair.
+        let port = held[0].rtp.local_addr().unwrap().port();
+        pool.release(ip, port);
+        drop(held);
+        assert!(pool.allocate(ip, false).is_err());
+        pool.release(ip, sos.rtp.local_addr().unwrap().port());
+        drop(sos);
+        assert!(pool.allocate(ip, false).is_ok());
+        // Any share keeps at least one pair; none keeps none.
+        assert_eq!(PortPool::new(41300, 41400).with_reserve(1).reserve, 1);
+        assert_eq!(PortPool::new(41300, 41400).with_reserve(0).reserve, 0);
+    }
+
+    #[test]
     fn exhaustion_is_an_error_not_a_hang() {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let mut pool = PortPool::new(41100, 41103);
-        let _a = pool.allocate(ip).unwrap();
-        let _b = pool.allocate(ip).unwrap();
-        assert!(pool.allocate(ip).is_err());
+        let _a = pool.allocate(ip, false).unwrap();
+        let _b = pool.allocate(ip, false).unwrap();
+        assert!(pool.allocate(ip, false).is_err());
     }
 }

@@ -216,7 +216,7 @@ mod tests {
         let ip = std::net::IpAddr::from([127, 0, 0, 1]);
         let mut leg = || {
             (
-                pool.allocate(ip).unwrap(),
+                pool.allocate(ip, false).unwrap(),
                 LegSpec::default(),
                 Crypto::new(&CryptoSpec::default()).unwrap(),
             )

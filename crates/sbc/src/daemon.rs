@@ -98,6 +98,13 @@ impl b2bua::MediaControl for RelayCtl {
     ) -> Result<relay::SessionInfo, String> {
         self.0.create(a, b).map_err(|e| e.to_string())
     }
+    fn create_emergency(
+        &mut self,
+        a: relay::LegSpec,
+        b: relay::LegSpec,
+    ) -> Result<relay::SessionInfo, String> {
+        self.0.create_emergency(a, b).map_err(|e| e.to_string())
+    }
     fn new_key(
         &mut self,
         tag: u32,
@@ -643,7 +650,20 @@ impl Core {
             Verdict::Accept(mut msg) => {
                 self.counters.accepted += 1;
                 self.sip.received(&msg);
-                match self.shield.screen(now, &msg, inb.peer.addr.ip(), &self.b2b) {
+                let tls_names = inb
+                    .peer
+                    .conn
+                    .filter(|_| inb.peer.transport == Transport::Tls)
+                    .and_then(|c| self.transports.peer_names(c));
+                let screen = self.shield.screen(
+                    now,
+                    &msg,
+                    inb.peer,
+                    inb.local,
+                    tls_names.as_deref(),
+                    &self.b2b,
+                );
+                match screen {
                     crate::shield::Screen::Pass => {}
                     crate::shield::Screen::Drop => return,
                     crate::shield::Screen::Busy => {
@@ -872,6 +892,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             workers: m.workers,
             inactivity: m.inactivity,
             io: m.io,
+            emergency_reserve_percent: m.emergency_reserve_percent,
             ..relay::RelayConfig::default()
         })
         .map_err(|e| format!("cannot start the media relay: {e}"))?,
@@ -919,6 +940,7 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
             supported: policy.supported.join(", "),
             phones: cfg.phones.as_ref().map(|p| p.phones.clone()),
             mask_numbers: cfg.log.mask_numbers,
+            protect: cfg.protect.clone(),
         },
         Box::new(RelayCtl(relay.clone())),
         now,
@@ -973,8 +995,8 @@ pub(crate) async fn serve(cfg: Loaded, mut hooks: Hooks) -> Result<(), String> {
         cdrs: HashMap::new(),
         tally: crate::http::Tally::default(),
         shield: crate::shield::Shield::new(
-            protect::Config::default(),
-            crate::shield::Caps::default(),
+            cfg.shield.limiter.clone(),
+            cfg.shield.caps,
             &cfg.trunks,
             now,
         ),

@@ -33,6 +33,7 @@ const AT_START: &[(&str, Option<&str>)] = &[
     ("media", None),
     ("dns", None),
     ("http", None),
+    ("protect", None),
     ("sbc", Some("user_agent")),
     ("sbc", Some("control_socket")),
 ];

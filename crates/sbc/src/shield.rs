@@ -59,6 +59,8 @@ pub(crate) struct Counters {
 /// See the module documentation.
 #[derive(Debug)]
 pub(crate) struct Shield {
+    /// `[protect] enabled = false`: everything passes (caps included).
+    enabled: bool,
     limiter: Limiter,
     /// The configured trusted ranges (trunks' are added to them).
     configured: Vec<Cidr>,
@@ -85,14 +87,17 @@ fn trunk_ranges(trunks: &[TrunkSpec]) -> Vec<Cidr> {
 
 impl Shield {
     pub(crate) fn new(
-        mut cfg: protect::Config,
+        cfg: Option<protect::Config>,
         caps: Caps,
         trunks: &[TrunkSpec],
         now: Instant,
     ) -> Shield {
+        let enabled = cfg.is_some();
+        let mut cfg = cfg.unwrap_or_default();
         let configured = cfg.trusted_sources.clone();
         cfg.trusted_sources.extend(trunk_ranges(trunks));
         Shield {
+            enabled,
             limiter: Limiter::new(cfg, now),
             configured,
             caps,
@@ -110,7 +115,7 @@ impl Shield {
 
     /// True (and counted) when `ip` is banned: drop unread.
     pub(crate) fn banned(&mut self, now: Instant, ip: IpAddr) -> bool {
-        self.limiter.drop_if_banned(now, ip)
+        self.enabled && self.limiter.drop_if_banned(now, ip)
     }
 
     /// Decides on a parsed message from `ip`. Responses pass (they answer
@@ -121,9 +126,15 @@ impl Shield {
         &mut self,
         now: Instant,
         msg: &Message,
-        ip: IpAddr,
+        from: transport::Peer,
+        local: std::net::SocketAddr,
+        tls_names: Option<&[String]>,
         b2b: &B2bua,
     ) -> Screen {
+        let ip = from.addr.ip();
+        if !self.enabled {
+            return Screen::Pass;
+        }
         let Some(method) = msg.method_str().filter(|_| msg.is_request()) else {
             return Screen::Pass;
         };
@@ -133,12 +144,18 @@ impl Shield {
                 return Screen::Drop;
             }
         }
-        // The emergency rule of the call core joins here (issue 14, in progress).
-        let emergency = false;
-        if emergency {
-            self.counters.emergency_passed += 1;
-            return Screen::Pass;
-        }
+        // Whether it is an emergency call is asked only of what would be
+        // refused (classification costs a little): it then passes anyway.
+        let emergency = |counters: &mut Counters| {
+            let yes = method == "INVITE"
+                && b2b
+                    .classify(msg, from, local, tls_names)
+                    .is_some_and(|t| b2b.is_emergency(msg, t));
+            if yes {
+                counters.emergency_passed += 1;
+            }
+            yes
+        };
         let verdict = self.limiter.check(now, ip, Class::of(method.as_bytes()));
         let answer = |trusted: bool| {
             if trusted && method != "ACK" {
@@ -147,6 +164,9 @@ impl Shield {
                 Screen::Drop
             }
         };
+        if verdict != Verdict::Pass && emergency(&mut self.counters) {
+            return Screen::Pass;
+        }
         match verdict {
             Verdict::Pass => {}
             Verdict::Banned => return Screen::Drop,
@@ -157,6 +177,9 @@ impl Shield {
             && (b2b.active_calls() >= self.caps.calls
                 || b2b.transactions() >= self.caps.transactions)
         {
+            if emergency(&mut self.counters) {
+                return Screen::Pass;
+            }
             self.counters.over_cap += 1;
             return answer(self.limiter.is_trusted(ip));
         }

@@ -108,6 +108,7 @@ fn config(window: Duration) -> Config {
         supported: "timer, replaces".into(),
         phones: None,
         mask_numbers: true,
+        protect: b2bua::Protect::default(),
     }
 }
 

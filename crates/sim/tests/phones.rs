@@ -90,6 +90,7 @@ fn config(to: Vec<Destination>) -> Config {
             users,
         }),
         mask_numbers: true,
+        protect: b2bua::Protect::default(),
     }
 }
 

@@ -411,7 +411,19 @@ pub struct TrunkSpec {
     pub headers: HeaderPolicy,
     /// Most concurrent calls on the trunk; `None`: no limit.
     pub max_calls: Option<u32>,
+    /// Most new calls per second on the trunk, both directions together (a
+    /// token bucket with a burst of `max(1, max_cps)`); `None`: no limit.
+    /// Emergency calls are never refused for it.
+    pub max_cps: Option<u32>,
+    /// Called numbers (after `numbers_in`) that make a call from this
+    /// trunk an emergency call, matched exactly: the configuration's
+    /// `[emergency] numbers` and the trunk's own additions.
+    pub emergency: Vec<String>,
 }
+
+/// The emergency numbers every trunk has unless the configuration says
+/// otherwise: 911 (North America), 112 (Europe, GSM), 999 (UK).
+pub const DEFAULT_EMERGENCY_NUMBERS: [&str; 3] = ["911", "112", "999"];
 
 /// The default failover codes: 408, 503, 504.
 pub const DEFAULT_FAILOVER_CODES: [u16; 3] = [408, 503, 504];
@@ -506,6 +518,8 @@ impl TrunkSpec {
                 ..HeaderPolicy::default()
             },
             max_calls: None,
+            max_cps: None,
+            emergency: DEFAULT_EMERGENCY_NUMBERS.map(str::to_owned).to_vec(),
         }
     }
 

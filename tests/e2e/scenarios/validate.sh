@@ -62,4 +62,5 @@ pair no-reinvite  fail carrier-uas-reinvite.xml     carrier-uac.xml
 pair carrier-bye  0    carrier-uas-bye.xml          carrier-uac-waitbye.xml
 pair late-offer   0    loopback/uas-late-offer.xml  carrier-uac-late.xml
 pair cancel       0    loopback/uas-ring-cancel.xml carrier-uac-cancel.xml
+pair emergency    0    emergency-uas.xml            emergency-uac.xml
 exit $FAILED

@@ -143,6 +143,7 @@ impl B2bua {
                 reason: call.reason.clone(),
                 ended_by: call.ended_by.clone(),
                 transfers: call.transfers,
+                emergency: call.emergency,
                 media_session: call.session.map(|s| s.id),
                 packets: [0, 0],
             };

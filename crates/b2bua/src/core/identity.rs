@@ -3,8 +3,9 @@ use super::*;
 /// Identity and history headers of the caller's INVITE carried to an
 /// attempt under the destination trunk's policy: P-Asserted-Identity and
 /// Privacy (pass or strip), History-Info ⇄ Diversion (RFC 7544 mapping of
-/// the reason), headers on the pass list (`X-MS-Custom-…`). Replaces is
-/// never copied (Microsoft refuses it).
+/// the reason), headers on the pass list (`X-MS-Custom-…`), the location
+/// headers of RFC 6442 ([`GEOLOCATION`]). Replaces is never copied
+/// (Microsoft refuses it).
 pub(super) fn copy_identity(
     from: &Message,
     to: &mut Message,
@@ -64,11 +65,18 @@ pub(super) fn copy_identity(
     }
     for h in from.headers() {
         let name = String::from_utf8_lossy(h.name_raw).into_owned();
-        if t.headers.passes(&name) {
+        let location = GEOLOCATION.iter().any(|g| g.eq_ignore_ascii_case(&name));
+        if location || t.headers.passes(&name) {
             push(to, &name, &String::from_utf8_lossy(h.value));
         }
     }
 }
+
+/// Location conveyance headers (RFC 6442), passed toward every trunk
+/// unchanged and in order: an emergency call's location (a `cid:` of a
+/// PIDF-LO part of the body, or a reference) must reach the PSAP.
+pub(super) const GEOLOCATION: [&str; 3] =
+    ["Geolocation", "Geolocation-Routing", "Geolocation-Error"];
 
 /// Diversion reason → History-Info cause (RFC 7544 / RFC 6044).
 pub(super) fn diversion_to_history(d: &str, rewrite: &dyn Fn(&str) -> String) -> Option<String> {

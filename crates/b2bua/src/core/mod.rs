@@ -3,13 +3,17 @@
 //! media inactivity) into calls to the flows, which live by responsibility:
 //!
 //! - [`setup`]: a new call, its attempt plan and attempts, their answers;
+//! - [`emergency`]: which INVITE is an emergency call (never refused for load);
+//! - [`admission`]: calls per second per trunk, unknown sources;
 //! - [`dialog`]: in-dialog requests, re-INVITE, forwarded requests, ACK;
 //! - [`transfer`]: REFER as transferee, INVITE with Replaces;
 //! - [`identity`]: identity and history headers toward a trunk;
 //! - [`ending`]: timers, BYE, ending a call and its CDR;
 //! - [`leg`]: a dialog with one party.
 
+mod admission;
 mod dialog;
+mod emergency;
 mod ending;
 mod identity;
 mod leg;
@@ -19,7 +23,9 @@ mod setup;
 mod size;
 mod transfer;
 
+pub use self::admission::{Protect, UnknownSource};
 use self::dialog::*;
+use self::emergency::*;
 use self::ending::*;
 use self::identity::*;
 use self::leg::*;
@@ -72,6 +78,8 @@ pub struct Config {
     /// Phone numbers in log lines show their last 4 digits only
     /// ([`crate::redact`]); CDRs always carry them whole.
     pub mask_numbers: bool,
+    /// Protection independent of trunks (requests from unknown sources).
+    pub protect: Protect,
 }
 
 /// The registrar of the phones and who may register.
@@ -212,7 +220,8 @@ pub struct Counters {
     pub failed: u64,
     /// Failovers to a next attempt.
     pub failovers: u64,
-    /// Requests refused because their source matched no trunk.
+    /// Requests from a source no trunk accepts: refused (403) or dropped
+    /// unanswered ([`UnknownSource`]).
     pub unclassified: u64,
     /// Requests refused because no route matched.
     pub no_route: u64,
@@ -232,6 +241,13 @@ pub struct Counters {
     pub forwarded: u64,
     /// Answers no dialog could be made of (a 2xx without a To tag).
     pub bad_answers: u64,
+    /// Emergency calls accepted (see [`B2bua::is_emergency`]).
+    pub emergency_calls: u64,
+    /// Calls refused (503, Retry-After: 1) because their inbound trunk was
+    /// over its `max_cps`.
+    pub refused_cps: u64,
+    /// INVITEs refused with 400 for a multipart body that cannot be read.
+    pub bad_bodies: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -346,6 +362,8 @@ struct Call {
     /// does not scan every timer of every call).
     timers: Vec<(Instant, u64)>,
     from_trunk: usize,
+    /// An emergency call: never refused for load.
+    emergency: bool,
 }
 
 /// What a client transaction of ours is for.
@@ -440,6 +458,8 @@ pub struct B2bua {
     draining: bool,
     counters: Counters,
     active: Vec<u32>,
+    /// Calls-per-second buckets of the trunks with a `max_cps`.
+    cps: admission::Buckets,
     now: Instant,
     /// Classification of the request being received (trunk, listener).
     class: Option<(Option<usize>, SocketAddr)>,
@@ -604,6 +624,7 @@ impl B2bua {
             draining: false,
             counters: Counters::default(),
             active,
+            cps: admission::Buckets::new(),
             now,
             class: None,
             server_invites: std::collections::HashSet::new(),
@@ -623,25 +644,22 @@ impl B2bua {
                 local,
                 tls_names,
             } => {
+                let mut dropped = false;
                 if msg.is_request() {
-                    // The Request-URI host names the trunk FQDN the peer is
-                    // calling (Teams and ACS share proxies and certificates).
-                    let host = msg.request_uri().and_then(Result::ok).and_then(|u| {
-                        u.as_sip()
-                            .map(|s| s.host_raw.trim_matches(['[', ']']).to_owned())
-                    });
-                    let trunk = self.classifier.classify_named(
-                        local,
-                        from.addr.ip(),
-                        from.transport,
-                        tls_names.as_deref(),
-                        host.as_deref(),
-                    );
+                    let trunk = self.classify(&msg, from, local, tls_names.as_deref());
+                    // Silent: no response, no transaction.
+                    dropped = trunk.is_none() && self.drops_unknown(&msg);
+                    if dropped {
+                        self.counters.unclassified += 1;
+                        tracing::debug!(peer = %from.addr, method = msg.method_str().unwrap_or(""), "request from an unknown source dropped");
+                    }
                     self.class = Some((trunk, local));
                 }
-                self.ep
-                    .handle(now, transaction::Input::Receive { msg, from });
-                self.process_events();
+                if !dropped {
+                    self.ep
+                        .handle(now, transaction::Input::Receive { msg, from });
+                    self.process_events();
+                }
                 self.class = None;
             }
             Input::Timeout => {

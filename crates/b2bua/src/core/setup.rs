@@ -56,7 +56,10 @@ impl B2bua {
 
     pub(super) fn new_call(&mut self, key: ServerKey, msg: Message, from: Peer, trunk: usize) {
         let tag = self.unique();
-        if self.draining {
+        let called = called_number(&msg, &self.cfg.trunks[trunk]);
+        // Never refused for load: not while draining, not at a limit.
+        let emergency = emergency_call(&msg, &self.cfg.trunks[trunk], &called);
+        if self.draining && !emergency {
             self.counters.refused_draining += 1;
             self.reply(key, &msg, 503, Some(&tag), Some(trunk));
             return;
@@ -78,21 +81,25 @@ impl B2bua {
             }
         }
         let t = &self.cfg.trunks[trunk];
-        if t.max_calls.is_some_and(|m| self.active[trunk] >= m) {
+        if !emergency && t.max_calls.is_some_and(|m| self.active[trunk] >= m) {
             tracing::info!(trunk = %t.name, "call limit reached");
             self.reply(key, &msg, 503, Some(&tag), Some(trunk));
             return;
         }
-        let called_raw = msg
-            .request_uri_raw()
-            .and_then(number_of)
-            .or_else(|| {
-                msg.header(HeaderName::To)
-                    .and_then(uri_of)
-                    .and_then(|u| number_of(u.as_bytes()))
-            })
-            .unwrap_or_default();
-        let called = t.numbers_in.called(&called_raw);
+        if !self.cps_admit(trunk, emergency) {
+            self.refuse_cps(key, &msg, &tag, trunk);
+            return;
+        }
+        if let Some(Err(e)) = crate::multipart::of(&msg) {
+            self.counters.bad_bodies += 1;
+            tracing::info!(%e, "unreadable multipart body: 400");
+            if let Ok(mut r) = response_to(&msg, 400, e.reason(), Some(&tag)) {
+                self.decorate(&mut r, Some(trunk));
+                self.respond(key, r);
+            }
+            return;
+        }
+        let t = &self.cfg.trunks[trunk];
         let from_uri = msg
             .header(HeaderName::From)
             .and_then(uri_of)
@@ -165,10 +172,17 @@ impl B2bua {
             mux: b_trunk.is_some_and(|t| t.media == MediaSecurity::Srtp),
             ..PartyMedia::default()
         };
-        let session = match self.ctl.create(
+        let (la, lb) = (
             md::leg_spec(ia, &ma, remote.as_ref()),
             md::leg_spec(ib, &mb, None),
-        ) {
+        );
+        // An emergency call may take the relay's reserved ports.
+        let created = if emergency {
+            self.ctl.create_emergency(la, lb)
+        } else {
+            self.ctl.create(la, lb)
+        };
+        let session = match created {
             Ok(s) => s,
             // The relay is out of ports or descriptors, or lags behind
             // (its set-up backlog is full): this call only gets 503 with
@@ -181,10 +195,20 @@ impl B2bua {
             }
         };
         let contact = {
-            let user = plus_if(t.e164, &called);
+            // A URN (`urn:service:sos`) is no Contact user.
+            let user = if called.starts_with("urn:") {
+                String::new()
+            } else {
+                plus_if(t.e164, &called)
+            };
             let local = self.class.map(|(_, l)| l);
-            phone_contact(t, &user, local, from.transport)
-                .unwrap_or_else(|| t.contact_with_user(&user))
+            phone_contact(t, &user, local, from.transport).unwrap_or_else(|| {
+                if user.is_empty() {
+                    t.contact()
+                } else {
+                    t.contact_with_user(&user)
+                }
+            })
         };
         let mut leg = uas_leg(&msg, from, trunk, Side::A, tag.clone(), contact);
         leg.media = ma;
@@ -197,7 +221,13 @@ impl B2bua {
         self.active[trunk] += 1;
         self.counters.calls += 1;
         let m = self.cfg.mask_numbers;
-        tracing::info!(call = id, from = %self.cfg.trunks[trunk].name, calling = %crate::redact(&calling, m), called = %crate::redact(&called, m), route = %route_name, "new call");
+        let (calling_m, called_m) = (crate::redact(&calling, m), crate::redact(&called, m));
+        if emergency {
+            self.counters.emergency_calls += 1;
+            tracing::warn!(call = id, from = %self.cfg.trunks[trunk].name, calling = %calling_m, called = %called_m, route = %route_name, "emergency call");
+        } else {
+            tracing::info!(call = id, from = %self.cfg.trunks[trunk].name, calling = %calling_m, called = %called_m, route = %route_name, "new call");
+        }
         let call = Call {
             id,
             state: CallState::Routing,
@@ -233,6 +263,7 @@ impl B2bua {
             cdr_done: false,
             timers: Vec::new(),
             from_trunk: trunk,
+            emergency,
         };
         let window = call.plan.as_ref().and_then(Plan::forward_window);
         self.calls.insert(id, Box::new(call));
@@ -293,13 +324,16 @@ impl B2bua {
                 return;
             };
             let first = call.attempts.is_empty();
-            // Whether the whole destination is skipped (a trunk at its limit).
+            let (emergency, called) = (call.emergency, call.called.clone());
+            // Whether the whole destination is skipped (a trunk at its
+            // limits; never for an emergency call).
             let whole = match self.trunk_index(&att.trunk) {
                 None => false,
                 Some(t)
-                    if self.cfg.trunks[t]
-                        .max_calls
-                        .is_some_and(|m| self.active[t] >= m) =>
+                    if !emergency
+                        && self.cfg.trunks[t]
+                            .max_calls
+                            .is_some_and(|m| self.active[t] >= m) =>
                 {
                     self.record(id, &att, "limit");
                     true
@@ -315,10 +349,17 @@ impl B2bua {
                     self.record(id, &att, "unresolved");
                     false
                 }
+                // Over its calls per second: the next destination, as at
+                // `max_calls` (the check takes the attempt's call).
+                Some(t) if !self.cps_admit(t, emergency) => {
+                    tracing::info!(call = id, trunk = %att.trunk, "destination over its calls per second");
+                    self.record(id, &att, "cps");
+                    true
+                }
                 Some(t) if matches!(att.target, Target::User(_) | Target::Registered) => {
                     let number = match &att.target {
                         Target::User(n) => n.clone(),
-                        _ => call.called.clone(),
+                        _ => called,
                     };
                     if !first {
                         self.counters.failovers += 1;
@@ -510,6 +551,11 @@ impl B2bua {
             format!(";transport={tp}")
         };
         let (ruri, to) = match (peer, contact_of_user) {
+            // A `sos` URN not made a number by the rules goes on as the
+            // Request-URI (RFC 5031: toward an ESRP or a PSAP that takes it).
+            (Some(_), _) if called.starts_with("urn:service:sos") => {
+                (called.clone(), format!("<{called}>"))
+            }
             (Some(peer), _) => (
                 format!("sip:{called}@{}:{}{phone}{tparam}", peer.host, peer.port),
                 format!("<sip:{called}@{}{phone}>", peer.host),
@@ -642,8 +688,13 @@ impl B2bua {
             Some(Ok(sd)) if !late => md::rewrite(sd, ports, &mut mb, &codecs)?,
             _ => md::generate_offer(ports, &mut mb, &codecs, id),
         };
-        m.set_body(Some("application/sdp"), &body)
-            .map_err(|e| e.to_string())?;
+        // A multipart offer (SDP + PIDF-LO…) goes on as one: our SDP in
+        // place of the caller's, every other part unchanged.
+        let (ct, body) = match crate::multipart::of(a_request).and_then(Result::ok) {
+            Some(mp) => mp.with_sdp(&body, fold(&call_id)),
+            None => ("application/sdp".to_owned(), body),
+        };
+        m.set_body(Some(&ct), &body).map_err(|e| e.to_string())?;
         self.outputs.push_back(Output::Media(MediaOp::Update {
             id: session.id,
             side: Side::B,
@@ -1079,4 +1130,12 @@ pub(super) fn plus_if(e164: bool, n: &str) -> String {
     } else {
         n.to_owned()
     }
+}
+
+/// A number from a text (FNV-1a), to vary a multipart boundary without
+/// drawing on the seeded generator.
+fn fold(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

@@ -105,6 +105,7 @@ pub fn config() -> Config {
         supported: "timer, replaces".into(),
         phones: None,
         mask_numbers: true,
+        protect: b2bua::Protect::default(),
     }
 }
 

@@ -20,6 +20,8 @@ pub(crate) struct MediaSettings {
     pub(crate) workers: usize,
     pub(crate) inactivity: Duration,
     pub(crate) io: relay::Io,
+    /// Share of the port pairs kept for emergency calls (percent).
+    pub(crate) emergency_reserve_percent: u8,
 }
 
 /// Checks the `[[listen]]` entries: addresses, TLS profiles, duplicates.
@@ -137,6 +139,14 @@ pub(super) fn check_media(ctx: &Ctx<'_>, m: &MediaSection) -> Result<MediaSettin
         m.io.get_ref()
             .parse::<relay::Io>()
             .map_err(|e| ctx.err(Some(&m.io.span()), "media.io", &e))?;
+    let reserve = *m.emergency_reserve_percent.get_ref();
+    if reserve > 50 {
+        return Err(ctx.err(
+            Some(&m.emergency_reserve_percent.span()),
+            "media.emergency_reserve_percent",
+            "must be between 0 and 50 (percent of the port pairs kept for emergency calls)",
+        ));
+    }
     Ok(MediaSettings {
         interfaces: m.interfaces.iter().map(|s| s.get_ref().clone()).collect(),
         port_min: lo,
@@ -144,5 +154,6 @@ pub(super) fn check_media(ctx: &Ctx<'_>, m: &MediaSection) -> Result<MediaSettin
         workers: m.workers,
         inactivity: Duration::from_secs(*m.inactivity_s.get_ref()),
         io,
+        emergency_reserve_percent: reserve,
     })
 }

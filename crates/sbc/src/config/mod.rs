@@ -9,8 +9,9 @@
 //! [`parse`] calls them: `sip_section` (`[sbc]`, `[sip]`), `listen` (`[[listen]]`,
 //! `[media]`), `tls` (`[tls.NAME]`, certificate names), `trunks`, `routes`
 //! (with `[route.forward]`), `phones` (`[phones]` and its users file);
-//! `http` (`[http]`, the operations endpoint), `log` (`[log]`); `numbers`
-//! holds what trunks and routes share.
+//! `http` (`[http]`, the operations endpoint), `log` (`[log]`); `protect`
+//! (`[protect]`, unknown sources); `numbers` holds what trunks and routes
+//! share. `[emergency]` is checked with the trunks (each gets the list).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,6 +23,7 @@ mod listen;
 mod log;
 mod numbers;
 mod phones;
+mod protect;
 mod routes;
 mod schema;
 mod sip_section;
@@ -71,6 +73,10 @@ pub(crate) struct Loaded {
     pub(crate) http: Option<HttpSettings>,
     /// How logs are written (`[log]`).
     pub(crate) log: LogSettings,
+    /// Protection independent of trunks (`[protect]`).
+    pub(crate) protect: b2bua::Protect,
+    /// The per-source budgets and global caps (`[protect]`).
+    pub(crate) shield: protect::ShieldSettings,
     /// Things worth fixing that do not stop the SBC (`FILE:LINE: FIELD: message`),
     /// such as a certificate file not there yet whose names could not be checked.
     pub(crate) warnings: Vec<String>,
@@ -92,6 +98,8 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
     let phones = phones::check_phones(&ctx, &config)?;
     let http = http::check_http(&ctx, config.http.as_ref())?;
     let log = log::check_log(&ctx, &config.log)?;
+    let protect = protect::check_protect(&ctx, &config.protect)?;
+    let shield = protect::check_shield(&ctx, &config.protect)?;
     Ok(Loaded {
         config,
         source: source.to_owned(),
@@ -105,6 +113,8 @@ pub(crate) fn parse(text: &str, source: &str) -> Result<Loaded, ConfigError> {
         phones,
         http,
         log,
+        protect,
+        shield,
         warnings,
     })
 }

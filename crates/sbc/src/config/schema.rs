@@ -8,6 +8,18 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub(crate) use super::protect::ProtectSection;
+
+/// `[emergency]`: the called numbers (after a trunk's inbound
+/// normalisation) that make a call an emergency call on every trunk.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct EmergencySection {
+    /// Default `["911", "112", "999"]`; `[]`: only `sos` URNs and the
+    /// trunks' own `emergency` numbers.
+    pub(crate) numbers: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Config {
@@ -28,6 +40,12 @@ pub(crate) struct Config {
     pub(crate) media: MediaSection,
     #[serde(default)]
     pub(crate) dns: DnsSection,
+    /// Emergency numbers every trunk has (trunks add their own).
+    #[serde(default)]
+    pub(crate) emergency: EmergencySection,
+    /// Protection independent of trunks.
+    #[serde(default)]
+    pub(crate) protect: ProtectSection,
     #[serde(default, rename = "trunk")]
     pub(crate) trunks: Vec<TrunkSection>,
     #[serde(default, rename = "route")]
@@ -88,12 +106,13 @@ pub(crate) struct PhonesSection {
     pub(crate) max_contacts: Option<Spanned<usize>>,
     pub(crate) nonce_lifetime_s: Option<Spanned<u64>>,
     /// Failed authentications that block a source, and for how long.
-    pub(crate) protect: Option<ProtectSection>,
+    pub(crate) protect: Option<PhonesProtectSection>,
 }
 
+/// `[phones.protect]`: the registrar's blocking of guessing sources.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ProtectSection {
+pub(crate) struct PhonesProtectSection {
     pub(crate) max_failures_per_ip: Option<Spanned<u32>>,
     pub(crate) max_failures_per_user: Option<Spanned<u32>>,
     pub(crate) window_s: Option<Spanned<u64>>,
@@ -297,6 +316,8 @@ pub(crate) struct MediaSection {
     pub(crate) inactivity_s: Spanned<u64>,
     /// Worker socket I/O: "uring" (io_uring, the default) or "epoll".
     pub(crate) io: Spanned<String>,
+    /// Share of the port pairs kept for emergency calls (percent).
+    pub(crate) emergency_reserve_percent: Spanned<u8>,
 }
 
 impl Default for MediaSection {
@@ -308,6 +329,7 @@ impl Default for MediaSection {
             workers: 0,
             inactivity_s: Spanned::new(0..0, 60),
             io: Spanned::new(0..0, "uring".to_owned()),
+            emergency_reserve_percent: Spanned::new(0..0, 5),
         }
     }
 }
@@ -374,6 +396,10 @@ pub(crate) struct TrunkSection {
     pub(crate) media_interface: Option<Spanned<String>>,
     pub(crate) headers: Option<HeadersSection>,
     pub(crate) max_calls: Option<Spanned<u32>>,
+    /// New calls per second, both directions (emergency calls exempt).
+    pub(crate) max_cps: Option<Spanned<u32>>,
+    /// Emergency numbers of this trunk beside `[emergency] numbers`.
+    pub(crate) emergency: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

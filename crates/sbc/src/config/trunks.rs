@@ -495,7 +495,54 @@ fn check_trunk(
         }
         spec.max_calls = Some(*m.get_ref());
     }
+    if let Some(m) = &t.max_cps {
+        if !(1..=10_000).contains(m.get_ref()) {
+            return Err(ctx.err(
+                Some(&m.span()),
+                &f("max_cps"),
+                "must be between 1 and 10000 calls per second",
+            ));
+        }
+        spec.max_cps = Some(*m.get_ref());
+    }
+    spec.emergency = match &config.emergency.numbers {
+        Some(list) => emergency_numbers(ctx, list.get_ref(), "emergency.numbers")?,
+        None => trunk::DEFAULT_EMERGENCY_NUMBERS.map(str::to_owned).to_vec(),
+    };
+    if let Some(list) = &t.emergency {
+        for n in emergency_numbers(ctx, list, &f("emergency"))? {
+            if !spec.emergency.contains(&n) {
+                spec.emergency.push(n);
+            }
+        }
+    }
     Ok(spec)
+}
+
+/// Emergency numbers: dial strings (`+`, digits, `*`, `#`), matched exactly
+/// against the called number after the trunk's inbound normalisation.
+fn emergency_numbers(
+    ctx: &Ctx<'_>,
+    list: &[Spanned<String>],
+    field: &str,
+) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::with_capacity(list.len());
+    for (j, n) in list.iter().enumerate() {
+        if !b2bua::is_number(n.get_ref()) {
+            return Err(ctx.err(
+                Some(&n.span()),
+                &format!("{field}[{j}]"),
+                format!(
+                    "{:?} is not a number (digits, an optional leading +, * and #; sos URNs are always emergency calls)",
+                    n.get_ref()
+                ),
+            ));
+        }
+        if !out.contains(n.get_ref()) {
+            out.push(n.get_ref().clone());
+        }
+    }
+    Ok(out)
 }
 
 /// `peers = [{ host, port, transport, addr }, …]`: at least one; ports and

@@ -377,6 +377,27 @@ pub(crate) const FIGURES: &[Figure] = &[
         |s| s.b2b.bad_answers
     ),
     fig!(
+        "emergency_calls",
+        "sbc_emergency_calls_total",
+        Counter,
+        "Emergency calls accepted (sos URN or emergency number; never refused for load).",
+        |s| s.b2b.emergency_calls
+    ),
+    fig!(
+        "refused_cps",
+        "sbc_calls_refused_cps_total",
+        Counter,
+        "Calls refused (503, Retry-After: 1): their inbound trunk was over its max_cps.",
+        |s| s.b2b.refused_cps
+    ),
+    fig!(
+        "bad_bodies",
+        "sbc_bad_bodies_total",
+        Counter,
+        "INVITEs refused (400) for a multipart body that cannot be read.",
+        |s| s.b2b.bad_bodies
+    ),
+    fig!(
         "transactions",
         "sbc_transactions",
         Gauge,

@@ -65,6 +65,7 @@ fn cdr(call: u64, attempts: &[(&str, &str, &str)], status: u16) -> b2bua::Output
         reason: String::new(),
         ended_by: "caller".into(),
         transfers: 0,
+        emergency: false,
         packets: [0, 0],
         media_session: None,
     }))

@@ -40,6 +40,9 @@ pub struct MediaLog {
     pub deletes: Vec<u64>,
     /// Every SRTP key handed out.
     pub keys: Vec<CryptoAttribute>,
+    /// Ids of the sessions created for emergency calls (which may take
+    /// a relay's reserved ports).
+    pub emergency: Vec<u64>,
     next_port: u16,
     next_id: u64,
 }
@@ -103,6 +106,12 @@ impl MediaControl for FakeMedia {
             b: ports(base + 2),
         };
         log.creates.push((a, b, info));
+        Ok(info)
+    }
+
+    fn create_emergency(&mut self, a: LegSpec, b: LegSpec) -> Result<SessionInfo, String> {
+        let info = self.create(a, b)?;
+        lock(&self.0).emergency.push(info.id);
         Ok(info)
     }
 

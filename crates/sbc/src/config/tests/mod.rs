@@ -13,6 +13,7 @@ mod general;
 mod http;
 mod log;
 mod phones;
+mod protect;
 mod routes;
 mod samples;
 mod tls;
