@@ -225,3 +225,109 @@ fn a_sipvicious_style_options_sweep_gets_no_answer() {
     );
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// Carrier → gateway, the carrier trunk rated at 5 calls/s.
+fn overload_config(c: &Path, p: &Ports, gateway: u16) -> String {
+    let head = sbc_head(c, "127.0.0.1", p.udp, p.tls);
+    format!(
+        r#"{head}
+[[trunk]]
+name = "carrier"
+kind = "carrier"
+local_port = {udp}
+peers = [{{ host = "127.0.0.3", port = {carrier}, addr = "127.0.0.3:{carrier}" }}]
+acl = ["127.0.0.3/32"]
+numbers = {{ inbound = [{{ match = "^0(\\d+)$", replace = "+49$1" }}] }}
+max_cps = 5
+
+[[trunk]]
+name = "gateway"
+kind = "gateway"
+local_port = {udp}
+peers = [{{ host = "127.0.0.1", port = {gateway}, addr = "127.0.0.1:{gateway}" }}]
+
+[[route]]
+name = "carrier-to-gateway"
+from = ["carrier"]
+to = ["gateway"]
+
+[drain]
+max_wait_s = 10
+"#,
+        udp = p.udp,
+        carrier = p.carrier,
+    )
+}
+
+/// Twice the carrier trunk's rated call rate (10/s against `max_cps = 5`)
+/// for 6 s: the excess is answered 503 with Retry-After at once, every
+/// admitted call is answered and lasts its full 3 s (none is dropped in the
+/// middle), and the admitted rate is the rated one.
+#[test]
+fn twice_the_rated_call_rate_gets_503_for_the_excess_and_admitted_calls_complete() {
+    let p = Ports::new();
+    let gateway = free_udp();
+    let d = Daemon::start("overload", |c| overload_config(c, &p, gateway));
+    let work = TempDir::new("overload-work");
+    let gw = sipp(
+        "u1",
+        "127.0.0.1",
+        &work.0,
+        "carrier-uas.xml",
+        gateway,
+        &["-m", "60"],
+        None,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let carrier = sipp(
+        "u1",
+        "127.0.0.3",
+        &work.0,
+        "carrier-uac-or-503.xml",
+        p.carrier,
+        &[
+            "-s",
+            "0301234567",
+            "-key",
+            "caller",
+            "0401112222",
+            "-d",
+            "3000",
+            "-r",
+            "10",
+            "-m",
+            "60",
+        ],
+        d.listeners.udp,
+    );
+    let (cok, ctext) = sipp_result(carrier);
+    std::thread::sleep(Duration::from_millis(500));
+    let cdr = d.cdrs();
+    let (code, err) = d.stop();
+    let mut gw = gw;
+    let _ = gw.kill();
+    let _ = gw.wait();
+    assert!(
+        cok,
+        "every carrier call got a 200 or a 503:\n{ctext}\n{err}"
+    );
+    let answered: Vec<_> = cdr.iter().filter(|c| c["status"] == 200).collect();
+    // 6 s at 5/s plus the burst of 5: about 35 admitted of 60.
+    assert!(
+        (25..=40).contains(&answered.len()),
+        "admitted {} of 60: {cdr:?}",
+        answered.len()
+    );
+    for c in &answered {
+        assert_eq!(c["ended_by"], "caller", "{c}");
+        let ms = c["end_ms"].as_u64().unwrap_or(0) - c["answer_ms"].as_u64().unwrap_or(0);
+        assert!(ms >= 2900, "an admitted call lasted its 3 s: {c}");
+    }
+    let refused = crate::daemon::counter(&err, "refused_cps").unwrap_or(0);
+    assert_eq!(
+        refused as usize + answered.len(),
+        60,
+        "every call was admitted or refused 503:\n{err}"
+    );
+    assert_eq!(code, Some(0), "{err}");
+}
