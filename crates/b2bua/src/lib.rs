@@ -15,6 +15,10 @@
 mod build;
 mod cdr;
 mod core;
+/// The cargo-fuzz targets' entry points (`cfg(fuzzing)`, set by `cargo fuzz`); not API.
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod media;
 mod multipart;
 mod number;

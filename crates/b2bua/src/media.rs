@@ -98,6 +98,13 @@ pub(crate) fn read_remote(sd: &sdp::SessionDescription) -> Result<Remote, String
     let ip = sd.effective_connection(i).and_then(|c| c.ip());
     let port = m.port().unwrap_or(0);
     let proto = m.proto().unwrap_or("RTP/AVP").to_owned();
+    // The proto goes back into our answer and into the SDP of the other
+    // party (`set_proto` takes a token): one with bytes other than visible
+    // ASCII cannot, so the offer is refused here (488) instead of being
+    // answered without SDP (fuzz S2).
+    if !proto.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the m= line's proto is not a token".into());
+    }
     let rtp = ip.map(|ip| SocketAddr::new(ip, port));
     let rtcp = m.rtcp().and_then(|r| {
         r.connection
@@ -199,16 +206,26 @@ pub(crate) fn rewrite(
     codecs: &[String],
 ) -> Result<Vec<u8>, String> {
     let i = audio_index(&sd).ok_or("no audio stream in the SDP")?;
+    // Every c= line names the relay (`set_connection` keeps one per
+    // level) where the party had any, well-formed or not: a malformed one used to go out unchanged,
+    // with the party's address in it and, when it was the only one, no
+    // address in force for the stream at all (fuzz S1). The audio stream
+    // gets its own when no session-level one is in force.
+    let had_c = |lines: &[sdp::Line]| lines.iter().any(|l| l.kind() == Some('c'));
+    let session_c = had_c(sd.session_lines());
+    if session_c {
+        sd.set_connection(ports.advertised);
+    }
     for (j, m) in sd.media_mut().iter_mut().enumerate() {
         if j != i {
             let _ = m.set_port(0);
         }
+        if had_c(&m.lines()[1..]) || (j == i && !session_c) {
+            m.set_connection(ports.advertised);
+        }
     }
     let m = &mut sd.media_mut()[i];
     m.set_port(ports.rtp.port()).map_err(|e| e.to_string())?;
-    if m.connection().is_some() {
-        m.set_connection(ports.advertised);
-    }
     m.set_proto(&media.proto).map_err(|e| e.to_string())?;
     m.remove_ice();
     m.remove_attribute("fingerprint");
@@ -237,9 +254,6 @@ pub(crate) fn rewrite(
     sd.remove_attribute("fingerprint");
     sd.remove_attribute("setup");
     sd.remove_attribute("group");
-    if sd.connection().is_some() {
-        sd.set_connection(ports.advertised);
-    }
     let _ = sd.set_origin_address(ports.advertised);
     media.version += 1;
     let _ = sd.set_session_version(media.version);

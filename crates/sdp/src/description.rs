@@ -391,12 +391,17 @@ impl SessionDescription {
     }
 
     /// Sets the session-level `c=` line to `IN IP4|IP6 addr`, replacing an
-    /// existing one in place or inserting one where RFC 8866 §5 puts it
-    /// (before `b=`, `t=`, `r=`, `z=`, `k=` and `a=`).
+    /// existing one in place (and removing any later ones: there is at most
+    /// one per level, and a relay must not pass a second on with the
+    /// party's address) or inserting one where RFC 8866 §5 puts it (before
+    /// `b=`, `t=`, `r=`, `z=`, `k=` and `a=`).
     pub fn set_connection(&mut self, addr: IpAddr) {
         let new = Line::new(b'c', &connection_text(addr));
         match self.session.iter().position(|l| l.is(b'c')) {
-            Some(i) => self.session[i] = new,
+            Some(i) => {
+                self.session[i] = new;
+                remove_where(&mut self.session, i + 1, |l| l.is(b'c'));
+            }
             None => {
                 let at = self
                     .session
@@ -786,11 +791,16 @@ impl MediaDescription {
     }
 
     /// Sets the media-level `c=` line to `IN IP4|IP6 addr`, replacing an
-    /// existing one in place or inserting one after `m=`/`i=` (RFC 8866 §5).
+    /// existing one in place (and removing any later ones, as
+    /// [`SessionDescription::set_connection`] does) or inserting one after
+    /// `m=`/`i=` (RFC 8866 §5).
     pub fn set_connection(&mut self, addr: IpAddr) {
         let new = Line::new(b'c', &connection_text(addr));
         match self.lines.iter().skip(1).position(|l| l.is(b'c')) {
-            Some(i) => self.lines[i + 1] = new,
+            Some(i) => {
+                self.lines[i + 1] = new;
+                remove_where(&mut self.lines, i + 2, |l| l.is(b'c'));
+            }
             None => {
                 let at = self
                     .lines

@@ -476,3 +476,19 @@ a=crypto:1234567890 AES inline:x\r\na=ptime:-1\r\na=:novalue\r\n";
     assert!(m.ptime().is_none());
     assert_eq!(m.attributes().count(), 6, "`a=:novalue` has no name");
 }
+
+#[test]
+fn a_second_c_line_is_not_passed_on_with_the_partys_address() {
+    // At most one c= per level (RFC 8866 §5.7); a relay rewriting the first
+    // must not leave a later one naming the party (found by fuzz/sdp, S3).
+    let mut sdp = parse(
+        "v=0\r\nc=IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.2 junk\r\nt=0 0\r\n\
+         m=audio 1 RTP/AVP 0\r\nc=IN IP4 10.0.0.3\r\na=x\r\nc=IN IP4 10.0.0.4\r\n",
+    );
+    sdp.set_connection_everywhere(RELAY);
+    assert_eq!(
+        text(&sdp),
+        "v=0\r\nc=IN IP4 203.0.113.10\r\ns=-\r\nt=0 0\r\n\
+         m=audio 1 RTP/AVP 0\r\nc=IN IP4 203.0.113.10\r\na=x\r\n"
+    );
+}
