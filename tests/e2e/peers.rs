@@ -355,3 +355,27 @@ pub(crate) fn path(c: &serde_json::Value) -> Vec<(String, String, String)> {
 pub(crate) fn hop(trunk: &str, peer: &str, outcome: &str) -> (String, String, String) {
     (trunk.to_owned(), peer.to_owned(), outcome.to_owned())
 }
+
+/// The `[[trunk]]` of Teams on loopback: the three proxies on `p.teams`,
+/// mutual TLS with the `teams` profile of [`sbc_head`], source ACL `acl`,
+/// OPTIONS every minute; `extra` lines follow.
+pub(crate) fn teams_trunk(p: &Ports, acl: &str, extra: &str) -> String {
+    let [t1, t2, t3] = p.teams;
+    format!(
+        r#"[[trunk]]
+name = "teams"
+kind = "teams"
+fqdn = "teams.sbc.example.test"
+local_port = {tls}
+tls = "teams"
+peers = [
+  {{ host = "sip.pstnhub.microsoft.com", addr = "127.0.0.1:{t1}" }},
+  {{ host = "sip2.pstnhub.microsoft.com", addr = "127.0.0.1:{t2}" }},
+  {{ host = "sip3.pstnhub.microsoft.com", addr = "127.0.0.1:{t3}" }},
+]
+acl = ["{acl}"]
+options = {{ interval_s = 60 }}
+{extra}"#,
+        tls = p.tls
+    )
+}

@@ -15,7 +15,7 @@ use crate::peers::*;
 /// scanner's 127.0.0.5) → Teams.
 fn config(c: &Path, p: &Ports) -> String {
     let head = sbc_head(c, "127.0.0.1", p.udp, p.tls);
-    let [t1, t2, t3] = p.teams;
+    let teams = teams_trunk(p, "127.0.0.1/32", "");
     format!(
         r#"{head}
 [http]
@@ -29,19 +29,7 @@ peers = [{{ host = "127.0.0.3", port = {carrier}, addr = "127.0.0.3:{carrier}" }
 acl = ["127.0.0.3/32", "127.0.0.5/32", "127.0.0.6/32"]
 numbers = {{ inbound = [{{ match = "^0(\\d+)$", replace = "+49$1" }}] }}
 
-[[trunk]]
-name = "teams"
-kind = "teams"
-fqdn = "teams.sbc.example.test"
-local_port = {tls}
-tls = "teams"
-peers = [
-  {{ host = "sip.pstnhub.microsoft.com", addr = "127.0.0.1:{t1}" }},
-  {{ host = "sip2.pstnhub.microsoft.com", addr = "127.0.0.1:{t2}" }},
-  {{ host = "sip3.pstnhub.microsoft.com", addr = "127.0.0.1:{t3}" }},
-]
-acl = ["127.0.0.1/32"]
-options = {{ interval_s = 60 }}
+{teams}
 
 [[route]]
 name = "carrier-to-teams"
@@ -57,7 +45,6 @@ to = ["carrier"]
 max_wait_s = 10
 "#,
         udp = p.udp,
-        tls = p.tls,
         carrier = p.carrier,
     )
 }

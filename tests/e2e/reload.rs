@@ -23,7 +23,7 @@ fn config(c: &Path, p: &Ports, gateway: u16, socket: &Path, carrier_to: &str) ->
         ),
         1,
     );
-    let [t1, t2, t3] = p.teams;
+    let teams = teams_trunk(p, "127.0.0.0/8", "invite_timeout_s = 3\n");
     format!(
         r#"{head}
 [[trunk]]
@@ -35,20 +35,7 @@ acl = ["127.0.0.0/8"]
 numbers = {{ inbound = [{{ match = "^0(\\d+)$", replace = "+49$1" }}] }}
 codecs = ["PCMA", "PCMU", "telephone-event"]
 
-[[trunk]]
-name = "teams"
-kind = "teams"
-fqdn = "teams.sbc.example.test"
-local_port = {tls}
-tls = "teams"
-peers = [
-  {{ host = "sip.pstnhub.microsoft.com", addr = "127.0.0.1:{t1}" }},
-  {{ host = "sip2.pstnhub.microsoft.com", addr = "127.0.0.1:{t2}" }},
-  {{ host = "sip3.pstnhub.microsoft.com", addr = "127.0.0.1:{t3}" }},
-]
-acl = ["127.0.0.0/8"]
-options = {{ interval_s = 60 }}
-invite_timeout_s = 3
+{teams}
 
 [[trunk]]
 name = "gateway"
@@ -70,7 +57,6 @@ to = ["carrier"]
 max_wait_s = 10
 "#,
         udp = p.udp,
-        tls = p.tls,
         carrier = p.carrier,
     )
 }
