@@ -116,13 +116,13 @@ pub fn check_media(data: &[u8]) {
     let Ok(remote) = md::read_remote(&sd) else {
         return;
     };
-    let i = md::audio_index(&sd).expect("read_remote found an audio stream");
+    let i = md::audio_index(&sd).expect("read_remote found an audio stream"); // fuzz oracle: a failed property panics by design (cfg(fuzzing)/tests only)
 
     if mode & 1 != 0 {
         // Toward the trunk: the offer sent on (send_invite).
         let mut mb = trunk_media(&mut keys, ctl);
         let out = md::rewrite(sd.clone(), ports, &mut mb, &codecs)
-            .unwrap_or_else(|e| panic!("an accepted offer cannot be sent on: {e}"));
+            .unwrap_or_else(|e| panic!("an accepted offer cannot be sent on: {e}")); // fuzz oracle: a failed property panics by design (cfg(fuzzing)/tests only)
         check_rewritten(&sd, i, &out, ports, &mb, &codecs, "offer toward the trunk");
         check_stable(&out, ports, &mut mb, &codecs);
     }
@@ -141,9 +141,9 @@ pub fn check_media(data: &[u8]) {
         ..PartyMedia::default()
     };
     let tag = remote.key.as_ref().map_or(1, |(_, t)| *t);
-    md::ensure_key(&mut keys, &mut ma, remote.suite, tag).expect("fixed keys");
+    md::ensure_key(&mut keys, &mut ma, remote.suite, tag).expect("fixed keys"); // fuzz oracle: a failed property panics by design (cfg(fuzzing)/tests only)
     let out = md::rewrite(sd.clone(), ports, &mut ma, &[])
-        .unwrap_or_else(|e| panic!("an accepted offer cannot be answered: {e}"));
+        .unwrap_or_else(|e| panic!("an accepted offer cannot be answered: {e}")); // fuzz oracle: a failed property panics by design (cfg(fuzzing)/tests only)
     check_rewritten(&sd, i, &out, ports, &ma, &[], "answer toward the caller");
     check_stable(&out, ports, &mut ma, &[]);
 }
@@ -157,20 +157,20 @@ fn trunk_media(keys: &mut Keys, ctl: [u8; 4]) -> PartyMedia {
         ..PartyMedia::default()
     };
     let suite = md::PREFERENCE[usize::from(ctl[0] >> 5) % md::PREFERENCE.len()];
-    md::ensure_key(keys, &mut m, Some(suite), 1).expect("fixed keys");
+    md::ensure_key(keys, &mut m, Some(suite), 1).expect("fixed keys"); // fuzz oracle: a failed property panics by design (cfg(fuzzing)/tests only)
     m
 }
 
 /// The properties of an SDP the B2BUA wrote for a party using `media`.
 fn check_written(out: &[u8], ports: LegPorts, media: &PartyMedia, what: &str) {
     let sd = sdp::SessionDescription::parse(out)
-        .unwrap_or_else(|e| panic!("{what} does not parse: {e}"));
+        .unwrap_or_else(|e| panic!("{what} does not parse: {e}")); // fuzz oracle: a failed property panics by design (cfg(fuzzing)/tests only)
     assert_eq!(
         media.last_local_sdp.as_deref(),
         Some(out),
         "{what}: not remembered as sent"
     );
-    let i = md::audio_index(&sd).unwrap_or_else(|| panic!("{what}: no audio stream"));
+    let i = md::audio_index(&sd).unwrap_or_else(|| panic!("{what}: no audio stream")); // fuzz oracle: a failed property panics by design (cfg(fuzzing)/tests only)
     let m = &sd.media()[i];
     assert_eq!(m.port(), Some(ports.rtp.port()), "{what}: port");
     assert_eq!(
@@ -205,7 +205,7 @@ fn check_written(out: &[u8], ports: LegPorts, media: &PartyMedia, what: &str) {
     assert_eq!(rtcp, Some(want.port()), "{what}: a=rtcp");
     assert_eq!(m.attribute_values("rtcp").count(), 1, "{what}: one a=rtcp");
     // Read back by the B2BUA itself.
-    let r = md::read_remote(&sd).unwrap_or_else(|e| panic!("{what} does not read back: {e}"));
+    let r = md::read_remote(&sd).unwrap_or_else(|e| panic!("{what} does not read back: {e}")); // fuzz oracle: a failed property panics by design (cfg(fuzzing)/tests only)
     assert_eq!(r.rtp, Some(ports.rtp), "{what}: read back address");
     assert_eq!(r.proto, media.proto, "{what}: read back proto");
     assert_eq!(r.mux, media.mux, "{what}: read back rtcp-mux");
@@ -229,7 +229,7 @@ fn check_rewritten(
     what: &str,
 ) {
     check_written(out, ports, media, what);
-    let sd = sdp::SessionDescription::parse(out).expect("checked");
+    let sd = sdp::SessionDescription::parse(out).expect("checked"); // fuzz oracle: a failed property panics by design (cfg(fuzzing)/tests only)
     assert_eq!(sd.media().len(), input.media().len(), "{what}: streams");
     assert_eq!(
         md::audio_index(&sd),
@@ -301,10 +301,10 @@ fn static_name(pt: u8) -> Option<&'static str> {
 
 /// Rewriting what was written changes nothing but the origin's version.
 fn check_stable(out: &[u8], ports: LegPorts, media: &mut PartyMedia, codecs: &[String]) {
-    let sd = sdp::SessionDescription::parse(out).expect("checked");
+    let sd = sdp::SessionDescription::parse(out).expect("checked"); // fuzz oracle: a failed property panics by design (cfg(fuzzing)/tests only)
     let again = md::rewrite(sd.clone(), ports, media, codecs)
-        .unwrap_or_else(|e| panic!("what the B2BUA wrote cannot be rewritten: {e}"));
-    let sd2 = sdp::SessionDescription::parse(&again).expect("checked");
+        .unwrap_or_else(|e| panic!("what the B2BUA wrote cannot be rewritten: {e}")); // fuzz oracle: a failed property panics by design (cfg(fuzzing)/tests only)
+    let sd2 = sdp::SessionDescription::parse(&again).expect("checked"); // fuzz oracle: a failed property panics by design (cfg(fuzzing)/tests only)
     let strip = |s: &sdp::SessionDescription| -> Vec<Vec<u8>> {
         s.lines()
             .filter(|l| l.kind() != Some('o'))

@@ -289,14 +289,20 @@ impl Limiter {
     /// Draws one request of `class` from `ip`'s budget.
     pub fn check(&mut self, now: Instant, ip: IpAddr, class: Class) -> Verdict {
         let ip = ip.to_canonical();
-        if !self.sources.contains_key(&ip) && self.sources.len() >= self.cfg.max_sources {
+        let known = self.sources.contains_key(&ip);
+        if !known && self.sources.len() >= self.cfg.max_sources {
             self.prune(now);
         }
-        let trusted = self.is_trusted(ip);
-        let full = self.sources.len() >= self.cfg.max_sources;
+        // Only a source seen for the first time is looked up in the trusted
+        // ranges (an entry remembers the answer). A trusted one gets an entry
+        // of its own even in a full table (up to twice its size): a trunk
+        // peer that idled out of the table must not share the budget of a
+        // flood of new addresses.
+        let trusted = !known && self.is_trusted(ip);
+        let len = self.sources.len();
+        let max = self.cfg.max_sources;
+        let shared = !known && (len >= max.saturating_mul(2) || (len >= max && !trusted));
         let cfg = &self.cfg;
-        let known = self.sources.contains_key(&ip);
-        let shared = !known && full;
         let entry = if shared {
             self.counters.overflow += 1;
             &mut self.overflow

@@ -150,3 +150,22 @@ fn the_table_is_bounded_and_new_sources_share_one_budget_when_it_is_full() {
     l.tick(t0 + Duration::from_secs(10));
     assert_eq!(l.counters().sources, 0);
 }
+
+#[test]
+fn a_trusted_source_new_to_a_full_table_keeps_a_budget_of_its_own() {
+    let t0 = Instant::now();
+    let mut l = Limiter::new(cfg(), t0);
+    for i in 1..=4 {
+        let a = ip(&format!("198.51.100.{i}"));
+        for _ in 0..5 {
+            l.check(t0, a, Class::Other);
+        }
+    }
+    // The table is full of busy sources; a Microsoft proxy appears.
+    let ms_proxy = ip("52.113.1.1");
+    for _ in 0..100 {
+        assert_eq!(l.check(t0, ms_proxy, Class::Invite), Verdict::Pass);
+    }
+    assert_eq!(l.counters().overflow, 0);
+    assert_eq!(l.counters().sources, 5);
+}

@@ -681,12 +681,7 @@ impl Core {
                 if msg.is_request() {
                     received_and_rport(&mut msg, inb.peer.addr);
                 }
-                let tls_names = inb
-                    .peer
-                    .conn
-                    .filter(|_| inb.peer.transport == Transport::Tls)
-                    .and_then(|c| self.transports.peer_names(c))
-                    .map(|n| n.to_vec());
+                let tls_names = tls_names.map(|n| n.to_vec());
                 self.b2b.handle(
                     now,
                     B2bInput::Receive {

@@ -74,13 +74,12 @@ fn trunk_ranges(trunks: &[TrunkSpec]) -> Vec<Cidr> {
     let mut out = Vec::new();
     for t in trunks.iter().filter(|t| t.kind != TrunkKind::Phones) {
         out.extend(t.acl.iter().cloned());
-        for p in t.peers.iter().filter_map(|p| p.addr) {
-            let ip = p.ip().to_canonical();
-            let bits = if ip.is_ipv4() { 32 } else { 128 };
-            if let Ok(c) = Cidr::parse(&format!("{ip}/{bits}")) {
-                out.push(c);
-            }
-        }
+        out.extend(
+            t.peers
+                .iter()
+                .filter_map(|p| p.addr)
+                .map(|a| Cidr::host(a.ip())),
+        );
     }
     out
 }

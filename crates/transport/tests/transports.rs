@@ -285,6 +285,21 @@ async fn stalled_and_idle_peers_are_dropped() {
     assert!(lost.try_recv().is_err(), "the idle close is not a loss");
 }
 
+/// Opens two connections to `addr` (kept open), then a third, which the
+/// listener must close at once.
+async fn third_is_closed(addr: SocketAddr, why: &str) -> (TcpStream, TcpStream) {
+    let a = TcpStream::connect(addr).await.unwrap();
+    let b = TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(3), c.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(matches!(n, Ok(0) | Err(_)), "{why}");
+    (a, b)
+}
+
 #[tokio::test]
 async fn connection_limit_refuses_the_excess() {
     let limits = Limits {
@@ -292,18 +307,7 @@ async fn connection_limit_refuses_the_excess() {
         ..Limits::default()
     };
     let (t, addrs, _rx) = start(vec![any(Transport::Tcp, None)], limits).await;
-    let _a = TcpStream::connect(addrs[0]).await.unwrap();
-    let _b = TcpStream::connect(addrs[0]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut c = TcpStream::connect(addrs[0]).await.unwrap();
-    let mut buf = [0u8; 1];
-    let n = tokio::time::timeout(Duration::from_secs(3), c.read(&mut buf))
-        .await
-        .unwrap();
-    assert!(
-        matches!(n, Ok(0) | Err(_)),
-        "third connection should be closed"
-    );
+    let (_a, _b) = third_is_closed(addrs[0], "third connection should be closed").await;
     assert_eq!(t.stats().refused, 1);
 }
 
@@ -314,18 +318,8 @@ async fn connections_per_source_are_capped_and_a_closed_one_frees_its_slot() {
         ..Limits::default()
     };
     let (t, addrs, _rx) = start(vec![any(Transport::Tcp, None)], limits).await;
-    let a = TcpStream::connect(addrs[0]).await.unwrap();
-    let _b = TcpStream::connect(addrs[0]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut c = TcpStream::connect(addrs[0]).await.unwrap();
+    let (a, _b) = third_is_closed(addrs[0], "the third from one source is closed").await;
     let mut buf = [0u8; 1];
-    let n = tokio::time::timeout(Duration::from_secs(3), c.read(&mut buf))
-        .await
-        .unwrap();
-    assert!(
-        matches!(n, Ok(0) | Err(_)),
-        "the third from one source is closed"
-    );
     assert_eq!(t.stats().refused_per_source, 1);
     // One closes: its slot is free again.
     drop(a);

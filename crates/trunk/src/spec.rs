@@ -288,6 +288,13 @@ fn mask(len: u8, width: u8) -> u128 {
 }
 
 impl Cidr {
+    /// The range of one address (/32, /128; IPv4-mapped IPv6 as IPv4).
+    pub fn host(ip: IpAddr) -> Cidr {
+        let addr = ip.to_canonical();
+        let len = if addr.is_ipv4() { 32 } else { 128 };
+        Cidr { addr, len }
+    }
+
     /// Parses `ADDR/LEN` or a bare address.
     pub fn parse(s: &str) -> Result<Cidr, CidrError> {
         let (a, l) = match s.split_once('/') {
