@@ -22,8 +22,8 @@ mod number;
 
 pub use crate::cdr::{AttemptRecord, Cdr};
 pub use crate::core::{
-    B2bua, CallView, Config, Counters, Input, Output, Phones, Reconfig, Reconfigured, ReloadError,
-    MAX_SLOTS,
+    B2bua, CallView, Config, Counters, Input, Occupancy, Output, Phones, Reconfig, Reconfigured,
+    ReloadError, MAX_SLOTS,
 };
 pub use crate::media::MediaControl;
 pub use crate::number::{is_number, number_of};
