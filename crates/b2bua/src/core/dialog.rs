@@ -12,14 +12,37 @@ impl B2bua {
         match method.as_str() {
             "BYE" => {
                 let (is_a, is_b) = (call.a == li, call.b == Some(li));
+                let early = call.legs[li].state == LegState::Trying;
+                let (current, transfer) = (
+                    call.is_current(li),
+                    call.refer.as_ref().is_some_and(|r| r.new_leg == li),
+                );
                 self.reply(key, &msg, 200, Some(&tag), Some(trunk));
+                if early && !is_a {
+                    // A callee's BYE on its early dialog (RFC 3261 §15
+                    // forbids it; peers send it): that attempt is over. Its
+                    // INVITE is cancelled — left alone, the transaction
+                    // (past its 1xx, no Timer C) waited for ever — and the
+                    // plan goes on as for a refusal; the caller never gets
+                    // the 200 it used to get here (fuzz B1).
+                    self.abandon(id, li, "bye");
+                    if transfer {
+                        self.transfer_failed(id, li, 480);
+                    } else if current {
+                        self.attempt_failed(id, li, Outcome::Final(480));
+                    }
+                    return;
+                }
                 call_leg_end(&mut self.calls, &mut self.active, id, li);
                 if is_a || is_b {
                     let by = if is_a { "caller" } else { "callee" };
                     if let Some(r) = header_by_name(&msg, "Reason") {
                         tracing::info!(call = id, reason = %r, "BYE with Reason");
                     }
-                    self.end_call(id, &format!("bye from {by}"), by, 200);
+                    // The caller's BYE before the answer ends its INVITE
+                    // with 487 (RFC 3261 §15.1.2), not 200 (fuzz B1).
+                    let code = if early { 487 } else { 200 };
+                    self.end_call(id, &format!("bye from {by}"), by, code);
                 }
             }
             "INVITE" => self.reinvite(key, msg, id, li),
@@ -90,7 +113,7 @@ impl B2bua {
         let peer = self.in_dialog_peer(ot, &mut m, peer);
         match self.ep.send_request(self.now, m, peer) {
             Ok(k) => {
-                self.held.insert(key, (msg, id, li));
+                self.held.insert(key, (msg, id, li, k));
                 self.clients.insert(k, Pending::Forward { server: key });
             }
             Err(_) => self.reply(key, &msg, 500, Some(&tag), Some(trunk)),
@@ -106,7 +129,7 @@ impl B2bua {
         let trunk = call.legs[li].trunk;
         if call.state != CallState::Answered
             || call.refer.is_some()
-            || self.held.values().any(|(_, c, _)| *c == id)
+            || self.held.values().any(|(_, c, _, _)| *c == id)
         {
             self.reply(key, &msg, 491, Some(&tag), Some(trunk));
             return;
@@ -166,7 +189,7 @@ impl B2bua {
         let peer = self.in_dialog_peer(ot, &mut m, peer);
         match self.ep.send_request(self.now, m, peer) {
             Ok(k) => {
-                self.held.insert(key, (msg, id, li));
+                self.held.insert(key, (msg, id, li, k));
                 self.clients.insert(
                     k,
                     Pending::ReInvite {
@@ -247,7 +270,7 @@ impl B2bua {
         if status < 200 {
             return;
         }
-        let Some((req, _, _)) = self.held.remove(&server) else {
+        let Some((req, _, _, _)) = self.held.remove(&server) else {
             // Answered already: a retransmitted 2xx (our ACK was lost)
             // is ACKed again (RFC 6026 7.2), nothing else.
             if (200..300).contains(&status) {
@@ -307,7 +330,7 @@ impl B2bua {
     /// Copies a response back on server transaction `server` (INFO): the
     /// status, and the body when there is one.
     pub(super) fn relay_response(&mut self, server: ServerKey, msg: &Message, status: u16) {
-        let Some((req, call, leg)) = self.held.get(&server).cloned() else {
+        let Some((req, call, leg, _)) = self.held.get(&server).cloned() else {
             return;
         };
         let Some(l) = self
@@ -331,9 +354,21 @@ impl B2bua {
         self.respond(server, r);
     }
 
+    /// Gives up on a request we forwarded (server transaction `server`):
+    /// the forwarded INVITE is cancelled, the sender answered `code`.
+    pub(super) fn drop_held(&mut self, server: ServerKey, code: u16) {
+        let Some(&(_, _, _, client)) = self.held.get(&server) else {
+            return;
+        };
+        if let Ok(ck) = self.ep.cancel(self.now, client) {
+            self.clients.insert(ck, Pending::Fire);
+        }
+        self.answer_server(server, code);
+    }
+
     /// Answers a server transaction we kept (re-INVITE, INFO) with `code`.
     pub(super) fn answer_server(&mut self, server: ServerKey, code: u16) {
-        let Some((req, call, leg)) = self.held.remove(&server) else {
+        let Some((req, call, leg, _)) = self.held.remove(&server) else {
             return;
         };
         let (tag, trunk) = self.calls.get(&call).map_or((None, None), |c| {

@@ -209,6 +209,31 @@ pub struct CallView {
     pub attempts: Vec<AttemptRecord>,
 }
 
+/// The sizes of the B2BUA's tables ([`B2bua::occupancy`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Occupancy {
+    /// Calls not yet ended.
+    pub calls: usize,
+    /// Dialogs of those calls' legs, by (Call-ID, our tag).
+    pub dialogs: usize,
+    /// Callers' INVITE server transactions still mapped to their call.
+    pub caller_invites: usize,
+    /// Our requests whose client transaction has not ended (INVITEs, BYEs,
+    /// CANCELs, NOTIFYs, forwarded requests, OPTIONS pings).
+    pub client_requests: usize,
+    /// Call timers armed (INVITE timeout, 2xx resend, session expiry,
+    /// ACK memory, forward window, ring timeout); the trunks' OPTIONS
+    /// schedule is not among them.
+    pub timers: usize,
+    /// Requests forwarded to the other party and not yet answered.
+    pub held: usize,
+    /// INVITE server transactions a drain waits for ([`B2bua::pending_invites`]).
+    pub pending_invites: usize,
+    /// REGISTERs (and phone INVITEs) the registrar has not answered yet.
+    pub registering: usize,
+}
+
 /// What the B2BUA did, for the status line and metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counters {
@@ -466,8 +491,9 @@ pub struct B2bua {
     /// INVITE server transactions alive (a drain waits for them).
     server_invites: std::collections::HashSet<ServerKey>,
     /// Requests we forwarded and answer when the other side does:
-    /// server transaction → (request, call, leg it came on).
-    held: HashMap<ServerKey, (Message, u64, usize)>,
+    /// server transaction → (request, call, leg it came on, the forwarded
+    /// request's client transaction).
+    held: HashMap<ServerKey, (Message, u64, usize, ClientKey)>,
     /// Set while the transactions of a lost connection end
     /// ([`Input::ConnectionLost`]): their failures do not count against
     /// the peer.
@@ -765,6 +791,23 @@ impl B2bua {
     /// Live transactions.
     pub fn transactions(&self) -> usize {
         self.ep.len()
+    }
+
+    /// How full the B2BUA's own tables are, for leak checks (the sim
+    /// tests, the `b2bua_state` fuzz target). Once every call has ended
+    /// and its transactions are over, each count is 0 — except
+    /// `client_requests` while an OPTIONS ping is out.
+    pub fn occupancy(&self) -> Occupancy {
+        Occupancy {
+            calls: self.calls.len(),
+            dialogs: self.dialogs.len(),
+            caller_invites: self.invites.len(),
+            client_requests: self.clients.len(),
+            timers: self.timers.len(),
+            held: self.held.len(),
+            pending_invites: self.server_invites.len(),
+            registering: self.registering.len(),
+        }
     }
 
     /// Counters.
