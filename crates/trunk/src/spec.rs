@@ -426,6 +426,8 @@ pub struct TrunkSpec {
     /// trunk an emergency call, matched exactly: the configuration's
     /// `[emergency] numbers` and the trunk's own additions.
     pub emergency: Vec<String>,
+    /// 100rel, UPDATE, Timer C and session timers ([`crate::Interop`]).
+    pub interop: crate::Interop,
 }
 
 /// The emergency numbers every trunk has unless the configuration says
@@ -527,6 +529,7 @@ impl TrunkSpec {
             max_calls: None,
             max_cps: None,
             emergency: DEFAULT_EMERGENCY_NUMBERS.map(str::to_owned).to_vec(),
+            interop: crate::Interop::for_kind(ms),
         }
     }
 

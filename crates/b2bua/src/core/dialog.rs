@@ -50,27 +50,22 @@ impl B2bua {
             "OPTIONS" => self.reply(key, &msg, 200, Some(&tag), Some(trunk)),
             "REFER" => self.refer(key, msg, id, li),
             "NOTIFY" => self.reply(key, &msg, 200, Some(&tag), Some(trunk)),
-            "UPDATE" if msg.body().is_empty() => {
-                self.refreshed(id, li);
-                self.reply(key, &msg, 200, Some(&tag), Some(trunk));
-            }
-            "UPDATE" => self.reply(key, &msg, 501, Some(&tag), Some(trunk)),
-            "PRACK" => self.reply(key, &msg, 481, Some(&tag), Some(trunk)),
+            "UPDATE" => self.on_update(key, msg, id, li),
+            "PRACK" => self.on_prack(key, &msg, id, li),
             _ => self.reply(key, &msg, 501, Some(&tag), Some(trunk)),
         }
     }
 
     /// A refresh on leg `li` restarts its session timer.
     pub(super) fn refreshed(&mut self, id: u64, li: usize) {
-        let Some(se) = self.calls.get(&id).and_then(|c| c.legs[li].session_expires) else {
+        let Some((se, sbc)) = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.legs[li].session_expires.map(|se| (se, c.legs[li].sbc_refreshes)))
+        else {
             return;
         };
-        self.disarm(
-            id,
-            |t| matches!(t, Timer::SessionExpires { leg, .. } if *leg == li),
-        );
-        let at = self.now + Duration::from_secs(u64::from(se));
-        self.arm(at, Timer::SessionExpires { call: id, leg: li });
+        self.start_session_timer(id, li, se, sbc);
     }
 
     /// The other party's current leg.
@@ -127,10 +122,9 @@ impl B2bua {
         };
         let tag = call.legs[li].local_tag.clone();
         let trunk = call.legs[li].trunk;
-        if call.state != CallState::Answered
-            || call.refer.is_some()
-            || self.held.values().any(|(_, c, _, _)| *c == id)
+        if call.state != CallState::Answered || call.refer.is_some() || self.offer_pending(id, li)
         {
+            self.counters.glare += 1;
             self.reply(key, &msg, 491, Some(&tag), Some(trunk));
             return;
         }
@@ -176,14 +170,18 @@ impl B2bua {
                 return;
             }
         };
+        // An UPDATE goes on as UPDATE where the other trunk takes it (an
+        // SDP change toward Microsoft goes as re-INVITE).
+        let update = msg.method_str() == Some("UPDATE") && self.cfg.trunks[ot].interop.update;
+        let method = if update { "UPDATE" } else { "INVITE" };
         let leg = &mut call.legs[o];
         leg.local_cseq += 1;
-        let Some(mut m) = dialog_request(leg, "INVITE", leg.local_cseq, &via) else {
+        let Some(mut m) = dialog_request(leg, method, leg.local_cseq, &via) else {
             self.reply(key, &msg, 500, Some(&tag), Some(trunk));
             return;
         };
         let _ = m.set_body(Some("application/sdp"), &out);
-        push(&mut m, "Allow", ALLOW);
+        push(&mut m, "Allow", self.cfg.trunks[ot].interop.allow());
         let (peer, ot) = (leg.peer, leg.trunk);
         self.decorate(&mut m, Some(ot));
         let peer = self.in_dialog_peer(ot, &mut m, peer);
@@ -218,15 +216,20 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        if req.method_str() == Some("UPDATE") {
+            self.answer_update(key, req, id, li, sdp);
+            return;
+        }
         let leg = &mut call.legs[li];
         let Ok(mut r) = response_to(req, 200, "OK", Some(&leg.local_tag)) else {
             return;
         };
         push(&mut r, "Contact", &leg.contact);
-        push(&mut r, "Allow", ALLOW);
+        push(&mut r, "Allow", self.cfg.trunks[leg.trunk].interop.allow());
         let se = session_interval(req).filter(|_| has_token(req, HeaderName::Supported, "timer"));
         if let Some(se) = se {
             leg.session_expires = Some(se);
+            leg.sbc_refreshes = false;
             push(&mut r, "Session-Expires", &format!("{se};refresher=uac"));
             push(&mut r, "Require", "timer");
         }
@@ -240,10 +243,10 @@ impl B2bua {
         let trunk = leg.trunk;
         self.decorate(&mut r, Some(trunk));
         self.respond(key, r);
-        if se.is_some() {
+        if let Some(se) = se {
             // The interval granted now (it may differ from the last one)
             // counts from this refresh.
-            self.refreshed(id, li);
+            self.start_session_timer(id, li, se, false);
         }
         if udp {
             self.arm(
@@ -273,7 +276,8 @@ impl B2bua {
         let Some((req, _, _, _)) = self.held.remove(&server) else {
             // Answered already: a retransmitted 2xx (our ACK was lost)
             // is ACKed again (RFC 6026 7.2), nothing else.
-            if (200..300).contains(&status) {
+            let invite = msg.cseq().is_ok_and(|c| c.method.eq_ignore_ascii_case("INVITE"));
+            if (200..300).contains(&status) && invite {
                 let Some((t, tp)) = self
                     .calls
                     .get(&id)
@@ -306,8 +310,9 @@ impl B2bua {
             };
             let session = call.session;
             let cseq = msg.cseq().map(|c| c.seq).unwrap_or(1);
+            let invite = msg.cseq().is_ok_and(|c| c.method.eq_ignore_ascii_case("INVITE"));
             let leg = &mut call.legs[to];
-            if let Some(mut ack) = dialog_request(leg, "ACK", cseq, &via) {
+            if let Some(mut ack) = dialog_request(leg, "ACK", cseq, &via).filter(|_| invite) {
                 if let Some(x) = &self.cfg.trunks[leg.trunk].headers.x_ms_sbc {
                     push(&mut ack, "X-MS-SBC", x);
                 }

@@ -44,6 +44,14 @@ impl B2bua {
         if !call.enter(CallState::Ended) {
             return;
         }
+        // A 2xx held for a PRACK goes first: the BYE that follows ends a
+        // dialog the caller knows of.
+        if call.legs[call.a].rel.as_ref().is_some_and(|r| r.holds_final()) {
+            self.release_final(id);
+        }
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
         if call.status == 0 || call.answered.is_none() {
             call.status = code;
         }
@@ -233,6 +241,14 @@ impl B2bua {
                     l.ack = None;
                 }
             }
+            Timer::Rel1xx {
+                call,
+                leg,
+                interval_ms,
+                elapsed_ms,
+            } => self.on_rel1xx_timer(call, leg, interval_ms, elapsed_ms),
+            Timer::Provisional { call, leg } => self.on_timer_c(call, leg),
+            Timer::Refresh { call, leg } => self.on_refresh_timer(call, leg),
             Timer::SessionExpires { call, leg } => {
                 if self
                     .calls

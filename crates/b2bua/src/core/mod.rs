@@ -9,7 +9,10 @@
 //! - [`transfer`]: REFER as transferee, INVITE with Replaces;
 //! - [`identity`]: identity and history headers toward a trunk;
 //! - [`ending`]: timers, BYE, ending a call and its CDR;
-//! - [`leg`]: a dialog with one party.
+//! - [`leg`]: a dialog with one party;
+//! - [`prack`]: reliable provisional responses (RFC 3262) on both sides;
+//! - [`update`]: UPDATE (RFC 3311) before and after the answer;
+//! - [`refresh`]: Timer C and session timers (RFC 4028).
 
 mod admission;
 mod dialog;
@@ -18,10 +21,13 @@ mod ending;
 mod identity;
 mod leg;
 mod phones;
+mod prack;
+mod refresh;
 mod reload;
 mod setup;
 mod size;
 mod transfer;
+mod update;
 
 pub use self::admission::{Protect, UnknownSource};
 use self::dialog::*;
@@ -273,6 +279,28 @@ pub struct Counters {
     pub refused_cps: u64,
     /// INVITEs refused with 400 for a multipart body that cannot be read.
     pub bad_bodies: u64,
+    /// INVITEs refused with 420 (`Require: 100rel` where it is off).
+    pub bad_extensions: u64,
+    /// 18x sent reliably (RFC 3262), retransmissions not counted.
+    pub reliable_18x: u64,
+    /// PRACKs we sent for callees' reliable 18x.
+    pub pracks_sent: u64,
+    /// PRACKs answered 481 (no unacknowledged 18x with that RAck).
+    pub prack_unmatched: u64,
+    /// Reliable 18x never PRACKed within 64·T1.
+    pub prack_timeouts: u64,
+    /// re-INVITEs and UPDATEs answered 491 (an offer already in flight).
+    pub glare: u64,
+    /// UPDATE offers refused with 488 (SDP that cannot be read).
+    pub bad_offers: u64,
+    /// Attempts given up by Timer C (a provisional, then nothing).
+    pub timer_c: u64,
+    /// Session refreshes the SBC sent (RFC 4028).
+    pub refreshes_sent: u64,
+    /// Calls ended because a refresh of ours failed (408, 481, no answer).
+    pub refresh_failures: u64,
+    /// INVITEs answered 422 (session interval below our Min-SE).
+    pub interval_too_small: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,8 +346,14 @@ struct Leg {
     /// Our 2xx to its INVITE (UAS legs over UDP: retransmitted until ACK).
     ok: Option<Box<(ServerKey, Message)>>,
     media: PartyMedia,
-    /// Session-timer interval the party refreshes at, seconds.
+    /// Session-timer interval of this leg, seconds.
     session_expires: Option<u32>,
+    /// The SBC refreshes this leg's session (else the party does).
+    sbc_refreshes: bool,
+    /// Our session refresh of this leg is in flight.
+    refreshing: bool,
+    /// Reliable provisional responses on this leg (RFC 3262).
+    rel: Option<Box<prack::Rel>>,
     /// The outcome of this leg's attempt, for the CDR.
     attempt: Option<usize>,
 }
@@ -389,6 +423,8 @@ struct Call {
     from_trunk: usize,
     /// An emergency call: never refused for load.
     emergency: bool,
+    /// The session interval a destination asked for with 422 (0: none).
+    se_floor: u32,
 }
 
 /// What a client transaction of ours is for.
@@ -413,6 +449,8 @@ enum Pending {
     Abandoned { trunk: usize, peer: Peer },
     /// An OPTIONS ping to a trunk peer.
     Ping { trunk: usize, peer: usize },
+    /// Our session refresh (re-INVITE or UPDATE) of a leg.
+    Refresh { call: u64, leg: usize },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -436,6 +474,17 @@ enum Timer {
     Window { call: u64 },
     /// The call rang for the forward's ring timeout without an answer.
     Ring { call: u64 },
+    /// Retransmit our unacknowledged reliable 18x (RFC 3262 §3).
+    Rel1xx {
+        call: u64,
+        leg: usize,
+        interval_ms: u64,
+        elapsed_ms: u64,
+    },
+    /// Timer C of an attempt (RFC 3261 §16.6).
+    Provisional { call: u64, leg: usize },
+    /// Time for the SBC to refresh a leg's session (RFC 4028).
+    Refresh { call: u64, leg: usize },
 }
 
 impl Timer {
@@ -446,7 +495,10 @@ impl Timer {
             | Timer::SessionExpires { call, .. }
             | Timer::ForgetAck { call, .. }
             | Timer::Window { call }
-            | Timer::Ring { call } => call,
+            | Timer::Ring { call }
+            | Timer::Rel1xx { call, .. }
+            | Timer::Provisional { call, .. }
+            | Timer::Refresh { call, .. } => call,
         }
     }
 }
@@ -1118,7 +1170,10 @@ impl B2bua {
         };
         self.decorate(&mut r, trunk);
         if code == 405 || code == 501 || (200..300).contains(&code) {
-            push(&mut r, "Allow", ALLOW);
+            let allow = trunk
+                .and_then(|t| self.cfg.trunks.get(t))
+                .map_or(ALLOW, |t| t.interop.allow());
+            push(&mut r, "Allow", allow);
         }
         if code == 503 {
             push(&mut r, "Retry-After", "5");
@@ -1207,7 +1262,7 @@ impl B2bua {
                 };
                 let t = &self.cfg.trunks[trunk];
                 push(&mut r, "Contact", &t.contact());
-                push(&mut r, "Allow", ALLOW);
+                push(&mut r, "Allow", t.interop.allow());
                 push(&mut r, "Accept", "application/sdp");
                 push(&mut r, "Supported", &self.cfg.supported.clone());
                 self.decorate(&mut r, Some(trunk));
@@ -1256,6 +1311,7 @@ impl B2bua {
                     self.hang_up_late_answer(trunk, peer, &msg);
                 }
             }
+            Pending::Refresh { call, leg } => self.on_refresh_response(call, leg, &msg, status),
             Pending::Fire => {}
         }
     }
@@ -1324,6 +1380,7 @@ impl B2bua {
                 };
                 self.answer_server(server, code);
             }
+            Pending::Refresh { call, leg } => self.on_refresh_failure(call, leg),
             Pending::Fire | Pending::Abandoned { .. } => {}
         }
     }

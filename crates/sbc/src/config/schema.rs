@@ -346,6 +346,21 @@ pub(crate) enum KindName {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
+pub(crate) enum PrackName {
+    Off,
+    Supported,
+    Required,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RefresherName {
+    Sbc,
+    Peer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum MediaName {
     Rtp,
     Srtp,
@@ -400,6 +415,18 @@ pub(crate) struct TrunkSection {
     pub(crate) max_cps: Option<Spanned<u32>>,
     /// Emergency numbers of this trunk beside `[emergency] numbers`.
     pub(crate) emergency: Option<Vec<Spanned<String>>>,
+    /// Reliable provisional responses (RFC 3262): off, supported, required.
+    pub(crate) prack: Option<Spanned<PrackName>>,
+    /// The trunk's peers take UPDATE (RFC 3311).
+    pub(crate) update: Option<Spanned<bool>>,
+    /// Timer C (RFC 3261 §16.6), seconds.
+    pub(crate) provisional_timeout_s: Option<Spanned<u64>>,
+    /// The session interval the SBC asks for on this trunk (RFC 4028); 0: off.
+    pub(crate) session_timer_s: Option<Spanned<u32>>,
+    /// Who refreshes the session the SBC asks for: sbc or peer.
+    pub(crate) session_refresher: Option<Spanned<RefresherName>>,
+    /// The smallest session interval accepted (Min-SE), seconds.
+    pub(crate) min_se_s: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
