@@ -180,8 +180,10 @@ fn config(seed: u64) -> Config {
         },
         seed,
         session_expires: 1800,
-        supported: "timer, replaces".into(),
+        supported: "timer, replaces, 100rel".into(),
         phones: None,
+        mask_numbers: true,
+        protect: b2bua::Protect::default(),
     }
 }
 

@@ -11,7 +11,7 @@ mod drill;
 mod emergency;
 mod faults;
 mod http;
-mod interop;
+mod sip_interop;
 mod media;
 mod net;
 mod package;
