@@ -51,6 +51,7 @@
 
 pub mod control;
 mod demux;
+pub mod payload;
 mod rtcp;
 mod rtp;
 mod sdes;

@@ -6,6 +6,9 @@
 //! - [`emergency`]: which INVITE is an emergency call (never refused for load);
 //! - [`admission`]: calls per second per trunk, unknown sources;
 //! - [`dialog`]: in-dialog requests, re-INVITE, forwarded requests, ACK;
+//! - [`t38`]: T.38 fax re-INVITEs (which trunks take them), a refused
+//!   re-INVITE's media undone;
+//! - [`dtmf`]: telephone-events as SIP INFO toward trunks that want them;
 //! - [`transfer`]: REFER as transferee, INVITE with Replaces;
 //! - [`identity`]: identity and history headers toward a trunk;
 //! - [`ending`]: timers, BYE, ending a call and its CDR;
@@ -13,6 +16,7 @@
 
 mod admission;
 mod dialog;
+mod dtmf;
 mod emergency;
 mod ending;
 mod identity;
@@ -21,6 +25,7 @@ mod phones;
 mod reload;
 mod setup;
 mod size;
+mod t38;
 mod transfer;
 
 pub use self::admission::{Protect, UnknownSource};
@@ -155,6 +160,21 @@ pub enum Input {
         /// Relay session id.
         session: u64,
     },
+    /// An RFC 4733 telephone-event ended on a relay session (reported once
+    /// per event): toward a party on a `dtmf = "info"` trunk it becomes a
+    /// SIP INFO (see `dtmf`); otherwise it is already in the media.
+    Dtmf {
+        /// Relay session id.
+        session: u64,
+        /// The relay leg it arrived on (the party that sent it).
+        side: Side,
+        /// The event (0–9, 10 `*`, 11 `#`, 12–15 A–D, 16 flash).
+        event: u8,
+        /// Its duration, in timestamp units.
+        duration: u16,
+        /// The clock rate of the sender's telephone-event format.
+        clock_rate: u32,
+    },
 }
 
 /// Something for the shell: a finished call's record, a health change.
@@ -248,6 +268,11 @@ pub struct Counters {
     pub refused_cps: u64,
     /// INVITEs refused with 400 for a multipart body that cannot be read.
     pub bad_bodies: u64,
+    /// Re-INVITEs refused with 488 for a T.38 offer from or toward a trunk
+    /// that takes no T.38 (`t38 = false`, SRTP legs).
+    pub refused_t38: u64,
+    /// DTMF keys sent as SIP INFO to `dtmf = "info"` trunks.
+    pub dtmf_info: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -700,6 +725,13 @@ impl B2bua {
             Input::PeerResolved { trunk, peer, addrs } => {
                 self.peer_resolved(now, trunk, peer, &addrs);
             }
+            Input::Dtmf {
+                session,
+                side,
+                event,
+                duration,
+                clock_rate,
+            } => self.on_dtmf(session, side, event, duration, clock_rate),
             Input::MediaInactive { session } => {
                 let id = self
                     .calls
@@ -1100,6 +1132,9 @@ impl B2bua {
         push(m, name, agent);
         if let Some(x) = t.and_then(|t| t.headers.x_ms_sbc.as_deref()) {
             push(m, "X-MS-SBC", x);
+        }
+        if let Some(t) = t {
+            dtmf::strip_events_toward(m, t);
         }
     }
 

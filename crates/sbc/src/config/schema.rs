@@ -353,6 +353,13 @@ pub(crate) enum MediaName {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
+pub(crate) enum DtmfName {
+    Rfc4733,
+    Info,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum PaiName {
     Pass,
     Strip,
@@ -400,6 +407,10 @@ pub(crate) struct TrunkSection {
     pub(crate) max_cps: Option<Spanned<u32>>,
     /// Emergency numbers of this trunk beside `[emergency] numbers`.
     pub(crate) emergency: Option<Vec<Spanned<String>>>,
+    /// DTMF toward the trunk: RFC 4733 in the media, or SIP INFO.
+    pub(crate) dtmf: Option<Spanned<DtmfName>>,
+    /// T.38 fax re-INVITEs to and from the trunk.
+    pub(crate) t38: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
