@@ -235,7 +235,10 @@ fn carrier_dtmf_on_96_reaches_teams_on_101_through_srtp() {
         Some(sent as u64),
         "every event packet with Microsoft's 101: {dtmf}"
     );
-    assert!(by_pt.get("96").is_none(), "none with the carrier's 96: {dtmf}");
+    assert!(
+        by_pt.get("96").is_none(),
+        "none with the carrier's 96: {dtmf}"
+    );
     assert_eq!(dtmf["auth_fail"], 0, "{dtmf}");
     let events: Vec<(u64, bool, u64)> = dtmf["events"]
         .as_array()
@@ -254,10 +257,17 @@ fn carrier_dtmf_on_96_reaches_teams_on_101_through_srtp() {
         vec![(1, true, 1120), (5, true, 1120), (11, true, 1120)],
         "{dtmf}"
     );
-    assert!(dtmf["events"][0]["marker"].as_bool().unwrap(), "marker kept");
+    assert!(
+        dtmf["events"][0]["marker"].as_bool().unwrap(),
+        "marker kept"
+    );
     let (code, stderr) = d.stop();
     assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!(counter(&stderr, "dtmf_info"), Some(0), "no INFO toward Teams");
+    assert_eq!(
+        counter(&stderr, "dtmf_info"),
+        Some(0),
+        "no INFO toward Teams"
+    );
 }
 
 #[test]
@@ -295,7 +305,11 @@ fn carrier_dtmf_reaches_an_info_gateway_as_sip_info() {
     assert!(ok, "carrier SIPp:\n{text}\n{}", d.stderr());
     let (ok, text) = sipp_result(gateway);
     let trace = std::fs::read_to_string(work.0.join("gateway.msg")).unwrap_or_default();
-    assert!(ok, "gateway SIPp (three INFO keys):\n{text}\n{trace}\n{}", d.stderr());
+    assert!(
+        ok,
+        "gateway SIPp (three INFO keys):\n{text}\n{trace}\n{}",
+        d.stderr()
+    );
     assert!(trace.contains("Signal=1\r\nDuration=140"), "{trace}");
     let (code, stderr) = d.stop();
     assert_eq!(code, Some(0), "{stderr}");
@@ -324,7 +338,10 @@ fn image_port(trace: &Path, within: Duration) -> Option<u16> {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         let text = std::fs::read_to_string(trace).unwrap_or_default();
-        if let Some((_, port)) = received_streams(&text).into_iter().find(|(m, _)| m == "image") {
+        if let Some((_, port)) = received_streams(&text)
+            .into_iter()
+            .find(|(m, _)| m == "image")
+        {
             return Some(port);
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -400,7 +417,10 @@ fn t38_reinvite_reaches_the_gateway_and_udptl_flows_both_ways_then_audio_comes_b
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(back, sent, "every UDPTL datagram through the gateway and back");
+    assert_eq!(
+        back, sent,
+        "every UDPTL datagram through the gateway and back"
+    );
     let (ok, text) = sipp_result(uac);
     assert!(
         ok,
@@ -409,7 +429,10 @@ fn t38_reinvite_reaches_the_gateway_and_udptl_flows_both_ways_then_audio_comes_b
     );
     let (ok, text) = sipp_result(gateway);
     let gw_trace = std::fs::read_to_string(work.0.join("gateway.msg")).unwrap_or_default();
-    assert!(ok, "gateway SIPp (the T.38 offer's checks):\n{text}\n{gw_trace}");
+    assert!(
+        ok,
+        "gateway SIPp (the T.38 offer's checks):\n{text}\n{gw_trace}"
+    );
     // Both legs' streams stay on their relay ports: audio, image, audio.
     let carrier_trace = std::fs::read_to_string(&trace).unwrap_or_default();
     for (who, t) in [("carrier", &carrier_trace), ("gateway", &gw_trace)] {
@@ -419,7 +442,9 @@ fn t38_reinvite_reaches_the_gateway_and_udptl_flows_both_ways_then_audio_comes_b
         let kinds: Vec<&str> = streams.iter().map(|(m, _)| m.as_str()).collect();
         assert_eq!(kinds, ["audio", "image", "audio"], "{who}: {streams:?}");
         assert!(
-            streams.iter().all(|(_, p)| *p == streams[0].1 && (pmin..=pmax).contains(p)),
+            streams
+                .iter()
+                .all(|(_, p)| *p == streams[0].1 && (pmin..=pmax).contains(p)),
             "{who}: one relay port throughout: {streams:?}"
         );
     }
@@ -461,11 +486,18 @@ fn t38_toward_a_gateway_without_t38_is_refused_with_488_and_counted() {
         d.listeners.udp,
     );
     let (ok, text) = sipp_result(uac);
-    assert!(ok, "carrier SIPp (488, call goes on):\n{text}\n{}", d.stderr());
+    assert!(
+        ok,
+        "carrier SIPp (488, call goes on):\n{text}\n{}",
+        d.stderr()
+    );
     let (ok, text) = sipp_result(gateway);
     let trace = std::fs::read_to_string(work.0.join("gateway.msg")).unwrap_or_default();
     assert!(ok, "gateway SIPp:\n{text}\n{trace}");
-    assert!(!trace.contains("m=image"), "no T.38 reached the gateway: {trace}");
+    assert!(
+        !trace.contains("m=image"),
+        "no T.38 reached the gateway: {trace}"
+    );
     let (code, stderr) = d.stop();
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(counter(&stderr, "refused_t38"), Some(1), "{stderr}");

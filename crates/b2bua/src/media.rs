@@ -118,7 +118,8 @@ pub(crate) fn audio_index(sd: &sdp::SessionDescription) -> Option<usize> {
 
 /// A T.38 stream: `m=image PORT udptl t38` (RFC 3362, ITU-T T.38 Annex D).
 pub(crate) fn is_t38(m: &sdp::MediaDescription) -> bool {
-    m.media_type().is_some_and(|t| t.eq_ignore_ascii_case("image"))
+    m.media_type()
+        .is_some_and(|t| t.eq_ignore_ascii_case("image"))
         && m.proto().is_some_and(|p| p.eq_ignore_ascii_case("udptl"))
         && m.formats().any(|f| f.eq_ignore_ascii_case("t38"))
 }
@@ -143,7 +144,10 @@ pub(crate) fn read_remote(sd: &sdp::SessionDescription) -> Result<Remote, String
 /// Reads the stream of a party's SDP in a dialog: audio, or T.38 fax
 /// (a re-INVITE and its answer).
 pub(crate) fn read_stream(sd: &sdp::SessionDescription) -> Result<Remote, String> {
-    read(sd, stream_index(sd).ok_or("no audio or T.38 stream in the SDP")?)
+    read(
+        sd,
+        stream_index(sd).ok_or("no audio or T.38 stream in the SDP")?,
+    )
 }
 
 fn read(sd: &sdp::SessionDescription, i: usize) -> Result<Remote, String> {

@@ -54,7 +54,10 @@ fn gateway_sends(w: &mut World, msg: Message) {
 /// The carrier's INVITE to national number `called`.
 fn carrier_invite(call_id: &str, called: &str, sdp: &str) -> Message {
     let h = vec![
-        format!("Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{}", token(call_id)),
+        format!(
+            "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{}",
+            token(call_id)
+        ),
         "Max-Forwards: 70".into(),
         "From: <sip:0891234567@192.0.2.10>;tag=c-from".into(),
         format!("To: <sip:{called}@192.0.2.1>"),
@@ -62,7 +65,11 @@ fn carrier_invite(call_id: &str, called: &str, sdp: &str) -> Message {
         "CSeq: 1 INVITE".into(),
         "Contact: <sip:0891234567@192.0.2.10:5060>".into(),
     ];
-    build(&format!("INVITE sip:{called}@192.0.2.1:5060 SIP/2.0"), &h, sdp)
+    build(
+        &format!("INVITE sip:{called}@192.0.2.1:5060 SIP/2.0"),
+        &h,
+        sdp,
+    )
 }
 
 /// A carrier request in its dialog (our tag `our_tag`).
@@ -79,7 +86,11 @@ fn carrier_in_dialog(method: &str, call_id: &str, our_tag: &str, cseq: u32, sdp:
         format!("CSeq: {cseq} {method}"),
         "Contact: <sip:0891234567@192.0.2.10:5060>".into(),
     ];
-    build(&format!("{method} sip:x@sbc.carrier.example:5060 SIP/2.0"), &h, sdp)
+    build(
+        &format!("{method} sip:x@sbc.carrier.example:5060 SIP/2.0"),
+        &h,
+        sdp,
+    )
 }
 
 /// The carrier's audio: PCMA, telephone-event on 96, comfort noise 13 and
@@ -126,7 +137,11 @@ struct ToGateway {
 
 fn call_gateway(w: &mut World, gw_events: bool) -> ToGateway {
     let call_id = w.unique("c-gw-");
-    w.carrier_sends(carrier_invite(&call_id, "040123456", &carrier_audio(30000, 1)));
+    w.carrier_sends(carrier_invite(
+        &call_id,
+        "040123456",
+        &carrier_audio(30000, 1),
+    ));
     let invite = w.take_req(GATEWAY, "INVITE");
     let ok = answer(
         &invite,
@@ -178,13 +193,20 @@ fn session(w: &World) -> u64 {
 #[test]
 fn each_partys_payload_types_reach_the_relay_and_comfort_noise_stays_both_ways() {
     let mut w = World::new();
-    w.carrier_sends(carrier_invite("c-pt", "030123456", &carrier_audio(30000, 1)));
+    w.carrier_sends(carrier_invite(
+        "c-pt",
+        "030123456",
+        &carrier_audio(30000, 1),
+    ));
     let inv = w.take_req(MS[0], "INVITE");
     let offer = body(&inv);
     // Comfort noise, static and dynamic, and the carrier's own 96 go to Teams.
     assert!(offer.contains("RTP/SAVP 8 96 13 98"), "{offer}");
     assert!(offer.contains("a=rtpmap:98 CN/8000"), "{offer}");
-    assert!(offer.contains("a=rtpmap:96 telephone-event/8000"), "{offer}");
+    assert!(
+        offer.contains("a=rtpmap:96 telephone-event/8000"),
+        "{offer}"
+    );
     let id = session(&w);
     let a = w.media().payload_of(id, Side::A).unwrap();
     assert_eq!(
@@ -207,7 +229,10 @@ fn each_partys_payload_types_reach_the_relay_and_comfort_noise_stays_both_ways()
     let a_ok = w.take_resp(CARRIER, 200, "INVITE");
     let b = body(&a_ok);
     assert!(b.contains("RTP/AVP 8 0 101 13"), "{b}");
-    assert!(b.contains("a=rtpmap:13 CN/8000"), "CN back to the carrier: {b}");
+    assert!(
+        b.contains("a=rtpmap:13 CN/8000"),
+        "CN back to the carrier: {b}"
+    );
     let spec = w.media().payload_of(id, Side::B).unwrap();
     assert!(!spec.raw);
     assert_eq!(
@@ -239,7 +264,10 @@ fn t38_reinvite_reaches_the_gateway_on_the_same_relay_ports_and_audio_comes_back
     let re = w.take_req(GATEWAY, "INVITE");
     let sdp = body(&re);
     let want_m = format!("m=image {} udptl t38", info.b.rtp.port());
-    assert!(sdp.contains(&want_m), "image on the gateway leg's port: {sdp}");
+    assert!(
+        sdp.contains(&want_m),
+        "image on the gateway leg's port: {sdp}"
+    );
     assert!(sdp.contains(&format!("c=IN IP4 {MEDIA_IP}")), "{sdp}");
     for a in [
         "a=T38FaxVersion:0",
@@ -250,7 +278,10 @@ fn t38_reinvite_reaches_the_gateway_on_the_same_relay_ports_and_audio_comes_back
         assert!(sdp.contains(a), "{a} kept: {sdp}");
     }
     assert!(!sdp.contains("a=rtcp") && !sdp.contains("crypto"), "{sdp}");
-    assert!(!sdp.contains("198.51.100.7"), "carrier address leaked: {sdp}");
+    assert!(
+        !sdp.contains("198.51.100.7"),
+        "carrier address leaked: {sdp}"
+    );
     // The relay's carrier side is a raw stream toward the fax machine's port.
     assert_eq!(w.media().payload_of(id, Side::A), Some(PayloadSpec::raw()));
     let upd = w.media().updates_of(Side::A);
@@ -262,7 +293,10 @@ fn t38_reinvite_reaches_the_gateway_on_the_same_relay_ports_and_audio_comes_back
     let ok = w.take_resp(CARRIER, 200, "INVITE");
     let sdp = body(&ok);
     let want_m = format!("m=image {} udptl t38", info.a.rtp.port());
-    assert!(sdp.contains(&want_m), "image on the carrier leg's port: {sdp}");
+    assert!(
+        sdp.contains(&want_m),
+        "image on the carrier leg's port: {sdp}"
+    );
     assert!(sdp.contains("a=T38FaxMaxDatagram:176"), "{sdp}");
     assert_eq!(w.media().payload_of(id, Side::B), Some(PayloadSpec::raw()));
     w.carrier_sends(carrier_in_dialog("ACK", &c.call_id, &c.our_tag, 2, ""));
@@ -294,7 +328,11 @@ fn t38_reinvite_reaches_the_gateway_on_the_same_relay_ports_and_audio_comes_back
 fn t38_toward_teams_or_a_trunk_without_t38_is_refused_with_488_and_counted() {
     // Toward Teams (SRTP): never.
     let mut w = World::new();
-    w.carrier_sends(carrier_invite("c-t38-ms", "030123456", &carrier_audio(30000, 1)));
+    w.carrier_sends(carrier_invite(
+        "c-t38-ms",
+        "030123456",
+        &carrier_audio(30000, 1),
+    ));
     let inv = w.take_req(MS[0], "INVITE");
     let ok = answer(
         &inv,
@@ -335,7 +373,11 @@ fn t38_toward_teams_or_a_trunk_without_t38_is_refused_with_488_and_counted() {
         &t38("198.51.100.7", 30004, 2),
     ));
     let _ = w.take_resp(CARRIER, 488, "INVITE");
-    assert!(w.pending_to(GATEWAY).is_empty(), "{:?}", w.pending_to(GATEWAY));
+    assert!(
+        w.pending_to(GATEWAY).is_empty(),
+        "{:?}",
+        w.pending_to(GATEWAY)
+    );
     assert_eq!(w.b.counters().refused_t38, 1);
 }
 
@@ -366,7 +408,11 @@ fn a_t38_reinvite_the_gateway_refuses_leaves_the_relay_on_audio() {
 fn telephone_events_become_sip_info_toward_a_dtmf_info_gateway() {
     let mut w = world(|g| g.dtmf = DtmfMode::Info);
     let call_id = w.unique("c-info-");
-    w.carrier_sends(carrier_invite(&call_id, "040123456", &carrier_audio(30000, 1)));
+    w.carrier_sends(carrier_invite(
+        &call_id,
+        "040123456",
+        &carrier_audio(30000, 1),
+    ));
     let invite = w.take_req(GATEWAY, "INVITE");
     let offer = body(&invite);
     assert!(
@@ -426,8 +472,16 @@ fn telephone_events_become_sip_info_toward_a_dtmf_info_gateway() {
         duration: 800,
         clock_rate: 8000,
     });
-    assert!(w.pending_to(CARRIER).is_empty(), "{:?}", w.pending_to(CARRIER));
-    assert!(w.pending_to(GATEWAY).is_empty(), "{:?}", w.pending_to(GATEWAY));
+    assert!(
+        w.pending_to(CARRIER).is_empty(),
+        "{:?}",
+        w.pending_to(CARRIER)
+    );
+    assert!(
+        w.pending_to(GATEWAY).is_empty(),
+        "{:?}",
+        w.pending_to(GATEWAY)
+    );
     assert_eq!(w.b.counters().dtmf_info, 2);
 }
 
@@ -443,6 +497,10 @@ fn rfc4733_trunks_get_no_info() {
         duration: 800,
         clock_rate: 8000,
     });
-    assert!(w.pending_to(GATEWAY).is_empty(), "{:?}", w.pending_to(GATEWAY));
+    assert!(
+        w.pending_to(GATEWAY).is_empty(),
+        "{:?}",
+        w.pending_to(GATEWAY)
+    );
     assert_eq!(w.b.counters().dtmf_info, 0);
 }

@@ -123,8 +123,7 @@ impl PtMap {
     /// changes (the same numbering, a side not known yet, a raw stream):
     /// the relay then does no lookup at all.
     pub fn between(sender: &PayloadSpec, receiver: &PayloadSpec) -> Option<PtMap> {
-        if sender.raw || receiver.raw || sender.formats.is_empty() || receiver.formats.is_empty()
-        {
+        if sender.raw || receiver.raw || sender.formats.is_empty() || receiver.formats.is_empty() {
             return None;
         }
         // Identity: index i < 128 holds i.
@@ -268,7 +267,10 @@ mod tests {
         assert_eq!(m.rewrite(8), Some(8));
         // Another clock rate is another format (RFC 4733 §2.1: the rate of the audio).
         let wide = PayloadSpec::rtp(vec![PayloadFormat::new(101, "telephone-event", 16000)]);
-        assert_eq!(PtMap::between(&carrier(), &wide).unwrap().get(96), PtMap::DROP);
+        assert_eq!(
+            PtMap::between(&carrier(), &wide).unwrap().get(96),
+            PtMap::DROP
+        );
     }
 
     #[test]

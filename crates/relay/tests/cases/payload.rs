@@ -179,8 +179,11 @@ fn a_completed_event_is_reported_once_over_its_three_end_packets() {
         assert_eq!(recv(&b).unwrap().0[1] & 0x7f, 101);
     }
     // A second event (another timestamp) is another report.
-    a.send_to(&rtp_pt(96, true, seq + 3, ts + 1600, &event(11, true, 800)), s.a.rtp)
-        .unwrap();
+    a.send_to(
+        &rtp_pt(96, true, seq + 3, ts + 1600, &event(11, true, 800)),
+        s.a.rtp,
+    )
+    .unwrap();
     assert!(recv(&b).is_some());
     let mut got = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
@@ -238,7 +241,9 @@ fn the_payload_type_is_renumbered_inside_srtp_both_ways() {
         let plain = rtp_pt(96, i == 0, 100 + i, 4000, &event(9, i == 2, 160 * (i + 1)));
         a.send_to(&plain, s.a.rtp).unwrap();
         let (mut got, _) = recv(&b).expect("SRTP reached B");
-        let n = b_rx.unprotect_rtp(&mut got).expect("the tag covers the new PT");
+        let n = b_rx
+            .unprotect_rtp(&mut got)
+            .expect("the tag covers the new PT");
         let mut want = plain.clone();
         want[1] = (plain[1] & 0x80) | 101;
         assert_eq!(&got[..n], &want[..]);
