@@ -29,9 +29,7 @@ use crate::peers::*;
 fn write_dtmf_pcap(path: &Path, pt: u8, events: &[u8]) -> usize {
     let mut out = Vec::new();
     // Global header: microsecond pcap, Ethernet.
-    for v in [0xa1b2_c3d4u32] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     out.extend_from_slice(&2u16.to_le_bytes());
     out.extend_from_slice(&4u16.to_le_bytes());
     out.extend_from_slice(&[0; 8]);
