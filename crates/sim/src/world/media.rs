@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use b2bua::MediaControl;
-use media::control::{CryptoSpec, LegPorts, LegSpec, MediaOp, SessionInfo, Side};
+use media::control::{CryptoSpec, LegPorts, LegSpec, MediaOp, PayloadSpec, SessionInfo, Side};
 use media::{CryptoAttribute, SrtpProfile};
 
 /// The relay's advertised address.
@@ -36,6 +36,8 @@ pub struct MediaLog {
     pub creates: Vec<(LegSpec, LegSpec, SessionInfo)>,
     /// Every update, in order.
     pub updates: Vec<Update>,
+    /// Every payload change (a party's payload types, a raw stream), in order.
+    pub payloads: Vec<(u64, Side, PayloadSpec)>,
     /// Sessions deleted.
     pub deletes: Vec<u64>,
     /// Every SRTP key handed out.
@@ -66,8 +68,29 @@ impl MediaLog {
                 crypto,
                 rtcp_mux,
             }),
+            MediaOp::Payload { id, side, spec } => self.payloads.push((id, side, spec)),
             MediaOp::Delete { id } => self.deletes.push(id),
         }
+    }
+
+    /// What side `side` of session `id` declared last (from its creation
+    /// or its last payload change).
+    pub fn payload_of(&self, id: u64, side: Side) -> Option<PayloadSpec> {
+        let changed = self
+            .payloads
+            .iter()
+            .rev()
+            .find(|(i, s, _)| *i == id && *s == side)
+            .map(|(_, _, p)| p.clone());
+        changed.or_else(|| {
+            self.creates
+                .iter()
+                .find(|(_, _, info)| info.id == id)
+                .map(|(a, b, _)| match side {
+                    Side::A => a.payload.clone(),
+                    Side::B => b.payload.clone(),
+                })
+        })
     }
 
     /// The updates of one side, in order.
