@@ -21,5 +21,5 @@ mod preflight;
 mod protect;
 mod reload;
 mod run;
-mod sip_interop;
 mod sip_check;
+mod sip_interop;

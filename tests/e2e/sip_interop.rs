@@ -89,16 +89,31 @@ fn carrier_requiring_100rel_gets_reliable_18x_and_its_update_reaches_teams() {
         &work.0,
         "carrier-uac-100rel.xml",
         p.carrier,
-        &["-s", "0301234567", "-key", "caller", "0401112222", "-d", "3000"],
+        &[
+            "-s",
+            "0301234567",
+            "-key",
+            "caller",
+            "0401112222",
+            "-d",
+            "3000",
+        ],
         d.listeners.udp,
     );
     let (sok, stext) = sipp_result(sipp);
     let (pok, v, ptext) = peer.finish();
     let cdr = cdrs(&d, 1);
     let (code, err) = d.stop();
-    assert!(sok, "SIPp carrier (reliable 180, 481 to a wrong RAck, UPDATE answered):\n{stext}\n{err}");
+    assert!(
+        sok,
+        "SIPp carrier (reliable 180, 481 to a wrong RAck, UPDATE answered):\n{stext}\n{err}"
+    );
     assert!(pok, "Microsoft peer:\n{ptext}\n{err}");
-    assert_eq!(v["violations"], serde_json::json!([]), "no 100rel toward Microsoft: {ptext}");
+    assert_eq!(
+        v["violations"],
+        serde_json::json!([]),
+        "no 100rel toward Microsoft: {ptext}"
+    );
     assert!(media_matched(&v)[0] >= 80, "audio both ways: {ptext}");
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(cdr[0]["status"], 200, "{}", cdr[0]);
@@ -117,9 +132,7 @@ fn timer_c_ends_a_call_that_rings_without_an_answer() {
     });
     let work = TempDir::new("interop-timer-c-work");
     let mut args = teams_args(&p, 0);
-    args.extend(
-        ["--on-invite", "ring-noanswer", "--timeout", "30"].map(String::from),
-    );
+    args.extend(["--on-invite", "ring-noanswer", "--timeout", "30"].map(String::from));
     let peer = MsPeer::start(&work.0, &d.certs(), "teams", &strs(&args));
     let started = Instant::now();
     let sipp = sipp_carrier(
@@ -135,7 +148,10 @@ fn timer_c_ends_a_call_that_rings_without_an_answer() {
     let cdr = cdrs(&d, 1);
     let (code, err) = d.stop();
     assert!(sok, "SIPp carrier (180, then 408):\n{stext}\n{err}");
-    assert!(pok, "Microsoft peer (its ringing INVITE cancelled):\n{ptext}\n{err}");
+    assert!(
+        pok,
+        "Microsoft peer (its ringing INVITE cancelled):\n{ptext}\n{err}"
+    );
     assert!(
         took >= Duration::from_secs(9) && took < Duration::from_secs(16),
         "408 after Timer C (10 s), took {took:?}"
@@ -152,7 +168,13 @@ fn teams_call_to_a_carrier_with_reliable_18x_and_an_sbc_session_refresh() {
         config(c, &p, "session_timer_s = 90", "")
     });
     let work = TempDir::new("interop-refresh-work");
-    let sipp = sipp_carrier(&work.0, "carrier-uas-100rel.xml", p.carrier, &["-timeout", "58"], None);
+    let sipp = sipp_carrier(
+        &work.0,
+        "carrier-uas-100rel.xml",
+        p.carrier,
+        &["-timeout", "58"],
+        None,
+    );
     std::thread::sleep(Duration::from_millis(300));
     let tls = d.listeners.tls.unwrap().to_string();
     // The SBC refreshes at half the interval (45 s): the call lasts 50 s.
@@ -189,7 +211,11 @@ fn teams_call_to_a_carrier_with_reliable_18x_and_an_sbc_session_refresh() {
         "SIPp carrier (Supported: 100rel and Session-Expires on the INVITE, PRACK with RAck 1 1 INVITE, the SBC's UPDATE refresh):\n{stext}\n{err}"
     );
     assert_eq!(v["violations"], serde_json::json!([]), "{ptext}");
-    assert_eq!(media_matched(&v), [100, 100], "audio before and after the refresh: {ptext}");
+    assert_eq!(
+        media_matched(&v),
+        [100, 100],
+        "audio before and after the refresh: {ptext}"
+    );
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(counter(&err, "pracks_sent"), Some(1), "{err}");
     assert_eq!(counter(&err, "refreshes_sent"), Some(1), "{err}");

@@ -17,7 +17,10 @@ const MS_FROM: &str =
 
 fn carrier_invite(call_id: &str, sdp: &str, extra: &[String]) -> Message {
     let mut h = vec![
-        format!("Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{}", token(call_id)),
+        format!(
+            "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{}",
+            token(call_id)
+        ),
         "Max-Forwards: 70".into(),
         "From: \"Alice\" <sip:0891234567@192.0.2.10>;tag=c-from".into(),
         "To: <sip:030123456@192.0.2.1>".into(),
@@ -76,7 +79,10 @@ fn carrier_callee_request(inv: &Message, method: &str, cseq: u32, sdp: &str) -> 
 
 fn ms_invite(call_id: &str, sdp: &str, extra: &[String]) -> Message {
     let mut h = vec![
-        format!("Via: SIP/2.0/TLS 52.112.1.1:5061;branch=z9hG4bK-{}", token(call_id)),
+        format!(
+            "Via: SIP/2.0/TLS 52.112.1.1:5061;branch=z9hG4bK-{}",
+            token(call_id)
+        ),
         "Max-Forwards: 69".into(),
         format!("From: {MS_FROM}"),
         format!("To: <sip:+4989222@{TEAMS_FQDN}:5061;user=phone>"),
@@ -94,7 +100,10 @@ fn ms_invite(call_id: &str, sdp: &str, extra: &[String]) -> Message {
 
 fn ms_in_dialog(method: &str, call_id: &str, to: &str, cseq: u32, body: &str) -> Message {
     let h = vec![
-        format!("Via: SIP/2.0/TLS 52.112.1.1:5061;branch=z9hG4bK-{method}{cseq}{}", token(call_id)),
+        format!(
+            "Via: SIP/2.0/TLS 52.112.1.1:5061;branch=z9hG4bK-{method}{cseq}{}",
+            token(call_id)
+        ),
         "Max-Forwards: 69".into(),
         format!("From: {MS_FROM}"),
         format!("To: {to}"),
@@ -116,7 +125,13 @@ fn rel(extra: &[&str]) -> Vec<String> {
 }
 
 fn ms_answer(inv: &Message, status: u16, sdp: &str) -> Message {
-    answer(inv, status, "ms-tag", &[format!("Contact: {CONTACT_443}")], sdp)
+    answer(
+        inv,
+        status,
+        "ms-tag",
+        &[format!("Contact: {CONTACT_443}")],
+        sdp,
+    )
 }
 
 // ----- 100rel toward a caller ------------------------------------------------------
@@ -128,7 +143,11 @@ fn reliable_18x_to_a_caller_that_requires_100rel_retransmitted_until_prack_and_2
     w.carrier_sends(carrier_invite("rel1", &sdp, &rel(&[])));
     let inv = w.take_req(MS[0], "INVITE");
     // Microsoft never sees 100rel.
-    assert!(!text(&inv).to_ascii_lowercase().contains("100rel"), "{}", text(&inv));
+    assert!(
+        !text(&inv).to_ascii_lowercase().contains("100rel"),
+        "{}",
+        text(&inv)
+    );
     w.ms_sends(0, ms_answer(&inv, 180, ""));
     let r180 = w.take_resp(CARRIER, 180, "INVITE");
     assert_eq!(hdr(&r180, "Require").as_deref(), Some("100rel"));
@@ -146,10 +165,17 @@ fn reliable_18x_to_a_caller_that_requires_100rel_retransmitted_until_prack_and_2
     w.carrier_sends(carrier_in_dialog("PRACK", "rel1", &a_tag, 2, &[rack], ""));
     w.take_resp(CARRIER, 200, "PRACK");
     w.advance(Duration::from_secs(3));
-    assert!(w.try_take(CARRIER, |m| m.status() == Some(180)).is_none(), "{}", w.dump());
+    assert!(
+        w.try_take(CARRIER, |m| m.status() == Some(180)).is_none(),
+        "{}",
+        w.dump()
+    );
 
     // 183 with SDP: the next RSeq, reliable; a PRACK with a wrong RAck gets 481.
-    w.ms_sends(0, ms_answer(&inv, 183, &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv")));
+    w.ms_sends(
+        0,
+        ms_answer(&inv, 183, &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv")),
+    );
     let r183 = w.take_resp(CARRIER, 183, "INVITE");
     assert_eq!(hdr(&r183, "RSeq").unwrap(), (rseq + 1).to_string());
     let early = body(&r183);
@@ -159,9 +185,16 @@ fn reliable_18x_to_a_caller_that_requires_100rel_retransmitted_until_prack_and_2
     w.take_resp(CARRIER, 481, "PRACK");
     assert_eq!(w.b.counters().prack_unmatched, 1);
     // Microsoft answers: the 2xx waits for the PRACK of the 183 (it had SDP).
-    w.ms_sends(0, ms_answer(&inv, 200, &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv")));
+    w.ms_sends(
+        0,
+        ms_answer(&inv, 200, &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv")),
+    );
     w.take_req(MS[0], "ACK");
-    assert!(w.try_take(CARRIER, |m| m.status() == Some(200)).is_none(), "{}", w.dump());
+    assert!(
+        w.try_take(CARRIER, |m| m.status() == Some(200)).is_none(),
+        "{}",
+        w.dump()
+    );
     let rack = format!("RAck: {} 1 INVITE", rseq + 1);
     w.carrier_sends(carrier_in_dialog("PRACK", "rel1", &a_tag, 4, &[rack], ""));
     w.take_resp(CARRIER, 200, "PRACK");
@@ -175,7 +208,11 @@ fn reliable_18x_to_a_caller_that_requires_100rel_retransmitted_until_prack_and_2
 #[test]
 fn no_prack_in_64_t1_ends_the_ringing_call_with_500() {
     let mut w = World::new();
-    w.carrier_sends(carrier_invite("rel2", &carrier_sdp(30000, "sendrecv"), &rel(&[])));
+    w.carrier_sends(carrier_invite(
+        "rel2",
+        &carrier_sdp(30000, "sendrecv"),
+        &rel(&[]),
+    ));
     let inv = w.take_req(MS[0], "INVITE");
     w.ms_sends(0, ms_answer(&inv, 180, ""));
     w.take_resp(CARRIER, 180, "INVITE");
@@ -193,7 +230,11 @@ fn require_100rel_where_prack_is_off_gets_420() {
     let mut w = World::new();
     w.ms_sends(
         0,
-        ms_invite("rel3", &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"), &rel(&[])),
+        ms_invite(
+            "rel3",
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            &rel(&[]),
+        ),
     );
     let r = w.take_resp(MS[0], 420, "INVITE");
     assert_eq!(hdr(&r, "Unsupported").as_deref(), Some("100rel"));
@@ -208,36 +249,58 @@ fn reliable_18x_of_a_carrier_callee_are_pracked_and_reach_microsoft_unreliably()
     let mut w = World::new();
     w.ms_sends(
         0,
-        ms_invite("rel4", &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"), &[]),
+        ms_invite(
+            "rel4",
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            &[],
+        ),
     );
     let inv = w.take_req(CARRIER, "INVITE");
-    assert!(hdr(&inv, "Supported").unwrap().contains("100rel"), "{}", text(&inv));
+    assert!(
+        hdr(&inv, "Supported").unwrap().contains("100rel"),
+        "{}",
+        text(&inv)
+    );
     assert!(hdr(&inv, "Allow").unwrap().contains("UPDATE"));
     let p180 = answer(
         &inv,
         180,
         "c-tag",
-        &[C_CONTACT.to_owned(), "Require: 100rel".into(), "RSeq: 7".into()],
+        &[
+            C_CONTACT.to_owned(),
+            "Require: 100rel".into(),
+            "RSeq: 7".into(),
+        ],
         "",
     );
     w.carrier_sends(p180.clone());
     let prack = w.take_req(CARRIER, "PRACK");
     assert_eq!(hdr(&prack, "RAck").as_deref(), Some("7 1 INVITE"));
     assert_eq!(ruri(&prack), "sip:089222@192.0.2.10:5060", "to its Contact");
-    assert_eq!(tag(&hdr(&prack, "To").unwrap()), "c-tag", "in its early dialog");
+    assert_eq!(
+        tag(&hdr(&prack, "To").unwrap()),
+        "c-tag",
+        "in its early dialog"
+    );
     assert_eq!(prack.call_id(), inv.call_id());
     w.carrier_sends(answer(&prack, 200, "c-tag", &[], ""));
     let ms180 = w.take_resp(MS[0], 180, "INVITE");
     assert!(hdr(&ms180, "Require").is_none() && hdr(&ms180, "RSeq").is_none());
     // Its retransmission is not PRACKed again nor relayed again.
     w.carrier_sends(p180);
-    assert!(w.try_take(CARRIER, |m| m.method_str() == Some("PRACK")).is_none());
+    assert!(w
+        .try_take(CARRIER, |m| m.method_str() == Some("PRACK"))
+        .is_none());
     // The next one (183 with SDP: early media) is.
     w.carrier_sends(answer(
         &inv,
         183,
         "c-tag",
-        &[C_CONTACT.to_owned(), "Require: 100rel".into(), "RSeq: 8".into()],
+        &[
+            C_CONTACT.to_owned(),
+            "Require: 100rel".into(),
+            "RSeq: 8".into(),
+        ],
         &carrier_sdp(30000, "sendrecv"),
     ));
     let prack = w.take_req(CARRIER, "PRACK");
@@ -251,9 +314,18 @@ fn reliable_18x_of_a_carrier_callee_are_pracked_and_reach_microsoft_unreliably()
 
 /// Teams → carrier, answered; returns (carrier INVITE, Microsoft's To).
 fn teams_to_carrier(w: &mut World, id: &str) -> (Message, String) {
-    w.ms_sends(0, ms_invite(id, &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"), &[]));
+    w.ms_sends(
+        0,
+        ms_invite(id, &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"), &[]),
+    );
     let inv = w.take_req(CARRIER, "INVITE");
-    w.carrier_sends(answer(&inv, 200, "c-tag", &[C_CONTACT.to_owned()], &carrier_sdp(30000, "sendrecv")));
+    w.carrier_sends(answer(
+        &inv,
+        200,
+        "c-tag",
+        &[C_CONTACT.to_owned()],
+        &carrier_sdp(30000, "sendrecv"),
+    ));
     w.take_req(CARRIER, "ACK");
     let ok = w.take_resp(MS[0], 200, "INVITE");
     let to = hdr(&ok, "To").unwrap();
@@ -271,23 +343,45 @@ fn update_with_sdp_from_the_carrier_reanchors_and_reaches_teams_as_reinvite() {
     w.carrier_sends(carrier_callee_request(&inv, "UPDATE", 2, &moved));
     {
         let m = w.media();
-        let u = m.updates_of(Side::B).into_iter().rev().find(|u| u.rtp.is_some()).unwrap();
+        let u = m
+            .updates_of(Side::B)
+            .into_iter()
+            .rev()
+            .find(|u| u.rtp.is_some())
+            .unwrap();
         assert_eq!(u.rtp, Some(addr("198.51.100.9:31000")), "relay re-pointed");
     }
     // Microsoft does not take UPDATE: a re-INVITE, with our same relay leg.
     let re = w.take_req(MS[0], "INVITE");
     assert_eq!(sdp_audio(&body(&re)), (MEDIA_IP.to_owned(), 40000));
     // While it is out, another offer gets 491.
-    w.carrier_sends(carrier_callee_request(&inv, "UPDATE", 3, &carrier_sdp(32000, "sendonly")));
+    w.carrier_sends(carrier_callee_request(
+        &inv,
+        "UPDATE",
+        3,
+        &carrier_sdp(32000, "sendonly"),
+    ));
     w.take_resp(CARRIER, 491, "UPDATE");
     assert_eq!(w.b.counters().glare, 1);
-    w.ms_sends(0, ms_answer(&re, 200, &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv")));
+    w.ms_sends(
+        0,
+        ms_answer(&re, 200, &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv")),
+    );
     w.take_req(MS[0], "ACK");
     let ok = w.take_resp(CARRIER, 200, "UPDATE");
     assert_eq!(sdp_audio(&body(&ok)), (MEDIA_IP.to_owned(), 40002));
-    assert!(w.try_take(CARRIER, |m| m.method_str() == Some("ACK")).is_none(), "no ACK for UPDATE");
+    assert!(
+        w.try_take(CARRIER, |m| m.method_str() == Some("ACK"))
+            .is_none(),
+        "no ACK for UPDATE"
+    );
     // An UPDATE whose SDP cannot be read: 488, the call goes on.
-    w.carrier_sends(carrier_callee_request(&inv, "UPDATE", 4, "v=0\r\nm=video x\r\n"));
+    w.carrier_sends(carrier_callee_request(
+        &inv,
+        "UPDATE",
+        4,
+        "v=0\r\nm=video x\r\n",
+    ));
     w.take_resp(CARRIER, 488, "UPDATE");
     assert_eq!(w.b.active_calls(), 1);
 }
@@ -296,18 +390,41 @@ fn update_with_sdp_from_the_carrier_reanchors_and_reaches_teams_as_reinvite() {
 fn update_from_teams_goes_to_the_carrier_as_update() {
     let mut w = World::new();
     let (_inv, to) = teams_to_carrier(&mut w, "upd-b");
-    w.ms_sends(0, ms_in_dialog("UPDATE", "upd-b", &to, 2, &ms_sdp("52.113.1.2", 49200, MS_KEY2, "sendonly")));
+    w.ms_sends(
+        0,
+        ms_in_dialog(
+            "UPDATE",
+            "upd-b",
+            &to,
+            2,
+            &ms_sdp("52.113.1.2", 49200, MS_KEY2, "sendonly"),
+        ),
+    );
     let up = w.take_req(CARRIER, "UPDATE");
     let ub = body(&up);
     assert!(ub.contains("a=sendonly"), "{ub}");
     assert_eq!(sdp_audio(&ub), (MEDIA_IP.to_owned(), 40002));
     {
         let m = w.media();
-        let u = m.updates_of(Side::A).into_iter().rev().find(|u| u.rtp.is_some()).unwrap();
+        let u = m
+            .updates_of(Side::A)
+            .into_iter()
+            .rev()
+            .find(|u| u.rtp.is_some())
+            .unwrap();
         assert_eq!(u.rtp, Some(addr("52.113.1.2:49200")));
-        assert!(u.crypto.as_ref().and_then(|c| c.rx.as_ref()).is_some(), "re-keyed");
+        assert!(
+            u.crypto.as_ref().and_then(|c| c.rx.as_ref()).is_some(),
+            "re-keyed"
+        );
     }
-    w.carrier_sends(answer(&up, 200, "c-tag", &[C_CONTACT.to_owned()], &carrier_sdp(30000, "recvonly")));
+    w.carrier_sends(answer(
+        &up,
+        200,
+        "c-tag",
+        &[C_CONTACT.to_owned()],
+        &carrier_sdp(30000, "recvonly"),
+    ));
     let ok = w.take_resp(MS[0], 200, "UPDATE");
     assert!(body(&ok).contains("a=recvonly"));
 }
@@ -315,21 +432,42 @@ fn update_from_teams_goes_to_the_carrier_as_update() {
 #[test]
 fn early_update_from_a_callee_is_answered_with_the_sdp_it_has() {
     let mut w = World::new();
-    w.ms_sends(0, ms_invite("upd-c", &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"), &[]));
+    w.ms_sends(
+        0,
+        ms_invite(
+            "upd-c",
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            &[],
+        ),
+    );
     let inv = w.take_req(CARRIER, "INVITE");
     w.carrier_sends(answer(
         &inv,
         183,
         "c-tag",
-        &[C_CONTACT.to_owned(), "Require: 100rel".into(), "RSeq: 1".into()],
+        &[
+            C_CONTACT.to_owned(),
+            "Require: 100rel".into(),
+            "RSeq: 1".into(),
+        ],
         &carrier_sdp(30000, "sendrecv"),
     ));
     w.take_req(CARRIER, "PRACK");
-    w.carrier_sends(carrier_callee_request(&inv, "UPDATE", 2, &sim::world::rtp("198.51.100.9", 31000, "sendrecv")));
+    w.carrier_sends(carrier_callee_request(
+        &inv,
+        "UPDATE",
+        2,
+        &sim::world::rtp("198.51.100.9", 31000, "sendrecv"),
+    ));
     let ok = w.take_resp(CARRIER, 200, "UPDATE");
     assert_eq!(body(&ok), body(&inv), "the offer it had from us");
     let m = w.media();
-    let u = m.updates_of(Side::B).into_iter().rev().find(|u| u.rtp.is_some()).unwrap();
+    let u = m
+        .updates_of(Side::B)
+        .into_iter()
+        .rev()
+        .find(|u| u.rtp.is_some())
+        .unwrap();
     assert_eq!(u.rtp, Some(addr("198.51.100.9:31000")));
 }
 
@@ -360,7 +498,11 @@ fn timer_c_after_100_only_fails_over_to_the_next_proxy() {
     w.advance(Duration::from_secs(181));
     w.take_req(MS[0], "CANCEL");
     let next = w.take_req(MS[1], "INVITE");
-    assert!(ruri(&next).contains("@sip2.pstnhub.microsoft.com"), "{}", ruri(&next));
+    assert!(
+        ruri(&next).contains("@sip2.pstnhub.microsoft.com"),
+        "{}",
+        ruri(&next)
+    );
 }
 
 // ----- session timers -----------------------------------------------------------------
@@ -377,13 +519,29 @@ fn timed_carrier(expires: u32) -> b2bua::Config {
 #[test]
 fn the_sbc_refreshes_a_carrier_leg_and_ends_the_call_when_the_carrier_is_gone() {
     let mut w = World::with(timed_carrier(120));
-    w.ms_sends(0, ms_invite("st1", &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"), &[]));
+    w.ms_sends(
+        0,
+        ms_invite(
+            "st1",
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            &[],
+        ),
+    );
     let inv = w.take_req(CARRIER, "INVITE");
-    assert_eq!(hdr(&inv, "Session-Expires").as_deref(), Some("120;refresher=uac"));
+    assert_eq!(
+        hdr(&inv, "Session-Expires").as_deref(),
+        Some("120;refresher=uac")
+    );
     assert_eq!(hdr(&inv, "Min-SE").as_deref(), Some("90"));
     assert!(hdr(&inv, "Supported").unwrap().contains("timer"));
     // The carrier does not do session timers (no Session-Expires in its 200).
-    w.carrier_sends(answer(&inv, 200, "c-tag", &[C_CONTACT.to_owned()], &carrier_sdp(30000, "sendrecv")));
+    w.carrier_sends(answer(
+        &inv,
+        200,
+        "c-tag",
+        &[C_CONTACT.to_owned()],
+        &carrier_sdp(30000, "sendrecv"),
+    ));
     w.take_req(CARRIER, "ACK");
     let ok = w.take_resp(MS[0], 200, "INVITE");
     let to = hdr(&ok, "To").unwrap();
@@ -393,8 +551,17 @@ fn the_sbc_refreshes_a_carrier_leg_and_ends_the_call_when_the_carrier_is_gone() 
     w.advance(Duration::from_secs(61));
     let up = w.take_req(CARRIER, "UPDATE");
     assert!(up.body().is_empty());
-    assert_eq!(hdr(&up, "Session-Expires").as_deref(), Some("120;refresher=uac"));
-    w.carrier_sends(answer(&up, 200, "c-tag", &["Session-Expires: 120;refresher=uac".into()], ""));
+    assert_eq!(
+        hdr(&up, "Session-Expires").as_deref(),
+        Some("120;refresher=uac")
+    );
+    w.carrier_sends(answer(
+        &up,
+        200,
+        "c-tag",
+        &["Session-Expires: 120;refresher=uac".into()],
+        "",
+    ));
     // The next one is never answered: the call ends (BYE to Teams).
     w.advance(Duration::from_secs(60));
     w.take_req(CARRIER, "UPDATE");
@@ -408,21 +575,40 @@ fn the_sbc_refreshes_a_carrier_leg_and_ends_the_call_when_the_carrier_is_gone() 
 #[test]
 fn a_422_from_the_carrier_gets_the_invite_again_with_its_interval() {
     let mut w = World::with(timed_carrier(120));
-    w.ms_sends(0, ms_invite("st2", &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"), &[]));
+    w.ms_sends(
+        0,
+        ms_invite(
+            "st2",
+            &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv"),
+            &[],
+        ),
+    );
     let inv = w.take_req(CARRIER, "INVITE");
     w.carrier_sends(answer(&inv, 422, "c-tag", &["Min-SE: 300".into()], ""));
     w.take_req(CARRIER, "ACK");
     let again = w.take_req(CARRIER, "INVITE");
-    assert_eq!(hdr(&again, "Session-Expires").as_deref(), Some("300;refresher=uac"));
+    assert_eq!(
+        hdr(&again, "Session-Expires").as_deref(),
+        Some("300;refresher=uac")
+    );
     assert_eq!(hdr(&again, "Min-SE").as_deref(), Some("300"));
-    assert!(w.try_take(MS[0], |m| m.status().is_some_and(|s| s >= 300)).is_none());
+    assert!(w
+        .try_take(MS[0], |m| m.status().is_some_and(|s| s >= 300))
+        .is_none());
 }
 
 #[test]
 fn a_caller_asking_for_less_than_min_se_gets_422() {
     let mut w = World::new();
-    let extra = ["Supported: timer".to_owned(), "Session-Expires: 60".to_owned()];
-    w.carrier_sends(carrier_invite("st3", &carrier_sdp(30000, "sendrecv"), &extra));
+    let extra = [
+        "Supported: timer".to_owned(),
+        "Session-Expires: 60".to_owned(),
+    ];
+    w.carrier_sends(carrier_invite(
+        "st3",
+        &carrier_sdp(30000, "sendrecv"),
+        &extra,
+    ));
     let r = w.take_resp(CARRIER, 422, "INVITE");
     assert_eq!(hdr(&r, "Min-SE").as_deref(), Some("90"));
     assert_eq!(w.b.counters().interval_too_small, 1);
@@ -433,17 +619,30 @@ fn a_caller_without_timer_support_is_refreshed_by_the_sbc() {
     let mut w = World::with(timed_carrier(100));
     w.carrier_sends(carrier_invite("st4", &carrier_sdp(30000, "sendrecv"), &[]));
     let inv = w.take_req(MS[0], "INVITE");
-    w.ms_sends(0, ms_answer(&inv, 200, &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv")));
+    w.ms_sends(
+        0,
+        ms_answer(&inv, 200, &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv")),
+    );
     w.take_req(MS[0], "ACK");
     let ok = w.take_resp(CARRIER, 200, "INVITE");
-    assert_eq!(hdr(&ok, "Session-Expires").as_deref(), Some("100;refresher=uas"));
-    assert!(hdr(&ok, "Require").is_none(), "no Require: timer to a caller without it");
+    assert_eq!(
+        hdr(&ok, "Session-Expires").as_deref(),
+        Some("100;refresher=uas")
+    );
+    assert!(
+        hdr(&ok, "Require").is_none(),
+        "no Require: timer to a caller without it"
+    );
     let a_tag = tag(&hdr(&ok, "To").unwrap());
     w.carrier_sends(carrier_in_dialog("ACK", "st4", &a_tag, 1, &[], ""));
     w.clear();
     w.advance(Duration::from_secs(51));
     let up = w.take_req(CARRIER, "UPDATE");
-    assert_eq!(tag(&hdr(&up, "From").unwrap()), a_tag, "in the caller's dialog, as its UAS");
+    assert_eq!(
+        tag(&hdr(&up, "From").unwrap()),
+        a_tag,
+        "in the caller's dialog, as its UAS"
+    );
     w.carrier_sends(answer(&up, 200, "c-from", &[], ""));
     assert_eq!(w.b.active_calls(), 1);
 }

@@ -58,11 +58,11 @@ impl B2bua {
 
     /// A refresh on leg `li` restarts its session timer.
     pub(super) fn refreshed(&mut self, id: u64, li: usize) {
-        let Some((se, sbc)) = self
-            .calls
-            .get(&id)
-            .and_then(|c| c.legs[li].session_expires.map(|se| (se, c.legs[li].sbc_refreshes)))
-        else {
+        let Some((se, sbc)) = self.calls.get(&id).and_then(|c| {
+            c.legs[li]
+                .session_expires
+                .map(|se| (se, c.legs[li].sbc_refreshes))
+        }) else {
             return;
         };
         self.start_session_timer(id, li, se, sbc);
@@ -122,8 +122,7 @@ impl B2bua {
         };
         let tag = call.legs[li].local_tag.clone();
         let trunk = call.legs[li].trunk;
-        if call.state != CallState::Answered || call.refer.is_some() || self.offer_pending(id, li)
-        {
+        if call.state != CallState::Answered || call.refer.is_some() || self.offer_pending(id, li) {
             self.counters.glare += 1;
             self.reply(key, &msg, 491, Some(&tag), Some(trunk));
             return;
@@ -278,7 +277,9 @@ impl B2bua {
         let Some((req, _, _, _)) = self.held.remove(&server) else {
             // Answered already: a retransmitted 2xx (our ACK was lost)
             // is ACKed again (RFC 6026 7.2), nothing else.
-            let invite = msg.cseq().is_ok_and(|c| c.method.eq_ignore_ascii_case("INVITE"));
+            let invite = msg
+                .cseq()
+                .is_ok_and(|c| c.method.eq_ignore_ascii_case("INVITE"));
             if (200..300).contains(&status) && invite {
                 let Some((t, tp)) = self
                     .calls
@@ -312,7 +313,9 @@ impl B2bua {
             };
             let session = call.session;
             let cseq = msg.cseq().map(|c| c.seq).unwrap_or(1);
-            let invite = msg.cseq().is_ok_and(|c| c.method.eq_ignore_ascii_case("INVITE"));
+            let invite = msg
+                .cseq()
+                .is_ok_and(|c| c.method.eq_ignore_ascii_case("INVITE"));
             let leg = &mut call.legs[to];
             if let Some(mut ack) = dialog_request(leg, "ACK", cseq, &via).filter(|_| invite) {
                 if let Some(x) = &self.cfg.trunks[leg.trunk].headers.x_ms_sbc {

@@ -46,7 +46,11 @@ impl B2bua {
         }
         // A 2xx held for a PRACK goes first: the BYE that follows ends a
         // dialog the caller knows of.
-        if call.legs[call.a].rel.as_ref().is_some_and(|r| r.holds_final()) {
+        if call.legs[call.a]
+            .rel
+            .as_ref()
+            .is_some_and(|r| r.holds_final())
+        {
             self.release_final(id);
         }
         let Some(call) = self.calls.get_mut(&id) else {

@@ -222,17 +222,22 @@ impl B2bua {
         self.reply(key, msg, 200, Some(&tag), Some(trunk));
         if let Some((server, r)) = held {
             self.send_final_ok(id, li, server, r);
-        } else if let (Some(r), Some(server)) = (
-            queued,
-            self.calls.get(&id).and_then(|c| c.a_invite),
-        ) {
+        } else if let (Some(r), Some(server)) =
+            (queued, self.calls.get(&id).and_then(|c| c.a_invite))
+        {
             self.send_provisional(id, server, r);
         }
     }
 
     /// Retransmits the unacknowledged reliable 18x of leg `li`; after
     /// 64·T1 the caller's INVITE is answered 500 (RFC 3262 §3).
-    pub(super) fn on_rel1xx_timer(&mut self, id: u64, li: usize, interval_ms: u64, elapsed_ms: u64) {
+    pub(super) fn on_rel1xx_timer(
+        &mut self,
+        id: u64,
+        li: usize,
+        interval_ms: u64,
+        elapsed_ms: u64,
+    ) {
         let t1 = self.cfg.timers.t1.as_millis() as u64;
         let Some(call) = self.calls.get(&id) else {
             return;

@@ -138,7 +138,11 @@ impl B2bua {
         self.disarm(id, |x| {
             matches!(x, Timer::Invite { leg, .. } | Timer::Provisional { leg, .. } if *leg == li)
         });
-        tracing::info!(call = id, min_se = want, "422: INVITE sent again with a longer session interval");
+        tracing::info!(
+            call = id,
+            min_se = want,
+            "422: INVITE sent again with a longer session interval"
+        );
         if let Err(e) = self.start_attempt(id, &att, t, true) {
             tracing::warn!(call = id, %e, "INVITE after 422 not sent");
             self.attempt_failed(id, li, Outcome::Final(422));
@@ -152,14 +156,17 @@ impl B2bua {
         let Some(c) = self.calls.get(&id) else {
             return;
         };
-        let armed = c.timers.iter().any(|k| {
-            matches!(self.timers.get(k), Some(Timer::Provisional { leg, .. }) if *leg == li)
-        });
+        let armed = c.timers.iter().any(
+            |k| matches!(self.timers.get(k), Some(Timer::Provisional { leg, .. }) if *leg == li),
+        );
         let after = self.cfg.trunks[c.legs[li].trunk]
             .interop
             .provisional_timeout;
         if status >= 200 || status > 100 || !armed {
-            self.disarm(id, |t| matches!(t, Timer::Provisional { leg, .. } if *leg == li));
+            self.disarm(
+                id,
+                |t| matches!(t, Timer::Provisional { leg, .. } if *leg == li),
+            );
         }
         if status < 200 && (status > 100 || !armed) {
             self.arm(self.now + after, Timer::Provisional { call: id, leg: li });
@@ -181,7 +188,10 @@ impl B2bua {
         self.counters.timer_c += 1;
         tracing::info!(call = id, "no final response after a provisional (Timer C)");
         self.abandon(id, li, "timer C");
-        self.disarm(id, |t| matches!(t, Timer::Provisional { leg, .. } if *leg == li));
+        self.disarm(
+            id,
+            |t| matches!(t, Timer::Provisional { leg, .. } if *leg == li),
+        );
         if transfer {
             self.transfer_failed(id, li, 408);
         } else {
@@ -236,8 +246,16 @@ impl B2bua {
 
     /// The `Session-Expires` value of our 2xx to a refresh or INVITE on a
     /// leg we time: `N;refresher=uac|uas` as seen from that transaction.
-    pub(super) fn session_expires_value(expires: u32, sbc_refreshes: bool, we_are_uas: bool) -> String {
-        let who = if sbc_refreshes == we_are_uas { "uas" } else { "uac" };
+    pub(super) fn session_expires_value(
+        expires: u32,
+        sbc_refreshes: bool,
+        we_are_uas: bool,
+    ) -> String {
+        let who = if sbc_refreshes == we_are_uas {
+            "uas"
+        } else {
+            "uac"
+        };
         format!("{expires};refresher={who}")
     }
 
@@ -276,7 +294,11 @@ impl B2bua {
             return;
         };
         push(&mut m, "Supported", "timer");
-        push(&mut m, "Session-Expires", &format!("{expires};refresher=uac"));
+        push(
+            &mut m,
+            "Session-Expires",
+            &format!("{expires};refresher=uac"),
+        );
         push(&mut m, "Min-SE", &min.to_string());
         if !update {
             push(&mut m, "Allow", self.cfg.trunks[t].interop.allow());
@@ -293,7 +315,8 @@ impl B2bua {
         match self.ep.send_request(self.now, m, peer) {
             Ok(k) => {
                 self.counters.refreshes_sent += 1;
-                self.clients.insert(k, Pending::Refresh { call: id, leg: li });
+                self.clients
+                    .insert(k, Pending::Refresh { call: id, leg: li });
             }
             Err(e) => {
                 tracing::info!(call = id, %e, "session refresh not sent");
@@ -316,7 +339,9 @@ impl B2bua {
         let leg = &mut c.legs[li];
         leg.refreshing = false;
         let (t, transport) = (leg.trunk, leg.peer.transport);
-        let invite = msg.cseq().is_ok_and(|c| c.method.eq_ignore_ascii_case("INVITE"));
+        let invite = msg
+            .cseq()
+            .is_ok_and(|c| c.method.eq_ignore_ascii_case("INVITE"));
         let expires = leg.session_expires.unwrap_or(trunk::MIN_SE_FLOOR);
         if (200..300).contains(&status) {
             if invite {
@@ -405,7 +430,10 @@ mod tests {
             }
         );
         assert_eq!(
-            g("Supported: timer\r\nSession-Expires: 1800;refresher=uas\r\n", &t),
+            g(
+                "Supported: timer\r\nSession-Expires: 1800;refresher=uas\r\n",
+                &t
+            ),
             Granted::Timer {
                 expires: 1800,
                 sbc_refreshes: true
@@ -457,9 +485,18 @@ mod tests {
     #[test]
     fn refresher_is_named_from_the_transaction() {
         // We refresh and answer as UAS: the refresher is the UAS.
-        assert_eq!(B2bua::session_expires_value(90, true, true), "90;refresher=uas");
-        assert_eq!(B2bua::session_expires_value(90, false, true), "90;refresher=uac");
-        assert_eq!(B2bua::session_expires_value(90, true, false), "90;refresher=uac");
+        assert_eq!(
+            B2bua::session_expires_value(90, true, true),
+            "90;refresher=uas"
+        );
+        assert_eq!(
+            B2bua::session_expires_value(90, false, true),
+            "90;refresher=uac"
+        );
+        assert_eq!(
+            B2bua::session_expires_value(90, true, false),
+            "90;refresher=uac"
+        );
         assert_eq!(refresher_param("1800; Refresher = UAS"), Some("uas".into()));
         assert_eq!(refresher_param("1800"), None);
     }
