@@ -19,5 +19,6 @@ mod phones;
 mod preflight;
 mod protect;
 mod reload;
+mod ringback;
 mod run;
 mod sip_check;

@@ -63,4 +63,5 @@ pair carrier-bye  0    carrier-uas-bye.xml          carrier-uac-waitbye.xml
 pair late-offer   0    loopback/uas-late-offer.xml  carrier-uac-late.xml
 pair cancel       0    loopback/uas-ring-cancel.xml carrier-uac-cancel.xml
 pair emergency    0    emergency-uas.xml            emergency-uac.xml
+pair ringback     0    loopback/uas-early-183.xml   carrier-uac-ringback.xml -key rtp_port "$(free_udp)"
 exit $FAILED

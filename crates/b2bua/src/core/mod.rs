@@ -9,6 +9,7 @@
 //! - [`transfer`]: REFER as transferee, INVITE with Replaces;
 //! - [`identity`]: identity and history headers toward a trunk;
 //! - [`ending`]: timers, BYE, ending a call and its CDR;
+//! - [`ringback`]: local ringback toward the caller (a 183 and a tone);
 //! - [`leg`]: a dialog with one party.
 
 mod admission;
@@ -19,6 +20,7 @@ mod identity;
 mod leg;
 mod phones;
 mod reload;
+mod ringback;
 mod setup;
 mod size;
 mod transfer;
@@ -472,6 +474,8 @@ pub struct B2bua {
     /// ([`Input::ConnectionLost`]): their failures do not count against
     /// the peer.
     connection_lost: bool,
+    /// Calls whose caller hears (or heard) our ringback tone.
+    ringback: HashMap<u64, ringback::Ringing>,
 }
 
 impl Call {
@@ -630,6 +634,7 @@ impl B2bua {
             server_invites: std::collections::HashSet::new(),
             held: HashMap::new(),
             connection_lost: false,
+            ringback: HashMap::new(),
         }
     }
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use relay::{LegSpec, MediaOp, Relay, RelayConfig, RelayEvent, Side};
 
+mod tone;
+
 fn relay(inactivity_ms: u64) -> Relay {
     Relay::start(RelayConfig {
         port_min: 42000,

@@ -505,6 +505,7 @@ fn check_trunk(
         }
         spec.max_cps = Some(*m.get_ref());
     }
+    spec.ringback = super::ringback::trunk_ringback(ctx, i, t, &media.tones)?;
     spec.emergency = match &config.emergency.numbers {
         Some(list) => emergency_numbers(ctx, list.get_ref(), "emergency.numbers")?,
         None => trunk::DEFAULT_EMERGENCY_NUMBERS.map(str::to_owned).to_vec(),

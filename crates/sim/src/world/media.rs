@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use b2bua::MediaControl;
-use media::control::{CryptoSpec, LegPorts, LegSpec, MediaOp, SessionInfo, Side};
+use media::control::{CryptoSpec, LegPorts, LegSpec, MediaOp, SessionInfo, Side, ToneSpec};
 use media::{CryptoAttribute, SrtpProfile};
 
 /// The relay's advertised address.
@@ -36,6 +36,8 @@ pub struct MediaLog {
     pub creates: Vec<(LegSpec, LegSpec, SessionInfo)>,
     /// Every update, in order.
     pub updates: Vec<Update>,
+    /// Tones started (`Some`) and stopped (`None`), in order.
+    pub tones: Vec<(u64, Side, Option<ToneSpec>)>,
     /// Sessions deleted.
     pub deletes: Vec<u64>,
     /// Every SRTP key handed out.
@@ -66,6 +68,7 @@ impl MediaLog {
                 crypto,
                 rtcp_mux,
             }),
+            MediaOp::Tone { id, side, tone } => self.tones.push((id, side, tone)),
             MediaOp::Delete { id } => self.deletes.push(id),
         }
     }

@@ -14,6 +14,7 @@ mod http;
 mod log;
 mod phones;
 mod protect;
+mod ringback;
 mod routes;
 mod samples;
 mod tls;
