@@ -102,7 +102,7 @@ pub fn alaw_encode(s: i16) -> u8 {
     let v = i32::from(s) >> 3;
     // Even bits are inverted on the line (0x55); the sign bit set means
     // positive.
-    let (mask, mag) = if v >= 0 { (0xd5, v) } else { (0x55, -v - 1) };
+    let (mask, mag): (u8, i32) = if v >= 0 { (0xd5, v) } else { (0x55, -v - 1) };
     // Segment ends, 13-bit magnitudes: 31, 63, 127 … 4095.
     let seg = (0..8).find(|&k| mag <= (0x1f << k) | ((1 << k) - 1));
     let Some(seg) = seg else {

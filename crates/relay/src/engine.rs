@@ -1144,6 +1144,11 @@ impl Worker {
                     tracing::error!(%e, "cannot arm a relay receive");
                 }
             }
+            // Tone packets due go out with this wait (a new session's
+            // sockets are in the ring's table by now).
+            if !self.tones.is_empty() {
+                self.play_tones(Instant::now(), Some(&mut u));
+            }
             done.clear();
             // A wait with a timeout only while a tone plays.
             let waited = match self.tones.timeout(tick) {
@@ -1175,9 +1180,6 @@ impl Worker {
             }
             if !self.commands() {
                 return;
-            }
-            if !self.tones.is_empty() {
-                self.play_tones(Instant::now(), Some(&mut u));
             }
             self.publish();
             if now.duration_since(last_sweep) >= Duration::from_millis(500) {

@@ -46,7 +46,7 @@ pub(super) struct Ringing {
 fn g711_of(sdp: &[u8]) -> Option<(u8, G711)> {
     let sd = sdp::SessionDescription::parse(sdp).ok()?;
     let m = sd.media().get(md::audio_index(&sd)?)?;
-    m.formats().find_map(|f| {
+    let found = m.formats().find_map(|f| {
         let pt: u8 = f.parse().ok()?;
         let law = match m.rtpmap(pt) {
             Some(r) if r.clock_rate == 8000 => G711::from_encoding(r.encoding)?,
@@ -56,7 +56,8 @@ fn g711_of(sdp: &[u8]) -> Option<(u8, G711)> {
             None => return None,
         };
         Some((pt, law))
-    })
+    });
+    found
 }
 
 /// The direction of our answer to an offer's (RFC 3264 §6.1).

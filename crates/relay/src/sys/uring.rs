@@ -143,16 +143,17 @@ unsafe fn unmap(p: *mut u8, len: usize) {
 }
 
 impl Uring {
-    /// A ring with `entries` provided buffers of `buf_size` octets
-    /// (`entries` a power of two, at most 32,768) and a table of `files`
-    /// registered sockets.
+    /// A ring without buffers of the worker's own (tests).
+    #[cfg(test)]
     pub(crate) fn new(entries: u16, buf_size: usize, files: u32) -> io::Result<Uring> {
         Uring::with_own(entries, 0, buf_size, files)
     }
 
-    /// [`Uring::new`] with `own` more buffers that are never provided to
-    /// the kernel: the worker writes packets of its own there and sends
-    /// them ([`Uring::own_buffers`]).
+    /// A ring with `entries` provided buffers of `buf_size` octets
+    /// (`entries` a power of two, at most 32,768), `own` more that are
+    /// never provided to the kernel (the worker writes packets of its own
+    /// there and sends them: [`Uring::own_buffers`]) and a table of
+    /// `files` registered sockets.
     pub(crate) fn with_own(
         entries: u16,
         own: u16,
@@ -568,11 +569,20 @@ mod tests {
         u.recycle(3);
         u.buffer(3)[..5].copy_from_slice(b"ours!");
         u.send(0, 3, 0, 5, peer.local_addr().unwrap(), 6).unwrap();
+        // Submitted with the next wait.
+        let mut out = Vec::new();
+        for _ in 0..50 {
+            out.clear();
+            u.wait(Duration::from_millis(20), &mut out).unwrap();
+            if out.iter().any(|c| c.user_data == 6) {
+                break;
+            }
+        }
+        assert!(out.iter().any(|c| c.user_data == 6 && c.result == 5), "sent");
         let mut got = [0u8; 16];
         let (n, _) = peer.recv_from(&mut got).unwrap();
         assert_eq!(&got[..n], b"ours!");
         // Datagrams land in the two provided buffers only.
-        let mut out = Vec::new();
         let mut bids = Vec::new();
         for i in 0..2u8 {
             peer.send_to(&[i; 4], a.local_addr().unwrap()).unwrap();
