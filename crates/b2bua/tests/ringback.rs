@@ -105,13 +105,19 @@ fn a_bare_180_from_teams_gets_the_carrier_our_183_and_a_tone_until_the_200() {
     let (id, side, spec) = &t[0];
     assert_eq!((*id, *side), (session, Side::A), "toward the carrier");
     let spec = spec.as_ref().expect("a start");
-    assert_eq!((spec.law, spec.payload_type), (G711::Pcma, 8), "first G.711 of the offer");
+    assert_eq!(
+        (spec.law, spec.payload_type),
+        (G711::Pcma, 8),
+        "first G.711 of the offer"
+    );
     assert_eq!(spec.tone.freqs, [400, 450]);
     assert_eq!(spec.tone.cadence_ms, [400, 200, 400, 2000]);
     // Teams rings again (a second 180, another fork): nothing new.
     w.ms_sends(0, answer(&inv, 180, "ms-fork", &[], ""));
     assert!(w
-        .try_take(CARRIER, |m| m.status().is_some_and(|s| (180..200).contains(&s)))
+        .try_take(CARRIER, |m| m
+            .status()
+            .is_some_and(|s| (180..200).contains(&s)))
         .is_none());
     assert_eq!(tones(&w).len(), 1);
     // The answer stops the tone; the 200 names the same leg.
@@ -163,7 +169,9 @@ fn early_media_from_teams_takes_over_from_our_tone() {
     // new 183 — only the tone again.
     w.ms_sends(0, answer(&inv, 180, "ms-tag", &[], ""));
     assert!(w
-        .try_take(CARRIER, |m| m.status().is_some_and(|s| (180..200).contains(&s)))
+        .try_take(CARRIER, |m| m
+            .status()
+            .is_some_and(|s| (180..200).contains(&s)))
         .is_none());
     let t = tones(&w);
     assert_eq!(t.len(), 3, "{t:?}");
@@ -236,12 +244,18 @@ fn the_tone_keeps_playing_when_the_call_moves_to_the_next_destination() {
     w.advance(Duration::from_millis(5100));
     w.take_req(MS[0], "CANCEL");
     let fwd = w
-        .try_take(CARRIER, |m| m.is_request() && m.method_str() == Some("INVITE"))
+        .try_take(CARRIER, |m| {
+            m.is_request() && m.method_str() == Some("INVITE")
+        })
         .unwrap_or_else(|| panic!("no forward:\n{}", w.dump()));
     assert_eq!(tones(&w).len(), 1, "no stop while the call moves on");
     // The forward destination rings bare too: still our tone, no new 183.
     w.carrier_sends(answer(&fwd, 180, "fw-tag", &[], ""));
-    assert!(w.try_take(CARRIER, |m| m.status().is_some_and(|s| (180..200).contains(&s))).is_none());
+    assert!(w
+        .try_take(CARRIER, |m| m
+            .status()
+            .is_some_and(|s| (180..200).contains(&s)))
+        .is_none());
     assert_eq!(tones(&w).len(), 1);
     w.carrier_sends(answer(
         &fwd,
@@ -251,7 +265,9 @@ fn the_tone_keeps_playing_when_the_call_moves_to_the_next_destination() {
         &carrier_sdp(31000, "sendrecv"),
     ));
     let ok = w
-        .try_take(CARRIER, |m| m.status() == Some(200) && m.call_id().ok() == Some("rb5"))
+        .try_take(CARRIER, |m| {
+            m.status() == Some(200) && m.call_id().ok() == Some("rb5")
+        })
         .unwrap_or_else(|| panic!("no 200 to the caller:\n{}", w.dump()));
     assert_eq!(sdp_audio(&body(&ok)).1, 40000);
     let session = w.media().creates[0].2.id;
@@ -313,7 +329,11 @@ fn a_trunk_codec_list_limits_our_answer_and_picks_the_tone_codec() {
     assert!(body(&inv).contains("RTP/SAVP 0 101"), "{}", body(&inv));
     w.ms_sends(0, answer(&inv, 180, "ms-tag", &[], ""));
     let p = w.take_resp(CARRIER, 183, "INVITE");
-    assert!(body(&p).contains("m=audio 40000 RTP/AVP 0 101"), "{}", body(&p));
+    assert!(
+        body(&p).contains("m=audio 40000 RTP/AVP 0 101"),
+        "{}",
+        body(&p)
+    );
     let t = tones(&w);
     let spec = t[0].2.as_ref().unwrap();
     assert_eq!((spec.law, spec.payload_type), (G711::Pcmu, 0));

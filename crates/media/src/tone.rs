@@ -165,7 +165,10 @@ impl fmt::Display for ToneError {
         match self {
             ToneError::FrequencyCount(n) => write!(f, "{n} frequencies: a tone has one or two"),
             ToneError::Frequency(hz) => {
-                write!(f, "{hz} Hz: frequencies must be 1–3999 Hz (G.711 samples at 8 kHz)")
+                write!(
+                    f,
+                    "{hz} Hz: frequencies must be 1–3999 Hz (G.711 samples at 8 kHz)"
+                )
             }
             ToneError::OddCadence(n) => write!(
                 f,
@@ -208,7 +211,7 @@ impl Tone {
         if let Some(&f) = self.freqs.iter().find(|&&f| f == 0 || f >= 4000) {
             return Err(ToneError::Frequency(f));
         }
-        if self.cadence_ms.len() % 2 != 0 {
+        if !self.cadence_ms.len().is_multiple_of(2) {
             return Err(ToneError::OddCadence(self.cadence_ms.len()));
         }
         if let Some(&p) = self.cadence_ms.iter().find(|&&p| p == 0 || p > 60_000) {
@@ -418,7 +421,10 @@ mod tests {
             let t = Tone::named(name).unwrap();
             for law in [G711::Pcmu, G711::Pcma] {
                 let z = crossings_per_second(law, &one_second(&t, law));
-                assert!((z - 2.0 * hz).abs() <= 4.0, "{name} {law:?}: {z} crossings/s");
+                assert!(
+                    (z - 2.0 * hz).abs() <= 4.0,
+                    "{name} {law:?}: {z} crossings/s"
+                );
             }
         }
         // Two equal sines: sin(a) + sin(b) = 2 sin((a+b)/2) cos((a−b)/2),
@@ -466,7 +472,10 @@ mod tests {
         uk.fill(at(420), &mut packet);
         assert!(packet.iter().all(|&b| b == 0xd5), "off: A-law silence");
         uk.fill(at(20), &mut packet);
-        assert!(packet.iter().filter(|&&b| b != 0xd5).count() > 140, "on: tone");
+        assert!(
+            packet.iter().filter(|&&b| b != 0xd5).count() > 140,
+            "on: tone"
+        );
         // A packet across the end of an on period: tone, then silence.
         uk.fill(at(390), &mut packet);
         assert!(packet[..80].iter().any(|&b| b != 0xd5));

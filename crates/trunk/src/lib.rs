@@ -46,6 +46,7 @@ pub use classify::Classifier;
 pub use health::{Failure, Health, HealthChange, PeerState, Ping};
 pub use spec::{
     default_user_agent, default_x_ms_sbc, Cidr, CidrError, HeaderPolicy, MediaSecurity,
-    OptionsSpec, PaiPolicy, PeerSpec, Ringback, TrunkKind, TrunkSpec, ALLOW, DEFAULT_EMERGENCY_NUMBERS,
-    DEFAULT_FAILOVER_CODES, MICROSOFT_PROXIES, MICROSOFT_SIGNALLING_RANGES,
+    OptionsSpec, PaiPolicy, PeerSpec, Ringback, TrunkKind, TrunkSpec, ALLOW,
+    DEFAULT_EMERGENCY_NUMBERS, DEFAULT_FAILOVER_CODES, MICROSOFT_PROXIES,
+    MICROSOFT_SIGNALLING_RANGES,
 };

@@ -137,7 +137,15 @@ impl B2bua {
         if let Some(sent) = &call.legs[a].media.last_local_sdp {
             // The caller has an answer already: the tone follows it.
             let (payload_type, law) = g711_of(sent)?;
-            return Some((session.id, side, ToneSpec { tone, law, payload_type }));
+            return Some((
+                session.id,
+                side,
+                ToneSpec {
+                    tone,
+                    law,
+                    payload_type,
+                },
+            ));
         }
         let server = call.a_invite?;
         let offer = call.legs[a].media.last_remote_sdp.as_deref()?;
@@ -173,7 +181,15 @@ impl B2bua {
         let a_trunk = call.legs[a].trunk;
         self.decorate(&mut r, Some(a_trunk));
         self.respond(server, r);
-        Some((session.id, side, ToneSpec { tone, law, payload_type }))
+        Some((
+            session.id,
+            side,
+            ToneSpec {
+                tone,
+                law,
+                payload_type,
+            },
+        ))
     }
 
     /// Stops our tone toward the caller of call `id`, if it plays (the
@@ -205,7 +221,10 @@ mod tests {
         let sdp = |m: &str, maps: &str| {
             format!("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n{m}\r\n{maps}")
         };
-        let s = sdp("m=audio 4000 RTP/AVP 18 8 0 101", "a=rtpmap:101 telephone-event/8000\r\n");
+        let s = sdp(
+            "m=audio 4000 RTP/AVP 18 8 0 101",
+            "a=rtpmap:101 telephone-event/8000\r\n",
+        );
         assert_eq!(g711_of(s.as_bytes()), Some((8, G711::Pcma)));
         let s = sdp("m=audio 4000 RTP/AVP 0 8", "");
         assert_eq!(g711_of(s.as_bytes()), Some((0, G711::Pcmu)));

@@ -354,7 +354,10 @@ mod tests {
         assert_eq!(&buf[..2], &[0x80, 0x88], "version 2, marker, PT 8");
         assert_eq!(&buf[2..4], &[0xff, 0xff]);
         assert_eq!(&buf[8..12], &[0x12, 0x34, 0x56, 0x78]);
-        assert!(buf[12..].iter().any(|&b| b != 0xd5), "tone in the first second");
+        assert!(
+            buf[12..].iter().any(|&b| b != 0xd5),
+            "tone in the first second"
+        );
         let due = t.next;
         t.advance(1, true);
         t.write(&mut buf);
@@ -382,7 +385,10 @@ mod tests {
         assert_eq!(w, MIN_WAIT, "a packet due now: the shortest wait");
         tones.playing[0].next += Duration::from_secs(1);
         let w = tones.timeout(Duration::from_millis(500)).unwrap();
-        assert!(w <= Duration::from_millis(15) && w > Duration::from_millis(5), "{w:?}");
+        assert!(
+            w <= Duration::from_millis(15) && w > Duration::from_millis(5),
+            "{w:?}"
+        );
         tones.stop(7, Side::B);
         assert!(tones.playing(7, Side::A), "another side's stop leaves it");
         tones.stop(7, Side::A);

@@ -578,7 +578,10 @@ mod tests {
                 break;
             }
         }
-        assert!(out.iter().any(|c| c.user_data == 6 && c.result == 5), "sent");
+        assert!(
+            out.iter().any(|c| c.user_data == 6 && c.result == 5),
+            "sent"
+        );
         let mut got = [0u8; 16];
         let (n, _) = peer.recv_from(&mut got).unwrap();
         assert_eq!(&got[..n], b"ours!");
@@ -590,7 +593,11 @@ mod tests {
         for _ in 0..50 {
             out.clear();
             u.wait(Duration::from_millis(20), &mut out).unwrap();
-            bids.extend(out.iter().filter(|c| c.user_data == 5).filter_map(|c| c.buffer()));
+            bids.extend(
+                out.iter()
+                    .filter(|c| c.user_data == 5)
+                    .filter_map(|c| c.buffer()),
+            );
             if bids.len() == 2 {
                 break;
             }

@@ -73,7 +73,10 @@ fn a_tone_is_g711_at_fifty_packets_a_second_with_its_own_header_and_cadence() {
         "{} packets in 1.5 s",
         got.len()
     );
-    assert!(gather(&b, Duration::from_millis(60)).is_empty(), "only toward A");
+    assert!(
+        gather(&b, Duration::from_millis(60)).is_empty(),
+        "only toward A"
+    );
     let first = &got[0];
     assert_eq!(first.bytes.len(), 172, "12-byte header, 160 samples");
     assert_eq!(first.bytes[0], 0x80, "RTP version 2, no padding, no CSRC");
@@ -90,7 +93,11 @@ fn a_tone_is_g711_at_fifty_packets_a_second_with_its_own_header_and_cadence() {
         assert_eq!(step % 160, 0, "whole packets of 160 samples");
         exact += usize::from(step == 160);
     }
-    assert!(exact * 10 >= got.len() * 9, "{exact} of {} steps of 160", got.len());
+    assert!(
+        exact * 10 >= got.len() * 9,
+        "{exact} of {} steps of 160",
+        got.len()
+    );
     // 0.4 s on (packets 0–19), 0.2 s off (20–29), 0.4 s on (30–49), 2 s
     // off, by the packet's place in time (its timestamp).
     for g in &got {

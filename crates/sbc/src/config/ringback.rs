@@ -30,8 +30,7 @@ impl Tones {
 fn name_ok(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 32
-        && n
-            .bytes()
+        && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
 }
 

@@ -13,7 +13,10 @@ const CARRIER_IFACE: &str = "media_interface = \"carrier\"\n";
 fn ringback_is_pass_unless_a_trunk_says_local_and_takes_the_default_tone() {
     let l = parse(BASE, "t.toml").unwrap();
     assert_eq!(trunk(&l, "carrier").ringback, trunk::Ringback::Pass);
-    let l = with(CARRIER_IFACE, "media_interface = \"carrier\"\nringback = \"local\"\n");
+    let l = with(
+        CARRIER_IFACE,
+        "media_interface = \"carrier\"\nringback = \"local\"\n",
+    );
     assert_eq!(
         trunk(&l, "carrier").ringback,
         trunk::Ringback::Local {
