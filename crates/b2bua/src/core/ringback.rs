@@ -103,9 +103,14 @@ impl B2bua {
             return true;
         }
         if late_offer {
+            tracing::debug!(call = id, "no local ringback for a late offer: 18x relayed");
             return false;
         }
         let Some((session, side, spec)) = self.early_answer(id, li, tone) else {
+            tracing::debug!(
+                call = id,
+                "no local ringback (no G.711, or a caller that does not receive): 18x relayed"
+            );
             return false;
         };
         tracing::info!(call = id, tone = %name, pt = spec.payload_type, "local ringback");
