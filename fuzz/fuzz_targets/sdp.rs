@@ -58,24 +58,66 @@ fn round_trip(sd: &SessionDescription, what: &str) {
     assert_eq!(out.len(), sd.printed_len(), "{what}: printed_len");
     let again = reparse(&out);
     assert_eq!(&again, sd, "{what}: re-parsed description differs");
-    assert_eq!(again.to_bytes(), out, "{what}: printing is not a fixed point");
+    assert_eq!(
+        again.to_bytes(),
+        out,
+        "{what}: printing is not a fixed point"
+    );
     let _ = sd.to_string();
 }
 
 /// Runs every typed view (they must not panic).
 fn views(sd: &SessionDescription) {
-    let _ = (sd.version(), sd.origin().map(|o| o.version()), sd.session_name(), sd.timing());
-    let _ = (sd.connection().map(|c| c.ip()), sd.direction(), sd.ice_lite());
-    let _ = (sd.ice_ufrag(), sd.ice_pwd(), sd.ice_options().count(), sd.bandwidths().count());
+    let _ = (
+        sd.version(),
+        sd.origin().map(|o| o.version()),
+        sd.session_name(),
+        sd.timing(),
+    );
+    let _ = (
+        sd.connection().map(|c| c.ip()),
+        sd.direction(),
+        sd.ice_lite(),
+    );
+    let _ = (
+        sd.ice_ufrag(),
+        sd.ice_pwd(),
+        sd.ice_options().count(),
+        sd.bandwidths().count(),
+    );
     let _ = sd.attributes().count();
     for (i, m) in sd.media().iter().enumerate() {
         assert!(!m.lines().is_empty() && m.lines()[0].as_bytes().starts_with(b"m="));
-        let _ = (m.media_line(), m.media_type(), m.port(), m.proto(), m.formats().count());
+        let _ = (
+            m.media_line(),
+            m.media_type(),
+            m.port(),
+            m.proto(),
+            m.formats().count(),
+        );
         let _ = m.media_line().map(|l| l.is_secure());
-        let _ = (m.connection().map(|c| c.ip()), m.bandwidths().count(), m.attributes().count());
-        let _ = (m.rtpmaps().count(), m.fmtps().map(|f| f.payload_type()).count());
-        let _ = (m.direction(), m.rtcp(), m.rtcp_mux(), m.ptime(), m.maxptime());
-        let _ = (m.ice_ufrag(), m.ice_pwd(), m.ice_options().count(), m.end_of_candidates());
+        let _ = (
+            m.connection().map(|c| c.ip()),
+            m.bandwidths().count(),
+            m.attributes().count(),
+        );
+        let _ = (
+            m.rtpmaps().count(),
+            m.fmtps().map(|f| f.payload_type()).count(),
+        );
+        let _ = (
+            m.direction(),
+            m.rtcp(),
+            m.rtcp_mux(),
+            m.ptime(),
+            m.maxptime(),
+        );
+        let _ = (
+            m.ice_ufrag(),
+            m.ice_pwd(),
+            m.ice_options().count(),
+            m.end_of_candidates(),
+        );
         let _ = (m.remote_candidates(), m.crypto().count());
         for c in m.candidates() {
             let _ = (c.transport_kind(), c.extensions());
@@ -108,11 +150,19 @@ fn edits(sd: &SessionDescription, ctl: [u8; 4]) -> SessionDescription {
         IpAddr::V6(a) => format!("IN IP6 {a}"),
     };
     for l in e.lines().filter(|l| l.kind() == Some('c')) {
-        assert_eq!(l.value(), Some(text.as_str()), "set_connection_everywhere left a c= line");
+        assert_eq!(
+            l.value(),
+            Some(text.as_str()),
+            "set_connection_everywhere left a c= line"
+        );
     }
     for i in 0..e.media().len() {
         let c = e.effective_connection(i).and_then(|c| c.ip());
-        assert_eq!(c, Some(addr), "set_connection_everywhere: section {i} not at {addr}");
+        assert_eq!(
+            c,
+            Some(addr),
+            "set_connection_everywhere: section {i} not at {addr}"
+        );
     }
     let had_origin = e.origin().is_some();
     match e.set_origin_address(addr) {
@@ -130,7 +180,10 @@ fn edits(sd: &SessionDescription, ctl: [u8; 4]) -> SessionDescription {
         assert_eq!(v, u64::from(port) + 1);
         assert_eq!(e.origin().and_then(|o| o.version()), Some(v));
     } else {
-        assert!(e.origin().is_none(), "set_session_version refused a good origin");
+        assert!(
+            e.origin().is_none(),
+            "set_session_version refused a good origin"
+        );
     }
     e.set_direction(dir);
     assert_eq!(e.direction(), Some(dir));
@@ -141,19 +194,27 @@ fn edits(sd: &SessionDescription, ctl: [u8; 4]) -> SessionDescription {
     assert!(e.set_attribute("x-fuzz", Some("a\r\nb")).is_err());
     assert!(e.add_attribute("bad name", None).is_err());
     let before = e.clone();
-    assert!(e.media_mut().first_mut().is_none_or(|m| m.set_proto("RTP AVP").is_err()));
+    assert!(e
+        .media_mut()
+        .first_mut()
+        .is_none_or(|m| m.set_proto("RTP AVP").is_err()));
     assert_eq!(e, before, "a refused edit changed the description");
 
     // Each media section.
     let n = e.media().len();
     for i in 0..n {
         let m = &mut e.media_mut()[i];
-        let old = m.media_line().map(|l| (l.media.to_owned(), l.proto.to_owned(), l.port_count));
+        let old = m
+            .media_line()
+            .map(|l| (l.media.to_owned(), l.proto.to_owned(), l.port_count));
         let fmts = formats(m);
         match (m.set_port(port), &old) {
             (Ok(()), Some((media, proto, count))) => {
                 let l = m.media_line().expect("m-line after set_port");
-                assert_eq!((l.port, l.media, l.proto, l.port_count), (port, media.as_str(), proto.as_str(), *count));
+                assert_eq!(
+                    (l.port, l.media, l.proto, l.port_count),
+                    (port, media.as_str(), proto.as_str(), *count)
+                );
                 assert_eq!(formats(m), fmts, "set_port changed the formats");
             }
             (Err(EditError::Malformed { kind: 'm' }), None) => continue,
@@ -169,7 +230,9 @@ fn edits(sd: &SessionDescription, ctl: [u8; 4]) -> SessionDescription {
             .filter(|(j, _)| ctl[3] & (1 << (j % 8)) != 0)
             .map(|(_, f)| f.clone())
             .collect();
-        let dropped_n = m.retain_formats(|f| keep.iter().any(|k| k == f)).expect("good m-line");
+        let dropped_n = m
+            .retain_formats(|f| keep.iter().any(|k| k == f))
+            .expect("good m-line");
         let now = formats(m);
         let expect: Vec<String> = fmts.iter().filter(|f| keep.contains(f)).cloned().collect();
         assert_eq!(now, expect, "retain_formats");
@@ -177,9 +240,17 @@ fn edits(sd: &SessionDescription, ctl: [u8; 4]) -> SessionDescription {
         if dropped_n > 0 {
             for f in fmts.iter().filter(|f| !keep.contains(f)) {
                 for a in m.attributes() {
-                    let named = ["rtpmap", "fmtp"].iter().any(|n| a.name.eq_ignore_ascii_case(n));
-                    let first = a.value.and_then(|v| v.split([' ', '\t']).find(|x| !x.is_empty()));
-                    assert!(!(named && first == Some(f.as_str())), "a={}:{f} of a dropped format kept", a.name);
+                    let named = ["rtpmap", "fmtp"]
+                        .iter()
+                        .any(|n| a.name.eq_ignore_ascii_case(n));
+                    let first = a
+                        .value
+                        .and_then(|v| v.split([' ', '\t']).find(|x| !x.is_empty()));
+                    assert!(
+                        !(named && first == Some(f.as_str())),
+                        "a={}:{f} of a dropped format kept",
+                        a.name
+                    );
                 }
             }
         }
@@ -195,8 +266,11 @@ fn edits(sd: &SessionDescription, ctl: [u8; 4]) -> SessionDescription {
         m.add_crypto(tag, KEY).expect("valid crypto");
         let c: Vec<_> = m.crypto().map(|c| (c.tag, c.suite.to_owned())).collect();
         assert_eq!(c, [(tag, "AES_CM_128_HMAC_SHA1_80".to_owned())]);
-        m.replace_crypto([(tag + 1, KEY), (tag + 2, "AES_CM_128_HMAC_SHA1_32 inline:x")])
-            .expect("valid crypto");
+        m.replace_crypto([
+            (tag + 1, KEY),
+            (tag + 2, "AES_CM_128_HMAC_SHA1_32 inline:x"),
+        ])
+        .expect("valid crypto");
         let c: Vec<u32> = m.crypto().map(|c| c.tag).collect();
         assert_eq!(c, [tag + 1, tag + 2]);
         let before = m.clone();
@@ -210,7 +284,10 @@ fn edits(sd: &SessionDescription, ctl: [u8; 4]) -> SessionDescription {
         assert_eq!(m.rtcp_mux(), !mux);
         m.set_rtcp(port, Some(addr));
         let r = m.rtcp().expect("a=rtcp after set_rtcp");
-        assert_eq!((r.port, r.connection.and_then(|c| c.ip())), (port, Some(addr)));
+        assert_eq!(
+            (r.port, r.connection.and_then(|c| c.ip())),
+            (port, Some(addr))
+        );
         m.set_rtcp(port ^ 1, None);
         let r = m.rtcp().expect("a=rtcp after set_rtcp");
         assert_eq!((r.port, r.connection), (port ^ 1, None));
@@ -243,7 +320,10 @@ fuzz_target!(|data: &[u8]| {
     round_trip(&sd, "unmodified");
     let out = sd.to_bytes();
     let crlf_only = body.ends_with(b"\n")
-        && body.iter().enumerate().all(|(i, b)| *b != b'\n' || (i > 0 && body[i - 1] == b'\r'));
+        && body
+            .iter()
+            .enumerate()
+            .all(|(i, b)| *b != b'\n' || (i > 0 && body[i - 1] == b'\r'));
     if crlf_only {
         assert_eq!(out, body, "CRLF input is not printed byte for byte");
     }

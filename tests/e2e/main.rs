@@ -22,3 +22,4 @@ mod reload;
 mod ringback;
 mod run;
 mod sip_check;
+mod sip_interop;

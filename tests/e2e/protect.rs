@@ -58,7 +58,7 @@ fn an_invite_flood_from_one_source_is_banned_and_legitimate_calls_complete_with_
     let d = Daemon::start("flood", |c| config(c, &p));
     let http = http_addr(&d);
     let work = TempDir::new("flood-work");
-    let (_, rss_before) = proc_usage(d.pid());
+    let (rss_before, fds_before) = proc_usage(d.pid());
 
     // Teams answers every legitimate call and checks 1 s of SRTP echo on each.
     let mut args = teams_args(&p, 0);
@@ -116,10 +116,15 @@ fn an_invite_flood_from_one_source_is_banned_and_legitimate_calls_complete_with_
     let (lok, ltext) = sipp_result(legit);
     let _ = sipp_result(flood);
     let (pok, v, ptext) = peer.finish();
-    let (_, rss_after) = proc_usage(d.pid());
+    let (rss_after, _) = proc_usage(d.pid());
     let (_, metrics) = until(http, "/metrics", |_, m| {
         sample(m, "sbc_calls_answered_total").is_some_and(|v| v >= f64::from(LEGIT_CALLS))
+            && sample(m, "sbc_media_sessions") == Some(0.0)
+            && sample(m, "sbc_calls_active") == Some(0.0)
     });
+    // Every call over, its relay ports closed: the descriptors are back
+    // where they were (the Teams peer's connection may stay open).
+    let (_, fds_after) = proc_usage(d.pid());
     let cdr = cdrs(&d, LEGIT_CALLS as usize);
     let (code, err) = d.stop();
     let tail: String = err
@@ -158,11 +163,16 @@ fn an_invite_flood_from_one_source_is_banned_and_legitimate_calls_complete_with_
         unclassified <= 20.0,
         "flood INVITEs the call core saw: {unclassified}"
     );
+    assert!(
+        fds_after <= fds_before + 1,
+        "descriptors: {fds_before} before, {fds_after} after every call ended"
+    );
+    assert_eq!(sample(&metrics, "sbc_calls_active"), Some(0.0));
     // Memory stays bounded (a table entry per source, not per request).
     let grown = rss_after.saturating_sub(rss_before);
     assert!(
-        grown < 64 * 1024 * 1024,
-        "RSS grew {} KiB during the flood",
+        grown < 64 * 1024,
+        "RSS grew {} MiB during the flood",
         grown / 1024
     );
     assert_eq!(code, Some(0), "{tail}");

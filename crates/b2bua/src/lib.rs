@@ -25,8 +25,8 @@ mod number;
 
 pub use crate::cdr::{AttemptRecord, Cdr};
 pub use crate::core::{
-    B2bua, CallView, Config, Counters, Input, Output, Phones, Protect, Reconfig, Reconfigured,
-    ReloadError, UnknownSource, MAX_SLOTS,
+    B2bua, CallView, Config, Counters, Input, Occupancy, Output, Phones, Protect, Reconfig,
+    Reconfigured, ReloadError, UnknownSource, MAX_SLOTS,
 };
 pub use crate::media::MediaControl;
 pub use crate::number::{is_number, mask, number_of, redact, Redacted};

@@ -3255,3 +3255,136 @@ fn icmp_unreachable_from_a_udp_gateway_moves_the_call_on_at_once() {
     w.take_req(MS[0], "INVITE");
     assert!(w.pending_to(GW).iter().all(|l| !l.starts_with("INVITE")));
 }
+
+// ----- found by fuzz/b2bua_state (docs/fuzzing.md) --------------------------------
+
+/// Nothing of the call is left: no call, dialog, timer, held request or
+/// transaction (the proxies answer the pings at once, over TLS: none lingers).
+fn nothing_left(w: &World) {
+    assert_eq!(w.b.active_calls(), 0);
+    assert_eq!(w.b.occupancy(), b2bua::Occupancy::default());
+    assert_eq!(w.b.transactions(), 0);
+}
+
+#[test]
+fn a_callee_bye_on_its_early_dialog_cancels_the_attempt_and_the_caller_gets_no_200() {
+    // B1: the caller got a 200 OK (and no dialog behind it), the callee's
+    // INVITE transaction, past its 183, waited for ever.
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("b1", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    let early = answer(
+        &inv,
+        183,
+        "ms-tag",
+        &[format!("Contact: {CONTACT_443}")],
+        "",
+    );
+    w.ms_sends(0, early.clone());
+    let bye = ms_in_dialog(
+        "BYE",
+        inv.call_id().unwrap(),
+        &hdr(&early, "To").unwrap(),
+        &hdr(&early, "From").unwrap(),
+        2,
+        &[],
+        "",
+    );
+    w.ms_sends(0, bye);
+    w.take_resp(MS[0], 200, "BYE");
+    let cancel = w.take_req(MS[0], "CANCEL");
+    let status = final_to_carrier(&mut w);
+    assert!(status >= 300, "the caller got {status}");
+    w.ms_sends(0, answer(&cancel, 200, "ms-tag", &[], ""));
+    w.ms_sends(0, answer(&inv, 487, "ms-tag", &[], ""));
+    w.advance(Duration::from_secs(40));
+    nothing_left(&w);
+}
+
+#[test]
+fn a_callers_bye_before_the_answer_ends_its_invite_with_487() {
+    // B1's other half: the caller's BYE on its early dialog (RFC 3261
+    // §15.1.2) was answered by a 200 OK to its INVITE.
+    let mut w = World::new();
+    w.carrier_sends(carrier_invite("b1c", &carrier_sdp(30000, "sendrecv"), &[]));
+    let inv = w.take_req(MS[0], "INVITE");
+    w.ms_sends(0, answer(&inv, 180, "ms-tag", &[], ""));
+    let ringing = w.take_resp(CARRIER, 180, "INVITE");
+    let a_tag = tag(&hdr(&ringing, "To").unwrap());
+    w.carrier_sends(carrier_in_dialog("BYE", "b1c", &a_tag, 2, &[], ""));
+    w.take_resp(CARRIER, 200, "BYE");
+    assert_eq!(final_to_carrier(&mut w), 487);
+    let cancel = w.take_req(MS[0], "CANCEL");
+    w.ms_sends(0, answer(&cancel, 200, "ms-tag", &[], ""));
+    w.ms_sends(0, answer(&inv, 487, "ms-tag", &[], ""));
+    w.advance(Duration::from_secs(40));
+    nothing_left(&w);
+}
+
+/// The carrier's re-INVITE (a new port), forwarded to proxy 0, which
+/// answers 100 Trying and nothing else.
+fn reinvite_left_trying(w: &mut World, e: &Established) -> (Message, Message) {
+    let re = carrier_in_dialog(
+        "INVITE",
+        &e.a_call_id,
+        &e.a_tag,
+        2,
+        &[],
+        &carrier_sdp(30002, "sendonly"),
+    );
+    w.carrier_sends(re.clone());
+    let fwd = w.take_req(MS[0], "INVITE");
+    w.ms_sends(0, trying(&fwd));
+    (re, fwd)
+}
+
+#[test]
+fn a_reinvite_pending_when_the_call_ends_is_answered_487_and_cancelled() {
+    // B2: the held re-INVITE and its forwarded copy outlived the call.
+    let mut w = World::new();
+    let e = establish(&mut w);
+    let (_re, fwd) = reinvite_left_trying(&mut w, &e);
+    w.carrier_sends(carrier_in_dialog("BYE", &e.a_call_id, &e.a_tag, 3, &[], ""));
+    w.take_resp(CARRIER, 200, "BYE");
+    w.take_resp(CARRIER, 487, "INVITE");
+    let cancel = w.take_req(MS[0], "CANCEL");
+    let bye = w.take_req(MS[0], "BYE");
+    w.ms_sends(0, answer(&cancel, 200, "ms-tag", &[], ""));
+    w.ms_sends(0, answer(&fwd, 487, "ms-tag", &[], ""));
+    w.ms_sends(0, answer(&bye, 200, "ms-tag", &[], ""));
+    w.advance(Duration::from_secs(40));
+    nothing_left(&w);
+}
+
+#[test]
+fn a_cancelled_reinvite_is_answered_487_and_the_cancel_passed_on() {
+    // B2: a CANCEL of a forwarded re-INVITE was ignored; the re-INVITE
+    // waited for the other party (for ever after its 100), and every later
+    // re-INVITE of the call got 491.
+    let mut w = World::new();
+    let e = establish(&mut w);
+    let (re, fwd) = reinvite_left_trying(&mut w, &e);
+    let mut h: Vec<String> = ["Via", "From", "To", "Call-ID"]
+        .iter()
+        .map(|n| format!("{n}: {}", hdr(&re, n).unwrap()))
+        .collect();
+    h.push("Max-Forwards: 70".into());
+    h.push("CSeq: 2 CANCEL".into());
+    w.carrier_sends(build(&format!("CANCEL {} SIP/2.0", ruri(&re)), &h, ""));
+    w.take_resp(CARRIER, 200, "CANCEL");
+    w.take_resp(CARRIER, 487, "INVITE");
+    let cancel = w.take_req(MS[0], "CANCEL");
+    w.ms_sends(0, answer(&cancel, 200, "ms-tag", &[], ""));
+    w.ms_sends(0, answer(&fwd, 487, "ms-tag", &[], ""));
+    // The next re-INVITE goes through.
+    let re2 = carrier_in_dialog(
+        "INVITE",
+        &e.a_call_id,
+        &e.a_tag,
+        3,
+        &[],
+        &carrier_sdp(30004, "sendrecv"),
+    );
+    w.carrier_sends(re2);
+    w.take_req(MS[0], "INVITE");
+}

@@ -24,6 +24,10 @@ static ALLOCS: AtomicIsize = AtomicIsize::new(0);
 /// Live allocations by size, in 16-byte classes (the last one: 4 KiB and up).
 static BY_SIZE: [AtomicIsize; 257] = [const { AtomicIsize::new(0) }; 257];
 
+/// The counters are global: the tests of this file run one at a time
+/// (`cargo test` runs tests in parallel; two at once count each other).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn class(size: usize) -> usize {
     (size / 16).min(256)
 }
@@ -180,6 +184,7 @@ fn call(w: &mut World, i: usize) {
 
 #[test]
 fn an_answered_call_stays_within_its_heap_budget() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     const N: usize = 1000;
     let mut w = World::new();
     // Warm up: the first calls size the maps; then measure on a running B2BUA.
@@ -219,6 +224,7 @@ fn an_answered_call_stays_within_its_heap_budget() {
 /// real sockets on loopback, one worker.
 #[test]
 fn a_relay_session_stays_within_its_heap_budget() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     use media::CryptoAttribute;
     use relay::{CryptoSpec, LegSpec, Relay, RelayConfig};
     const N: usize = 500;

@@ -17,7 +17,11 @@ const CONTACT_443: &str =
     "<sip:api-du-a-euwe.pstnhub.microsoft.com:443;x-i=0a1b2c3d;x-c=f00d/s/1/abc>";
 
 fn carrier_invite(call_id: &str, sdp: &str) -> Message {
-    let h = vec![
+    carrier_invite_with(call_id, sdp, &[])
+}
+
+fn carrier_invite_with(call_id: &str, sdp: &str, extra: &[&str]) -> Message {
+    let mut h = vec![
         format!(
             "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{}",
             token(call_id)
@@ -29,7 +33,28 @@ fn carrier_invite(call_id: &str, sdp: &str) -> Message {
         "CSeq: 1 INVITE".into(),
         "Contact: <sip:0891234567@192.0.2.10:5060>".into(),
     ];
+    h.extend(extra.iter().map(|e| (*e).to_owned()));
     build("INVITE sip:030123456@192.0.2.1:5060 SIP/2.0", &h, sdp)
+}
+
+/// A PRACK from the carrier on its early dialog (our tag `our_tag`).
+fn carrier_prack(call_id: &str, our_tag: &str, cseq: u32, rack: &str) -> Message {
+    build(
+        "PRACK sip:+4930123456@sbc.carrier.example:5060 SIP/2.0",
+        &[
+            format!(
+                "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-PRACK{cseq}{}",
+                token(call_id)
+            ),
+            "Max-Forwards: 70".into(),
+            "From: \"Alice\" <sip:0891234567@192.0.2.10>;tag=c-from".into(),
+            format!("To: <sip:030123456@192.0.2.1>;tag={our_tag}"),
+            format!("Call-ID: {call_id}"),
+            format!("CSeq: {cseq} PRACK"),
+            format!("RAck: {rack}"),
+        ],
+        "",
+    )
 }
 
 fn carrier_cancel(call_id: &str) -> Message {
@@ -337,4 +362,47 @@ fn a_trunk_codec_list_limits_our_answer_and_picks_the_tone_codec() {
     let t = tones(&w);
     let spec = t[0].2.as_ref().unwrap();
     assert_eq!((spec.law, spec.payload_type), (G711::Pcmu, 0));
+}
+
+#[test]
+fn a_caller_that_requires_100rel_gets_our_183_reliably_and_the_200_repeats_its_answer() {
+    let mut w = World::with(local());
+    let extra = ["Supported: 100rel", "Require: 100rel"];
+    w.carrier_sends(carrier_invite_with(
+        "rb11",
+        &carrier_sdp(30000, "sendrecv"),
+        &extra,
+    ));
+    let inv = w.take_req(MS[0], "INVITE");
+    w.ms_sends(0, answer(&inv, 180, "ms-tag", &[], ""));
+    let p = w.take_resp(CARRIER, 183, "INVITE");
+    assert_eq!(hdr(&p, "Require").as_deref(), Some("100rel"));
+    let rseq = hdr(&p, "RSeq").expect("a reliable 183");
+    let early = body(&p);
+    assert!(early.contains("m=audio 40000 RTP/AVP 8 0 101"), "{early}");
+    assert_eq!(tones(&w).len(), 1);
+    let a_tag = tag(&hdr(&p, "To").unwrap());
+    // Not PRACKed yet: sent again after T1.
+    w.advance(Duration::from_millis(510));
+    assert_eq!(
+        hdr(&w.take_resp(CARRIER, 183, "INVITE"), "RSeq").as_deref(),
+        Some(rseq.as_str())
+    );
+    w.carrier_sends(carrier_prack(
+        "rb11",
+        &a_tag,
+        2,
+        &format!("{rseq} 1 INVITE"),
+    ));
+    w.take_resp(CARRIER, 200, "PRACK");
+    w.ms_sends(0, teams_ok(&inv));
+    w.take_req(MS[0], "ACK");
+    let ok = w.take_resp(CARRIER, 200, "INVITE");
+    assert_eq!(
+        body(&ok),
+        early,
+        "the answer of the reliable 183, byte for byte"
+    );
+    let session = w.media().creates[0].2.id;
+    assert_eq!(tones(&w)[1], (session, Side::A, None));
 }

@@ -14,10 +14,17 @@ use crate::uri::{Scheme, Uri};
 /// Option tags the SBC implements, which is also the default supported set.
 /// A request that `Require`s anything else is answered 420 with
 /// `Unsupported` (RFC 3261 §8.2.2.3). A configuration may support fewer
-/// tags, never more. `100rel` is not here: PRACK (RFC 3262) is not
-/// implemented, so a request requiring reliable provisionals gets
-/// 420 `Unsupported: 100rel`, and the SBC never advertises it.
-pub const DEFAULT_SUPPORTED: &[&str] = &["timer", "replaces", "norefersub", "path", "outbound"];
+/// tags, never more. `100rel` (PRACK, RFC 3262) is here; a trunk that has
+/// it off (`prack = "off"`, Microsoft's by default) answers a `Require:
+/// 100rel` with 420 itself.
+pub const DEFAULT_SUPPORTED: &[&str] = &[
+    "timer",
+    "replaces",
+    "norefersub",
+    "path",
+    "outbound",
+    "100rel",
+];
 
 /// What the receiving element accepts.
 #[derive(Debug, Clone)]
@@ -413,10 +420,18 @@ mod tests {
         Supported: timer\r\nRequire: 100rel\r\nContent-Length: 0\r\n\r\n";
 
     #[test]
-    fn require_100rel_is_answered_420_unsupported_100rel() {
-        assert!(!DEFAULT_SUPPORTED.contains(&"100rel"));
+    fn require_100rel_is_accepted_and_answered_420_where_not_supported() {
         let raw = Bytes::from_static(INVITE_REQUIRING_100REL);
-        let Verdict::Reply(err) = inspect(raw.clone(), &Policy::default()) else {
+        // Implemented (RFC 3262): accepted by default.
+        assert!(DEFAULT_SUPPORTED.contains(&"100rel"));
+        let v = inspect(raw.clone(), &Policy::default());
+        assert!(matches!(v, Verdict::Accept(_)), "{v:?}");
+        // A configuration without it answers 420 Unsupported: 100rel.
+        let policy = Policy {
+            supported: vec!["timer".into(), "replaces".into()],
+            ..Policy::default()
+        };
+        let Verdict::Reply(err) = inspect(raw.clone(), &policy) else {
             panic!("a request requiring 100rel must be answered");
         };
         assert_eq!(err.status(), 420);

@@ -38,12 +38,14 @@
 
 mod classify;
 mod health;
+mod interop;
 mod spec;
 #[cfg(test)]
 mod tests;
 
 pub use classify::Classifier;
 pub use health::{Failure, Health, HealthChange, PeerState, Ping};
+pub use interop::{Interop, Refresher, Rel100, SessionTimer, MIN_SE_FLOOR};
 pub use spec::{
     default_user_agent, default_x_ms_sbc, Cidr, CidrError, HeaderPolicy, MediaSecurity,
     OptionsSpec, PaiPolicy, PeerSpec, Ringback, TrunkKind, TrunkSpec, ALLOW,

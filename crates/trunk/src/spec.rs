@@ -448,6 +448,8 @@ pub struct TrunkSpec {
     pub emergency: Vec<String>,
     /// Ringback toward callers arriving over this trunk.
     pub ringback: Ringback,
+    /// 100rel, UPDATE, Timer C and session timers ([`crate::Interop`]).
+    pub interop: crate::Interop,
 }
 
 /// The emergency numbers every trunk has unless the configuration says
@@ -550,6 +552,7 @@ impl TrunkSpec {
             max_cps: None,
             emergency: DEFAULT_EMERGENCY_NUMBERS.map(str::to_owned).to_vec(),
             ringback: Ringback::Pass,
+            interop: crate::Interop::for_kind(ms),
         }
     }
 

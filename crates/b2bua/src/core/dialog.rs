@@ -12,14 +12,37 @@ impl B2bua {
         match method.as_str() {
             "BYE" => {
                 let (is_a, is_b) = (call.a == li, call.b == Some(li));
+                let early = call.legs[li].state == LegState::Trying;
+                let (current, transfer) = (
+                    call.is_current(li),
+                    call.refer.as_ref().is_some_and(|r| r.new_leg == li),
+                );
                 self.reply(key, &msg, 200, Some(&tag), Some(trunk));
+                if early && !is_a {
+                    // A callee's BYE on its early dialog (RFC 3261 §15
+                    // forbids it; peers send it): that attempt is over. Its
+                    // INVITE is cancelled — left alone, the transaction
+                    // (past its 1xx, no Timer C) waited for ever — and the
+                    // plan goes on as for a refusal; the caller never gets
+                    // the 200 it used to get here (fuzz B1).
+                    self.abandon(id, li, "bye");
+                    if transfer {
+                        self.transfer_failed(id, li, 480);
+                    } else if current {
+                        self.attempt_failed(id, li, Outcome::Final(480));
+                    }
+                    return;
+                }
                 call_leg_end(&mut self.calls, &mut self.active, id, li);
                 if is_a || is_b {
                     let by = if is_a { "caller" } else { "callee" };
                     if let Some(r) = header_by_name(&msg, "Reason") {
                         tracing::info!(call = id, reason = %r, "BYE with Reason");
                     }
-                    self.end_call(id, &format!("bye from {by}"), by, 200);
+                    // The caller's BYE before the answer ends its INVITE
+                    // with 487 (RFC 3261 §15.1.2), not 200 (fuzz B1).
+                    let code = if early { 487 } else { 200 };
+                    self.end_call(id, &format!("bye from {by}"), by, code);
                 }
             }
             "INVITE" => self.reinvite(key, msg, id, li),
@@ -27,27 +50,22 @@ impl B2bua {
             "OPTIONS" => self.reply(key, &msg, 200, Some(&tag), Some(trunk)),
             "REFER" => self.refer(key, msg, id, li),
             "NOTIFY" => self.reply(key, &msg, 200, Some(&tag), Some(trunk)),
-            "UPDATE" if msg.body().is_empty() => {
-                self.refreshed(id, li);
-                self.reply(key, &msg, 200, Some(&tag), Some(trunk));
-            }
-            "UPDATE" => self.reply(key, &msg, 501, Some(&tag), Some(trunk)),
-            "PRACK" => self.reply(key, &msg, 481, Some(&tag), Some(trunk)),
+            "UPDATE" => self.on_update(key, msg, id, li),
+            "PRACK" => self.on_prack(key, &msg, id, li),
             _ => self.reply(key, &msg, 501, Some(&tag), Some(trunk)),
         }
     }
 
     /// A refresh on leg `li` restarts its session timer.
     pub(super) fn refreshed(&mut self, id: u64, li: usize) {
-        let Some(se) = self.calls.get(&id).and_then(|c| c.legs[li].session_expires) else {
+        let Some((se, sbc)) = self.calls.get(&id).and_then(|c| {
+            c.legs[li]
+                .session_expires
+                .map(|se| (se, c.legs[li].sbc_refreshes))
+        }) else {
             return;
         };
-        self.disarm(
-            id,
-            |t| matches!(t, Timer::SessionExpires { leg, .. } if *leg == li),
-        );
-        let at = self.now + Duration::from_secs(u64::from(se));
-        self.arm(at, Timer::SessionExpires { call: id, leg: li });
+        self.start_session_timer(id, li, se, sbc);
     }
 
     /// The other party's current leg.
@@ -90,7 +108,7 @@ impl B2bua {
         let peer = self.in_dialog_peer(ot, &mut m, peer);
         match self.ep.send_request(self.now, m, peer) {
             Ok(k) => {
-                self.held.insert(key, (msg, id, li));
+                self.held.insert(key, (msg, id, li, k));
                 self.clients.insert(k, Pending::Forward { server: key });
             }
             Err(_) => self.reply(key, &msg, 500, Some(&tag), Some(trunk)),
@@ -104,10 +122,8 @@ impl B2bua {
         };
         let tag = call.legs[li].local_tag.clone();
         let trunk = call.legs[li].trunk;
-        if call.state != CallState::Answered
-            || call.refer.is_some()
-            || self.held.values().any(|(_, c, _)| *c == id)
-        {
+        if call.state != CallState::Answered || call.refer.is_some() || self.offer_pending(id, li) {
+            self.counters.glare += 1;
             self.reply(key, &msg, 491, Some(&tag), Some(trunk));
             return;
         }
@@ -153,20 +169,24 @@ impl B2bua {
                 return;
             }
         };
+        // An UPDATE goes on as UPDATE where the other trunk takes it (an
+        // SDP change toward Microsoft goes as re-INVITE).
+        let update = msg.method_str() == Some("UPDATE") && self.cfg.trunks[ot].interop.update;
+        let method = if update { "UPDATE" } else { "INVITE" };
         let leg = &mut call.legs[o];
         leg.local_cseq += 1;
-        let Some(mut m) = dialog_request(leg, "INVITE", leg.local_cseq, &via) else {
+        let Some(mut m) = dialog_request(leg, method, leg.local_cseq, &via) else {
             self.reply(key, &msg, 500, Some(&tag), Some(trunk));
             return;
         };
         let _ = m.set_body(Some("application/sdp"), &out);
-        push(&mut m, "Allow", ALLOW);
+        push(&mut m, "Allow", self.cfg.trunks[ot].interop.allow());
         let (peer, ot) = (leg.peer, leg.trunk);
         self.decorate(&mut m, Some(ot));
         let peer = self.in_dialog_peer(ot, &mut m, peer);
         match self.ep.send_request(self.now, m, peer) {
             Ok(k) => {
-                self.held.insert(key, (msg, id, li));
+                self.held.insert(key, (msg, id, li, k));
                 self.clients.insert(
                     k,
                     Pending::ReInvite {
@@ -195,15 +215,20 @@ impl B2bua {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        if req.method_str() == Some("UPDATE") {
+            self.answer_update(key, req, id, li, sdp);
+            return;
+        }
         let leg = &mut call.legs[li];
         let Ok(mut r) = response_to(req, 200, "OK", Some(&leg.local_tag)) else {
             return;
         };
         push(&mut r, "Contact", &leg.contact);
-        push(&mut r, "Allow", ALLOW);
+        push(&mut r, "Allow", self.cfg.trunks[leg.trunk].interop.allow());
         let se = session_interval(req).filter(|_| has_token(req, HeaderName::Supported, "timer"));
         if let Some(se) = se {
             leg.session_expires = Some(se);
+            leg.sbc_refreshes = false;
             push(&mut r, "Session-Expires", &format!("{se};refresher=uac"));
             push(&mut r, "Require", "timer");
         }
@@ -217,10 +242,10 @@ impl B2bua {
         let trunk = leg.trunk;
         self.decorate(&mut r, Some(trunk));
         self.respond(key, r);
-        if se.is_some() {
+        if let Some(se) = se {
             // The interval granted now (it may differ from the last one)
             // counts from this refresh.
-            self.refreshed(id, li);
+            self.start_session_timer(id, li, se, false);
         }
         if udp {
             self.arm(
@@ -247,10 +272,13 @@ impl B2bua {
         if status < 200 {
             return;
         }
-        let Some((req, _, _)) = self.held.remove(&server) else {
+        let Some((req, _, _, _)) = self.held.remove(&server) else {
             // Answered already: a retransmitted 2xx (our ACK was lost)
             // is ACKed again (RFC 6026 7.2), nothing else.
-            if (200..300).contains(&status) {
+            let invite = msg
+                .cseq()
+                .is_ok_and(|c| c.method.eq_ignore_ascii_case("INVITE"));
+            if (200..300).contains(&status) && invite {
                 let Some((t, tp)) = self
                     .calls
                     .get(&id)
@@ -283,8 +311,11 @@ impl B2bua {
             };
             let session = call.session;
             let cseq = msg.cseq().map(|c| c.seq).unwrap_or(1);
+            let invite = msg
+                .cseq()
+                .is_ok_and(|c| c.method.eq_ignore_ascii_case("INVITE"));
             let leg = &mut call.legs[to];
-            if let Some(mut ack) = dialog_request(leg, "ACK", cseq, &via) {
+            if let Some(mut ack) = dialog_request(leg, "ACK", cseq, &via).filter(|_| invite) {
                 if let Some(x) = &self.cfg.trunks[leg.trunk].headers.x_ms_sbc {
                     push(&mut ack, "X-MS-SBC", x);
                 }
@@ -307,7 +338,7 @@ impl B2bua {
     /// Copies a response back on server transaction `server` (INFO): the
     /// status, and the body when there is one.
     pub(super) fn relay_response(&mut self, server: ServerKey, msg: &Message, status: u16) {
-        let Some((req, call, leg)) = self.held.get(&server).cloned() else {
+        let Some((req, call, leg, _)) = self.held.get(&server).cloned() else {
             return;
         };
         let Some(l) = self
@@ -331,9 +362,21 @@ impl B2bua {
         self.respond(server, r);
     }
 
+    /// Gives up on a request we forwarded (server transaction `server`):
+    /// the forwarded INVITE is cancelled, the sender answered `code`.
+    pub(super) fn drop_held(&mut self, server: ServerKey, code: u16) {
+        let Some(&(_, _, _, client)) = self.held.get(&server) else {
+            return;
+        };
+        if let Ok(ck) = self.ep.cancel(self.now, client) {
+            self.clients.insert(ck, Pending::Fire);
+        }
+        self.answer_server(server, code);
+    }
+
     /// Answers a server transaction we kept (re-INVITE, INFO) with `code`.
     pub(super) fn answer_server(&mut self, server: ServerKey, code: u16) {
-        let Some((req, call, leg)) = self.held.remove(&server) else {
+        let Some((req, call, leg, _)) = self.held.remove(&server) else {
             return;
         };
         let (tag, trunk) = self.calls.get(&call).map_or((None, None), |c| {

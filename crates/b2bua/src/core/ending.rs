@@ -44,6 +44,18 @@ impl B2bua {
         if !call.enter(CallState::Ended) {
             return;
         }
+        // A 2xx held for a PRACK goes first: the BYE that follows ends a
+        // dialog the caller knows of.
+        if call.legs[call.a]
+            .rel
+            .as_ref()
+            .is_some_and(|r| r.holds_final())
+        {
+            self.release_final(id);
+        }
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
         if call.status == 0 || call.answered.is_none() {
             call.status = code;
         }
@@ -91,6 +103,20 @@ impl B2bua {
     /// Releases the media, writes the CDR and forgets the call. Late
     /// answers of its attempts are hung up from the response alone.
     pub(super) fn finish(&mut self, id: u64) {
+        // Requests of this call forwarded to the other party and still
+        // unanswered (a re-INVITE whose answerer sent 1xx and stopped, an
+        // INFO) are answered 487 and a forwarded INVITE is cancelled: both
+        // transactions used to wait for ever once the call was gone (fuzz
+        // B2). `held` holds only requests in flight: a short scan.
+        let held: Vec<ServerKey> = self
+            .held
+            .iter()
+            .filter(|(_, h)| h.1 == id)
+            .map(|(k, _)| *k)
+            .collect();
+        for server in held {
+            self.drop_held(server, 487);
+        }
         let Some(mut call) = self.calls.remove(&id) else {
             return;
         };
@@ -220,6 +246,14 @@ impl B2bua {
                     l.ack = None;
                 }
             }
+            Timer::Rel1xx {
+                call,
+                leg,
+                interval_ms,
+                elapsed_ms,
+            } => self.on_rel1xx_timer(call, leg, interval_ms, elapsed_ms),
+            Timer::Provisional { call, leg } => self.on_timer_c(call, leg),
+            Timer::Refresh { call, leg } => self.on_refresh_timer(call, leg),
             Timer::SessionExpires { call, leg } => {
                 if self
                     .calls
@@ -235,6 +269,12 @@ impl B2bua {
 
     pub(super) fn on_cancelled(&mut self, invite: ServerKey) {
         let Some(id) = self.invites.get(&invite).copied() else {
+            // A re-INVITE we forwarded, cancelled by its sender: answered
+            // 487, the CANCEL passed on (it used to wait for the other
+            // party, for ever if that party stopped after 1xx: fuzz B2).
+            if self.held.contains_key(&invite) {
+                self.drop_held(invite, 487);
+            }
             return;
         };
         let Some(call) = self.calls.get_mut(&id) else {

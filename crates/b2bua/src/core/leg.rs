@@ -34,6 +34,9 @@ impl Leg {
             ok: None,
             media: PartyMedia::default(),
             session_expires: None,
+            sbc_refreshes: false,
+            refreshing: false,
+            rel: None,
             attempt: None,
         }
     }

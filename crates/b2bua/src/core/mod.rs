@@ -10,7 +10,10 @@
 //! - [`identity`]: identity and history headers toward a trunk;
 //! - [`ending`]: timers, BYE, ending a call and its CDR;
 //! - [`ringback`]: local ringback toward the caller (a 183 and a tone);
-//! - [`leg`]: a dialog with one party.
+//! - [`leg`]: a dialog with one party;
+//! - [`prack`]: reliable provisional responses (RFC 3262) on both sides;
+//! - [`update`]: UPDATE (RFC 3311) before and after the answer;
+//! - [`refresh`]: Timer C and session timers (RFC 4028).
 
 mod admission;
 mod dialog;
@@ -19,11 +22,14 @@ mod ending;
 mod identity;
 mod leg;
 mod phones;
+mod prack;
+mod refresh;
 mod reload;
 mod ringback;
 mod setup;
 mod size;
 mod transfer;
+mod update;
 
 pub use self::admission::{Protect, UnknownSource};
 use self::dialog::*;
@@ -211,6 +217,31 @@ pub struct CallView {
     pub attempts: Vec<AttemptRecord>,
 }
 
+/// The sizes of the B2BUA's tables ([`B2bua::occupancy`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Occupancy {
+    /// Calls not yet ended.
+    pub calls: usize,
+    /// Dialogs of those calls' legs, by (Call-ID, our tag).
+    pub dialogs: usize,
+    /// Callers' INVITE server transactions still mapped to their call.
+    pub caller_invites: usize,
+    /// Our requests whose client transaction has not ended (INVITEs, BYEs,
+    /// CANCELs, NOTIFYs, forwarded requests, OPTIONS pings).
+    pub client_requests: usize,
+    /// Call timers armed (INVITE timeout, 2xx resend, session expiry,
+    /// ACK memory, forward window, ring timeout); the trunks' OPTIONS
+    /// schedule is not among them.
+    pub timers: usize,
+    /// Requests forwarded to the other party and not yet answered.
+    pub held: usize,
+    /// INVITE server transactions a drain waits for ([`B2bua::pending_invites`]).
+    pub pending_invites: usize,
+    /// REGISTERs (and phone INVITEs) the registrar has not answered yet.
+    pub registering: usize,
+}
+
 /// What the B2BUA did, for the status line and metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counters {
@@ -250,6 +281,28 @@ pub struct Counters {
     pub refused_cps: u64,
     /// INVITEs refused with 400 for a multipart body that cannot be read.
     pub bad_bodies: u64,
+    /// INVITEs refused with 420 (`Require: 100rel` where it is off).
+    pub bad_extensions: u64,
+    /// 18x sent reliably (RFC 3262), retransmissions not counted.
+    pub reliable_18x: u64,
+    /// PRACKs we sent for callees' reliable 18x.
+    pub pracks_sent: u64,
+    /// PRACKs answered 481 (no unacknowledged 18x with that RAck).
+    pub prack_unmatched: u64,
+    /// Reliable 18x never PRACKed within 64·T1.
+    pub prack_timeouts: u64,
+    /// re-INVITEs and UPDATEs answered 491 (an offer already in flight).
+    pub glare: u64,
+    /// UPDATE offers refused with 488 (SDP that cannot be read).
+    pub bad_offers: u64,
+    /// Attempts given up by Timer C (a provisional, then nothing).
+    pub timer_c: u64,
+    /// Session refreshes the SBC sent (RFC 4028).
+    pub refreshes_sent: u64,
+    /// Calls ended because a refresh of ours failed (408, 481, no answer).
+    pub refresh_failures: u64,
+    /// INVITEs answered 422 (session interval below our Min-SE).
+    pub interval_too_small: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,8 +348,14 @@ struct Leg {
     /// Our 2xx to its INVITE (UAS legs over UDP: retransmitted until ACK).
     ok: Option<Box<(ServerKey, Message)>>,
     media: PartyMedia,
-    /// Session-timer interval the party refreshes at, seconds.
+    /// Session-timer interval of this leg, seconds.
     session_expires: Option<u32>,
+    /// The SBC refreshes this leg's session (else the party does).
+    sbc_refreshes: bool,
+    /// Our session refresh of this leg is in flight.
+    refreshing: bool,
+    /// Reliable provisional responses on this leg (RFC 3262).
+    rel: Option<Box<prack::Rel>>,
     /// The outcome of this leg's attempt, for the CDR.
     attempt: Option<usize>,
 }
@@ -366,6 +425,8 @@ struct Call {
     from_trunk: usize,
     /// An emergency call: never refused for load.
     emergency: bool,
+    /// The session interval a destination asked for with 422 (0: none).
+    se_floor: u32,
 }
 
 /// What a client transaction of ours is for.
@@ -390,6 +451,8 @@ enum Pending {
     Abandoned { trunk: usize, peer: Peer },
     /// An OPTIONS ping to a trunk peer.
     Ping { trunk: usize, peer: usize },
+    /// Our session refresh (re-INVITE or UPDATE) of a leg.
+    Refresh { call: u64, leg: usize },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -413,6 +476,17 @@ enum Timer {
     Window { call: u64 },
     /// The call rang for the forward's ring timeout without an answer.
     Ring { call: u64 },
+    /// Retransmit our unacknowledged reliable 18x (RFC 3262 §3).
+    Rel1xx {
+        call: u64,
+        leg: usize,
+        interval_ms: u64,
+        elapsed_ms: u64,
+    },
+    /// Timer C of an attempt (RFC 3261 §16.6).
+    Provisional { call: u64, leg: usize },
+    /// Time for the SBC to refresh a leg's session (RFC 4028).
+    Refresh { call: u64, leg: usize },
 }
 
 impl Timer {
@@ -423,7 +497,10 @@ impl Timer {
             | Timer::SessionExpires { call, .. }
             | Timer::ForgetAck { call, .. }
             | Timer::Window { call }
-            | Timer::Ring { call } => call,
+            | Timer::Ring { call }
+            | Timer::Rel1xx { call, .. }
+            | Timer::Provisional { call, .. }
+            | Timer::Refresh { call, .. } => call,
         }
     }
 }
@@ -468,8 +545,9 @@ pub struct B2bua {
     /// INVITE server transactions alive (a drain waits for them).
     server_invites: std::collections::HashSet<ServerKey>,
     /// Requests we forwarded and answer when the other side does:
-    /// server transaction → (request, call, leg it came on).
-    held: HashMap<ServerKey, (Message, u64, usize)>,
+    /// server transaction → (request, call, leg it came on, the forwarded
+    /// request's client transaction).
+    held: HashMap<ServerKey, (Message, u64, usize, ClientKey)>,
     /// Set while the transactions of a lost connection end
     /// ([`Input::ConnectionLost`]): their failures do not count against
     /// the peer.
@@ -770,6 +848,23 @@ impl B2bua {
     /// Live transactions.
     pub fn transactions(&self) -> usize {
         self.ep.len()
+    }
+
+    /// How full the B2BUA's own tables are, for leak checks (the sim
+    /// tests, the `b2bua_state` fuzz target). Once every call has ended
+    /// and its transactions are over, each count is 0 — except
+    /// `client_requests` while an OPTIONS ping is out.
+    pub fn occupancy(&self) -> Occupancy {
+        Occupancy {
+            calls: self.calls.len(),
+            dialogs: self.dialogs.len(),
+            caller_invites: self.invites.len(),
+            client_requests: self.clients.len(),
+            timers: self.timers.len(),
+            held: self.held.len(),
+            pending_invites: self.server_invites.len(),
+            registering: self.registering.len(),
+        }
     }
 
     /// Counters.
@@ -1080,7 +1175,10 @@ impl B2bua {
         };
         self.decorate(&mut r, trunk);
         if code == 405 || code == 501 || (200..300).contains(&code) {
-            push(&mut r, "Allow", ALLOW);
+            let allow = trunk
+                .and_then(|t| self.cfg.trunks.get(t))
+                .map_or(ALLOW, |t| t.interop.allow());
+            push(&mut r, "Allow", allow);
         }
         if code == 503 {
             push(&mut r, "Retry-After", "5");
@@ -1169,7 +1267,7 @@ impl B2bua {
                 };
                 let t = &self.cfg.trunks[trunk];
                 push(&mut r, "Contact", &t.contact());
-                push(&mut r, "Allow", ALLOW);
+                push(&mut r, "Allow", t.interop.allow());
                 push(&mut r, "Accept", "application/sdp");
                 push(&mut r, "Supported", &self.cfg.supported.clone());
                 self.decorate(&mut r, Some(trunk));
@@ -1218,6 +1316,7 @@ impl B2bua {
                     self.hang_up_late_answer(trunk, peer, &msg);
                 }
             }
+            Pending::Refresh { call, leg } => self.on_refresh_response(call, leg, &msg, status),
             Pending::Fire => {}
         }
     }
@@ -1286,6 +1385,7 @@ impl B2bua {
                 };
                 self.answer_server(server, code);
             }
+            Pending::Refresh { call, leg } => self.on_refresh_failure(call, leg),
             Pending::Fire | Pending::Abandoned { .. } => {}
         }
     }

@@ -21,8 +21,8 @@
 //! would hear theirs over ours, or only theirs.
 //!
 //! Not done (the 180 is relayed as with `pass`): a caller that offered
-//! nothing (late offer: our SDP would be an offer in an unreliable 18x,
-//! which needs PRACK), an offer without PCMU or PCMA (the relay does not
+//! nothing (late offer: our SDP would have to be an offer, which only a
+//! reliable 18x may carry — not done), an offer without PCMU or PCMA (the relay does not
 //! transcode), and a caller that does not receive (`sendonly`, `inactive`).
 
 use media::control::ToneSpec;
@@ -185,7 +185,8 @@ impl B2bua {
         call.ringing.get_or_insert(now);
         let a_trunk = call.legs[a].trunk;
         self.decorate(&mut r, Some(a_trunk));
-        self.respond(server, r);
+        // As any 18x to the caller: reliable (RFC 3262) when its leg wants it.
+        self.send_provisional(id, server, r);
         Some((
             session.id,
             side,

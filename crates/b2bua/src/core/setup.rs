@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use routing::{Next, Target};
 
 use super::*;
@@ -70,6 +68,20 @@ impl B2bua {
         }
         if let Some(rep) = header_by_name(&msg, "Replaces") {
             self.replaces(key, msg, from, trunk, &rep, tag);
+            return;
+        }
+        // 100rel (RFC 3262) and the session interval (RFC 4028) asked for.
+        let Ok(reliable) = self.caller_rel(key, &msg, trunk, &tag) else {
+            return;
+        };
+        let granted = refresh::grant(&msg, &self.cfg.trunks[trunk]);
+        if let refresh::Granted::TooSmall(min) = granted {
+            self.counters.interval_too_small += 1;
+            if let Ok(mut r) = response_to(&msg, 422, "Session Interval Too Small", Some(&tag)) {
+                push(&mut r, "Min-SE", &min.to_string());
+                self.decorate(&mut r, Some(trunk));
+                self.respond(key, r);
+            }
             return;
         }
         // A phone's call: its user, authenticated (407), is the caller.
@@ -212,8 +224,17 @@ impl B2bua {
         };
         let mut leg = uas_leg(&msg, from, trunk, Side::A, tag.clone(), contact);
         leg.media = ma;
-        leg.session_expires =
-            session_interval(&msg).filter(|_| has_token(&msg, HeaderName::Supported, "timer"));
+        if let refresh::Granted::Timer {
+            expires,
+            sbc_refreshes,
+        } = granted
+        {
+            leg.session_expires = Some(expires);
+            leg.sbc_refreshes = sbc_refreshes;
+        }
+        if reliable {
+            leg.rel = Some(Box::new(prack::Rel::toward_caller()));
+        }
         let id = self.next_call;
         self.next_call += 1;
         self.dialogs.insert((leg.call_id.clone(), tag), (id, 0));
@@ -264,6 +285,7 @@ impl B2bua {
             timers: Vec::new(),
             from_trunk: trunk,
             emergency,
+            se_floor: 0,
         };
         let window = call.plan.as_ref().and_then(Plan::forward_window);
         self.calls.insert(id, Box::new(call));
@@ -300,7 +322,7 @@ impl B2bua {
         call.ringing.get_or_insert(self.now);
         let trunk = call.legs[a].trunk;
         self.decorate(&mut r, Some(trunk));
-        self.respond(server, r);
+        self.send_provisional(id, server, r);
     }
 
     /// Does what the plan says next: start an attempt (skipping, through
@@ -428,7 +450,9 @@ impl B2bua {
             att.outcome = why.to_owned();
         }
         call_leg_end(&mut self.calls, &mut self.active, id, li);
-        self.disarm(id, |t| matches!(t, Timer::Invite { leg, .. } if *leg == li));
+        self.disarm(id, |t| {
+            matches!(t, Timer::Invite { leg, .. } | Timer::Provisional { leg, .. } if *leg == li)
+        });
     }
 
     /// The forward-on-failure window or ring timeout passed: what is
@@ -605,7 +629,8 @@ impl B2bua {
         push(&mut m, "Call-ID", &call_id);
         push(&mut m, "CSeq", "1 INVITE");
         push(&mut m, "Contact", &contact);
-        push(&mut m, "Allow", ALLOW);
+        push(&mut m, "Allow", trunk.interop.allow());
+        self.session_headers(id, t, &mut m);
         // History URIs name the other side's hosts and its number format:
         // rewritten as this trunk's number at this trunk's host.
         let in_trunk = &self.cfg.trunks[call.from_trunk];
@@ -759,6 +784,9 @@ impl B2bua {
         let was_ended = call.legs[li].state == LegState::Ended;
         if status >= 100 {
             self.disarm(id, |t| matches!(t, Timer::Invite { leg, .. } if *leg == li));
+            if !already_confirmed && !was_ended {
+                self.timer_c(id, li, status);
+            }
         }
         if (200..300).contains(&status) {
             if already_confirmed {
@@ -786,6 +814,9 @@ impl B2bua {
                 return;
             }
             self.confirm_uac(id, li, &msg, is_transfer || current);
+            if is_transfer || current {
+                self.uac_session_timer(id, li, &msg);
+            }
             if is_transfer {
                 self.transfer_answered(id, li, &msg);
             } else if current {
@@ -806,9 +837,16 @@ impl B2bua {
             return;
         }
         if status < 200 {
+            // A reliable 18x is PRACKed (a retransmission is not relayed).
+            if status > 100 && !was_ended && !self.prack(id, li, &msg) {
+                return;
+            }
             if current && status > 100 {
                 self.callee_progress(id, li, &msg, status);
             }
+            return;
+        }
+        if status == 422 && current && !is_transfer && self.retry_422(id, li, &msg) {
             return;
         }
         // A final failure. The trunk slot is released once: a leg given up
@@ -939,7 +977,16 @@ impl B2bua {
             return;
         };
         push(&mut r, "Contact", &call.legs[a].contact);
-        if early_sdp {
+        let again = call.legs[a]
+            .rel
+            .as_deref()
+            .is_some_and(|r| r.out && r.answered_early());
+        if early_sdp && again {
+            // The caller has our answer (reliably): the same SDP again.
+            if let Some(sdp) = &call.legs[a].media.last_local_sdp {
+                let _ = r.set_body(Some("application/sdp"), sdp);
+            }
+        } else if early_sdp {
             if let (Some(b), Some(s)) = (&body, session) {
                 if let Ok(sd) = sdp::SessionDescription::parse(b) {
                     let ports = md::side_ports(&s, call.legs[a].side);
@@ -952,13 +999,12 @@ impl B2bua {
         call.last_relayed = Some(code);
         call.ringing.get_or_insert(self.now);
         self.decorate(&mut r, Some(a_trunk));
-        self.respond(server, r);
+        self.send_provisional(id, server, r);
     }
 
     pub(super) fn callee_answered(&mut self, id: u64, li: usize, msg: &Message) {
         self.ringback_stop(id);
         let now = self.now;
-        let t1 = self.cfg.timers.t1;
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -996,14 +1042,33 @@ impl B2bua {
             return;
         };
         push(&mut r, "Contact", &call.legs[a].contact);
-        push(&mut r, "Allow", ALLOW);
+        push(&mut r, "Allow", self.cfg.trunks[a_trunk].interop.allow());
         if let Some(se) = call.legs[a].session_expires {
-            push(&mut r, "Session-Expires", &format!("{se};refresher=uac"));
-            push(&mut r, "Require", "timer");
+            let sbc = call.legs[a].sbc_refreshes;
+            push(
+                &mut r,
+                "Session-Expires",
+                &Self::session_expires_value(se, sbc, true),
+            );
+            if !sbc {
+                push(&mut r, "Require", "timer");
+            }
         }
         let b_sdp = sdp_body(msg)
             .map(<[u8]>::to_vec)
             .or_else(|| call.legs[li].media.last_remote_sdp.clone());
+        // The caller has its answer from a reliable 18x: the 2xx repeats
+        // it unchanged (RFC 3262 §5, RFC 6337 §3.1); its relay leg stays.
+        let answered_early = call.legs[a]
+            .rel
+            .as_deref()
+            .is_some_and(|r| r.out && r.answered_early());
+        let b_sdp = b_sdp.filter(|_| !answered_early);
+        if answered_early {
+            if let Some(sdp) = &call.legs[a].media.last_local_sdp {
+                let _ = r.set_body(Some("application/sdp"), sdp);
+            }
+        }
         if let (Some(b), Some(s)) = (b_sdp, session) {
             if let Ok(sd) = sdp::SessionDescription::parse(&b) {
                 let ports = md::side_ports(&s, call.legs[a].side);
@@ -1021,12 +1086,29 @@ impl B2bua {
         };
         let a_leg = &mut call.legs[a];
         a_leg.state = LegState::Confirmed;
+        let se = a_leg.session_expires.map(|se| (se, a_leg.sbc_refreshes));
+        tracing::info!(call = id, "answered");
+        if let Some((se, sbc)) = se {
+            self.start_session_timer(id, a, se, sbc);
+        }
+        if self.hold_final(id, server, &r) {
+            return;
+        }
+        self.send_final_ok(id, a, server, r);
+    }
+
+    /// Sends our 2xx `r` to the caller's INVITE `server` on leg `a`, kept
+    /// and retransmitted over UDP until the ACK (RFC 3261 §13.3.1.4).
+    pub(super) fn send_final_ok(&mut self, id: u64, a: usize, server: ServerKey, r: Message) {
+        let (now, t1) = (self.now, self.cfg.timers.t1);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let a_leg = &mut call.legs[a];
         let udp = a_leg.peer.transport == Transport::Udp;
         if udp {
             a_leg.ok = Some(Box::new((server, r.clone())));
         }
-        let se = a_leg.session_expires;
-        tracing::info!(call = id, "answered");
         self.respond(server, r);
         if udp {
             let ms = t1.as_millis() as u64;
@@ -1038,12 +1120,6 @@ impl B2bua {
                     interval_ms: ms,
                     elapsed_ms: ms,
                 },
-            );
-        }
-        if let Some(se) = se {
-            self.arm(
-                now + Duration::from_secs(u64::from(se)),
-                Timer::SessionExpires { call: id, leg: a },
             );
         }
     }

@@ -19,6 +19,7 @@ use std::time::Duration;
 mod dns;
 mod error;
 mod http;
+mod interop;
 mod listen;
 mod log;
 mod numbers;

@@ -363,6 +363,21 @@ pub(crate) enum KindName {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
+pub(crate) enum PrackName {
+    Off,
+    Supported,
+    Required,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RefresherName {
+    Sbc,
+    Peer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum MediaName {
     Rtp,
     Srtp,
@@ -430,6 +445,18 @@ pub(crate) struct TrunkSection {
     pub(crate) ringback: Option<Spanned<RingbackName>>,
     /// The tone of `ringback = "local"` (default `[media] ringback_tone`).
     pub(crate) ringback_tone: Option<Spanned<String>>,
+    /// Reliable provisional responses (RFC 3262): off, supported, required.
+    pub(crate) prack: Option<Spanned<PrackName>>,
+    /// The trunk's peers take UPDATE (RFC 3311).
+    pub(crate) update: Option<Spanned<bool>>,
+    /// Timer C (RFC 3261 §16.6), seconds.
+    pub(crate) provisional_timeout_s: Option<Spanned<u64>>,
+    /// The session interval the SBC asks for on this trunk (RFC 4028); 0: off.
+    pub(crate) session_timer_s: Option<Spanned<u32>>,
+    /// Who refreshes the session the SBC asks for: sbc or peer.
+    pub(crate) session_refresher: Option<Spanned<RefresherName>>,
+    /// The smallest session interval accepted (Min-SE), seconds.
+    pub(crate) min_se_s: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

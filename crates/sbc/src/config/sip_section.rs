@@ -50,13 +50,6 @@ pub(super) fn check(ctx: &Ctx<'_>, config: &Config) -> Result<(), ConfigError> {
 /// accepted in Require and advertised in Supported, so a peer may rely on it.
 fn check_option_tag(ctx: &Ctx<'_>, tag: &Spanned<String>, field: &str) -> Result<(), ConfigError> {
     let t = tag.get_ref();
-    if t.eq_ignore_ascii_case("100rel") {
-        return Err(ctx.err(
-            Some(&tag.span()),
-            field,
-            "\"100rel\" cannot be supported: PRACK (RFC 3262) is not implemented, so reliable provisional responses would never be acknowledged",
-        ));
-    }
     if !sip::DEFAULT_SUPPORTED
         .iter()
         .any(|s| s.eq_ignore_ascii_case(t))

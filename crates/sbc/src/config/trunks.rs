@@ -517,6 +517,7 @@ fn check_trunk(
             }
         }
     }
+    super::interop::check_interop(ctx, i, t, &mut spec)?;
     Ok(spec)
 }
 

@@ -398,6 +398,83 @@ pub(crate) const FIGURES: &[Figure] = &[
         |s| s.b2b.bad_bodies
     ),
     fig!(
+        "bad_extensions",
+        "sbc_bad_extensions_total",
+        Counter,
+        "INVITEs refused with 420: Require: 100rel on a trunk with prack off.",
+        |s| s.b2b.bad_extensions
+    ),
+    fig!(
+        "reliable_18x",
+        "sbc_reliable_provisionals_total",
+        Counter,
+        "18x sent reliably (RFC 3262), retransmissions not counted.",
+        |s| s.b2b.reliable_18x
+    ),
+    fig!(
+        "pracks_sent",
+        "sbc_pracks_sent_total",
+        Counter,
+        "PRACKs sent for reliable 18x of callees.",
+        |s| s.b2b.pracks_sent
+    ),
+    fig!(
+        "prack_unmatched",
+        "sbc_prack_unmatched_total",
+        Counter,
+        "PRACKs answered 481: no unacknowledged 18x with that RAck.",
+        |s| s.b2b.prack_unmatched
+    ),
+    fig!(
+        "prack_timeouts",
+        "sbc_prack_timeouts_total",
+        Counter,
+        "Reliable 18x never PRACKed within 64*T1.",
+        |s| s.b2b.prack_timeouts
+    ),
+    fig!(
+        "glare",
+        "sbc_offer_glare_total",
+        Counter,
+        "re-INVITEs and UPDATEs answered 491: an offer already in flight.",
+        |s| s.b2b.glare
+    ),
+    fig!(
+        "bad_offers",
+        "sbc_bad_offers_total",
+        Counter,
+        "UPDATE offers refused with 488 (SDP that cannot be read).",
+        |s| s.b2b.bad_offers
+    ),
+    fig!(
+        "timer_c",
+        "sbc_timer_c_total",
+        Counter,
+        "Attempts given up by Timer C (a provisional response, then nothing).",
+        |s| s.b2b.timer_c
+    ),
+    fig!(
+        "refreshes_sent",
+        "sbc_session_refreshes_sent_total",
+        Counter,
+        "Session refreshes sent by the SBC (RFC 4028).",
+        |s| s.b2b.refreshes_sent
+    ),
+    fig!(
+        "refresh_failures",
+        "sbc_session_refresh_failures_total",
+        Counter,
+        "Calls ended because a session refresh of the SBC failed (408, 481, no answer).",
+        |s| s.b2b.refresh_failures
+    ),
+    fig!(
+        "interval_too_small",
+        "sbc_session_interval_too_small_total",
+        Counter,
+        "INVITEs answered 422: session interval below the trunk's Min-SE.",
+        |s| s.b2b.interval_too_small
+    ),
+    fig!(
         "transactions",
         "sbc_transactions",
         Gauge,

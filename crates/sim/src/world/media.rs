@@ -95,8 +95,10 @@ impl MediaControl for FakeMedia {
     fn create(&mut self, a: LegSpec, b: LegSpec) -> Result<SessionInfo, String> {
         let mut log = lock(&self.0);
         log.next_id += 1;
+        // Ports from 40000 up, four per session, starting over after
+        // 6,000 sessions (a long test makes more than fit in 16 bits).
         let base = 40000 + log.next_port;
-        log.next_port += 4;
+        log.next_port = (log.next_port + 4) % 24_000;
         let ip = MEDIA_IP;
         let ports = |p: u16| LegPorts {
             rtp: SocketAddr::new(ip, p),
@@ -121,7 +123,9 @@ impl MediaControl for FakeMedia {
     fn new_key(&mut self, tag: u32, profile: SrtpProfile) -> Result<CryptoAttribute, String> {
         let mut log = lock(&self.0);
         let n = profile.master_key_len() + profile.master_salt_len();
-        let seed = log.keys.len() as u8 + 1;
+        // Distinct keys for the first 255 (later ones repeat: only tests
+        // that look at a handful of keys compare them).
+        let seed = (log.keys.len() as u8).wrapping_add(1);
         let bytes: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(7) ^ seed).collect();
         let k = CryptoAttribute::new(tag, profile, &bytes).map_err(|e| e.to_string())?;
         log.keys.push(k.clone());

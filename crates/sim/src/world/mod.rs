@@ -356,6 +356,29 @@ impl World {
         done
     }
 
+    /// User agent `node` cancels its placed call `i` (true when the CANCEL
+    /// went out: the call had no final response yet).
+    pub fn cancel(&mut self, node: NodeId, i: usize) -> bool {
+        let now = self.now;
+        let done = self.ua_mut(node).cancel(now, i);
+        self.settle();
+        done
+    }
+
+    /// User agent `node` transfers the call `i` it received to `target`
+    /// (REFER); true when the REFER went out.
+    pub fn refer(&mut self, node: NodeId, i: usize, target: &str) -> bool {
+        let now = self.now;
+        let done = self.ua_mut(node).refer_incoming(now, i, target);
+        self.settle();
+        done
+    }
+
+    /// How user agent `node` answers INVITEs from now on.
+    pub fn set_answer(&mut self, node: NodeId, answer: Answer) {
+        self.ua_mut(node).cfg.answer = answer;
+    }
+
     /// User agent `node` hangs up the call `i` it received.
     pub fn hang_up_incoming(&mut self, node: NodeId, i: usize) -> bool {
         let now = self.now;

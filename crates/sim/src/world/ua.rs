@@ -420,6 +420,17 @@ impl Ua {
         Some(m)
     }
 
+    /// Cancels placed call `i` (while its INVITE awaits a final response).
+    pub(crate) fn cancel(&mut self, now: Instant, i: usize) -> bool {
+        let Some(c) = self.outgoing.get(i) else {
+            return false;
+        };
+        if c.status.is_some() {
+            return false;
+        }
+        self.endpoint.cancel(now, c.key).is_ok()
+    }
+
     /// Ends placed call `i` with BYE (when it was answered).
     pub(crate) fn hang_up(&mut self, now: Instant, i: usize) -> bool {
         let Some(c) = self.outgoing.get(i) else {
@@ -455,15 +466,7 @@ impl Ua {
             return false;
         };
         // The UAS's request goes to the caller's Contact.
-        let target = invite
-            .contacts()
-            .next()
-            .and_then(Result::ok)
-            .and_then(|ct| match ct {
-                sip::Contact::Addr(a) => Some(a.uri_raw.to_vec()),
-                sip::Contact::Star => None,
-            });
-        if let Some(t) = target {
+        if let Some(t) = contact_of(&invite) {
             if let Ok(m) = retarget(&bye, &t) {
                 bye = m;
             }
@@ -473,6 +476,41 @@ impl Ua {
         }
         if let Some(c) = self.incoming.get_mut(i) {
             c.ended = true;
+            c.local_cseq = cseq;
+        }
+        true
+    }
+
+    /// Transfers received call `i` (when answered, not ended) to `target`
+    /// with REFER (RFC 3515), as Microsoft does: the SBC answers 202 and
+    /// NOTIFYs, calls the target and, once it answers, sends this call BYE.
+    pub(crate) fn refer_incoming(&mut self, now: Instant, i: usize, target: &str) -> bool {
+        let Some(c) = self.incoming.get(i) else {
+            return false;
+        };
+        let (Some(ok), false) = (c.ok.clone(), c.ended) else {
+            return false;
+        };
+        let (to, cseq, invite) = (c.from, c.local_cseq + 1, c.invite.clone());
+        let Some(mut refer) = self.in_dialog("REFER", &ok, cseq, false) else {
+            return false;
+        };
+        let contact = format!("<{}>", self.cfg.contact);
+        let headers = [("Refer-To", format!("<{target}>")), ("Contact", contact)];
+        for (n, v) in &headers {
+            if refer.push_header(n, v.as_bytes()).is_err() {
+                return false;
+            }
+        }
+        if let Some(t) = contact_of(&invite) {
+            if let Ok(m) = retarget(&refer, &t) {
+                refer = m;
+            }
+        }
+        if self.endpoint.send_request(now, refer, to).is_err() {
+            return false;
+        }
+        if let Some(c) = self.incoming.get_mut(i) {
             c.local_cseq = cseq;
         }
         true
@@ -781,6 +819,17 @@ fn tag_of(m: &Message, name: &str) -> Option<String> {
     na.ok()?
         .tag()
         .map(|t| String::from_utf8_lossy(t).into_owned())
+}
+
+/// The first Contact URI of `m`.
+fn contact_of(m: &Message) -> Option<Vec<u8>> {
+    m.contacts()
+        .next()
+        .and_then(Result::ok)
+        .and_then(|ct| match ct {
+            sip::Contact::Addr(a) => Some(a.uri_raw.to_vec()),
+            sip::Contact::Star => None,
+        })
 }
 
 /// `m` with Request-URI `uri`.
