@@ -11,6 +11,7 @@ mod drill;
 mod emergency;
 mod faults;
 mod http;
+mod interop;
 mod media;
 mod net;
 mod package;

@@ -124,7 +124,21 @@ fn an_invite_flood_from_one_source_is_banned_and_legitimate_calls_complete_with_
     });
     // Every call over, its relay ports closed: the descriptors are back
     // where they were (the Teams peer's connection may stay open).
-    let (_, fds_after) = proc_usage(d.pid());
+    // (A connection the peer closed may take a moment to be reaped.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut fds_after = proc_usage(d.pid()).1;
+    while fds_after > fds_before + 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        fds_after = proc_usage(d.pid()).1;
+    }
+    let fd_list: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", d.pid()))
+        .map(|r| {
+            r.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .map(|l| l.display().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
     let cdr = cdrs(&d, LEGIT_CALLS as usize);
     let (code, err) = d.stop();
     let tail: String = err
@@ -165,7 +179,7 @@ fn an_invite_flood_from_one_source_is_banned_and_legitimate_calls_complete_with_
     );
     assert!(
         fds_after <= fds_before + 1,
-        "descriptors: {fds_before} before, {fds_after} after every call ended"
+        "descriptors: {fds_before} before, {fds_after} after every call ended: {fd_list:?}"
     );
     assert_eq!(sample(&metrics, "sbc_calls_active"), Some(0.0));
     // Memory stays bounded (a table entry per source, not per request).

@@ -10,7 +10,9 @@
 
 use std::net::SocketAddr;
 
-use media::control::{CryptoSpec, LegPorts, LegSpec, SessionInfo, Side};
+use media::control::{
+    CryptoSpec, LegPorts, LegSpec, MediaOp, PayloadFormat, PayloadSpec, SessionInfo, Side,
+};
 use media::{choose_crypto, CryptoAttribute, Lifetime, SrtpPolicy, SrtpProfile};
 
 /// What the B2BUA asks of the media relay and needs answered at once: an
@@ -54,6 +56,9 @@ pub(crate) struct PartyMedia {
     pub(crate) remote: Option<SocketAddr>,
     /// The last SDP the party sent (to recognise a session refresh).
     pub(crate) last_remote_sdp: Option<Vec<u8>>,
+    /// The one before it: what is in force again when the re-INVITE that
+    /// brought the last one fails ([`crate::core`]'s `reinvite_failed`).
+    pub(crate) prev_remote_sdp: Option<Vec<u8>>,
     /// The last SDP we sent it, and its origin version.
     pub(crate) last_local_sdp: Option<Vec<u8>>,
     pub(crate) version: u64,
@@ -72,16 +77,36 @@ impl PartyMedia {
     }
 }
 
-/// What was read from a party's SDP for the audio stream.
+/// What was read from a party's SDP for its stream (audio, or T.38 fax).
 #[derive(Debug, Clone)]
 pub(crate) struct Remote {
     pub(crate) rtp: Option<SocketAddr>,
     pub(crate) rtcp: Option<SocketAddr>,
+    /// The RTP profile of the party's audio. For a T.38 stream (proto
+    /// `udptl`) it is `RTP/AVP`: only plain legs carry T.38 (an SRTP leg's
+    /// offer is refused), and their audio comes back in that profile.
     pub(crate) proto: String,
     pub(crate) mux: bool,
     pub(crate) key: Option<(SrtpPolicy, u32)>,
     /// The crypto suite the party chose/offered (for our answer's line).
     pub(crate) suite: Option<SrtpProfile>,
+    /// What the stream carries: the party's payload types (audio) or a
+    /// raw stream (T.38), for the relay.
+    pub(crate) payload: PayloadSpec,
+    /// The stream is T.38 fax over UDPTL (`m=image … udptl t38`).
+    pub(crate) image: bool,
+}
+
+impl Remote {
+    /// The relay change for the party on `side` of session `id`: what its
+    /// stream carries now.
+    pub(crate) fn payload_op(&self, id: u64, side: Side) -> MediaOp {
+        MediaOp::Payload {
+            id,
+            side,
+            spec: self.payload.clone(),
+        }
+    }
 }
 
 /// Index of the first audio stream with a port.
@@ -91,12 +116,56 @@ pub(crate) fn audio_index(sd: &sdp::SessionDescription) -> Option<usize> {
         .position(|m| m.media_type() == Some("audio") && m.port().is_some_and(|p| p != 0))
 }
 
-/// Reads the audio stream of a party's SDP.
+/// A T.38 stream: `m=image PORT udptl t38` (RFC 3362, ITU-T T.38 Annex D).
+pub(crate) fn is_t38(m: &sdp::MediaDescription) -> bool {
+    m.media_type()
+        .is_some_and(|t| t.eq_ignore_ascii_case("image"))
+        && m.proto().is_some_and(|p| p.eq_ignore_ascii_case("udptl"))
+        && m.formats().any(|f| f.eq_ignore_ascii_case("t38"))
+}
+
+/// Index of the stream the relay anchors: the first audio stream with a
+/// port, else the first T.38 stream with one (a re-INVITE to fax replaces
+/// audio with `m=image`, or sets the audio port to 0 beside it).
+pub(crate) fn stream_index(sd: &sdp::SessionDescription) -> Option<usize> {
+    audio_index(sd).or_else(|| {
+        sd.media()
+            .iter()
+            .position(|m| is_t38(m) && m.port().is_some_and(|p| p != 0))
+    })
+}
+
+/// Reads the audio stream of a party's SDP (an initial offer or answer:
+/// calls start with audio).
 pub(crate) fn read_remote(sd: &sdp::SessionDescription) -> Result<Remote, String> {
-    let i = audio_index(sd).ok_or("no audio stream in the SDP")?;
+    read(sd, audio_index(sd).ok_or("no audio stream in the SDP")?)
+}
+
+/// Reads the stream of a party's SDP in a dialog: audio, or T.38 fax
+/// (a re-INVITE and its answer).
+pub(crate) fn read_stream(sd: &sdp::SessionDescription) -> Result<Remote, String> {
+    read(
+        sd,
+        stream_index(sd).ok_or("no audio or T.38 stream in the SDP")?,
+    )
+}
+
+fn read(sd: &sdp::SessionDescription, i: usize) -> Result<Remote, String> {
     let m = &sd.media()[i];
     let ip = sd.effective_connection(i).and_then(|c| c.ip());
     let port = m.port().unwrap_or(0);
+    if is_t38(m) {
+        return Ok(Remote {
+            rtp: ip.map(|ip| SocketAddr::new(ip, port)),
+            rtcp: None,
+            proto: "RTP/AVP".into(),
+            mux: false,
+            key: None,
+            suite: None,
+            payload: PayloadSpec::raw(),
+            image: true,
+        });
+    }
     let proto = m.proto().unwrap_or("RTP/AVP").to_owned();
     // The proto goes back into our answer and into the SDP of the other
     // party (`set_proto` takes a token): one with bytes other than visible
@@ -134,7 +203,29 @@ pub(crate) fn read_remote(sd: &sdp::SessionDescription) -> Result<Remote, String
         mux: m.rtcp_mux(),
         key,
         suite,
+        payload: payload_of(m),
+        image: false,
     })
+}
+
+/// The payload types an audio stream declares: each format with its
+/// `a=rtpmap`, or the static table (RFC 3551); formats that are neither
+/// (and numbers above 127) are left out. At most 64.
+pub(crate) fn payload_of(m: &sdp::MediaDescription) -> PayloadSpec {
+    let formats = m
+        .formats()
+        .filter_map(|f| {
+            let pt: u8 = f.parse().ok().filter(|&p| p < 128)?;
+            match m.rtpmap(pt) {
+                Some(r) => Some(PayloadFormat::new(pt, r.encoding, r.clock_rate)),
+                // Every static audio type we know runs at 8000 Hz (G.722's
+                // RTP clock too, RFC 3551 §4.5.2).
+                None => Some(PayloadFormat::new(pt, &encoding_of(m, f)?, 8000)),
+            }
+        })
+        .take(64)
+        .collect();
+    PayloadSpec::rtp(formats)
 }
 
 /// Well-known static payload types, and the dynamic ones we use when we
@@ -196,16 +287,19 @@ pub(crate) fn filter_codecs(m: &mut sdp::MediaDescription, allowed: &[String]) {
     }
 }
 
-/// Points the audio stream of `sd` at relay leg `ports` for a party using
-/// `media`: address, port, protocol, our key, rtcp-mux; removes ICE and
-/// other streams (port 0); bumps the origin version. Returns the bytes.
+/// Points the audio stream of `sd` (or its T.38 stream, when it has no
+/// audio with a port: [`stream_index`]) at relay leg `ports` for a party
+/// using `media`: address, port, protocol, our key, rtcp-mux; removes ICE
+/// and other streams (port 0); bumps the origin version. A T.38 stream
+/// keeps its `udptl` proto and `T38…` attributes and gets no key or RTCP
+/// lines. Returns the bytes.
 pub(crate) fn rewrite(
     mut sd: sdp::SessionDescription,
     ports: LegPorts,
     media: &mut PartyMedia,
     codecs: &[String],
 ) -> Result<Vec<u8>, String> {
-    let i = audio_index(&sd).ok_or("no audio stream in the SDP")?;
+    let i = stream_index(&sd).ok_or("no audio or T.38 stream in the SDP")?;
     // Every c= line names the relay (`set_connection` keeps one per
     // level) where the party had any, well-formed or not: a malformed one used to go out unchanged,
     // with the party's address in it and, when it was the only one, no
@@ -226,10 +320,37 @@ pub(crate) fn rewrite(
     }
     let m = &mut sd.media_mut()[i];
     m.set_port(ports.rtp.port()).map_err(|e| e.to_string())?;
-    m.set_proto(&media.proto).map_err(|e| e.to_string())?;
     m.remove_ice();
     m.remove_attribute("fingerprint");
     m.remove_attribute("setup");
+    if is_t38(m) {
+        m.remove_crypto();
+        m.remove_attribute("rtcp");
+        m.remove_attribute("rtcp-mux");
+    } else {
+        rewrite_audio(m, ports, media, codecs)?;
+    }
+    sd.remove_ice_everywhere();
+    sd.remove_attribute("fingerprint");
+    sd.remove_attribute("setup");
+    sd.remove_attribute("group");
+    let _ = sd.set_origin_address(ports.advertised);
+    media.version += 1;
+    let _ = sd.set_session_version(media.version);
+    let bytes = sd.to_bytes();
+    media.last_local_sdp = Some(bytes.clone());
+    Ok(bytes)
+}
+
+/// The audio stream's own lines toward a party: protocol, codecs, our key,
+/// RTCP.
+fn rewrite_audio(
+    m: &mut sdp::MediaDescription,
+    ports: LegPorts,
+    media: &PartyMedia,
+    codecs: &[String],
+) -> Result<(), String> {
+    m.set_proto(&media.proto).map_err(|e| e.to_string())?;
     filter_codecs(m, codecs);
     match &media.our_key {
         Some(k) => {
@@ -250,16 +371,7 @@ pub(crate) fn rewrite(
     } else {
         m.set_rtcp(ports.rtcp.port(), None);
     }
-    sd.remove_ice_everywhere();
-    sd.remove_attribute("fingerprint");
-    sd.remove_attribute("setup");
-    sd.remove_attribute("group");
-    let _ = sd.set_origin_address(ports.advertised);
-    media.version += 1;
-    let _ = sd.set_session_version(media.version);
-    let bytes = sd.to_bytes();
-    media.last_local_sdp = Some(bytes.clone());
-    Ok(bytes)
+    Ok(())
 }
 
 /// An offer written from scratch (a late-offer INVITE from the carrier:
@@ -336,6 +448,7 @@ pub(crate) fn leg_spec(interface: usize, media: &PartyMedia, remote: Option<&Rem
         rtcp_mux: media.mux,
         strict_source: false,
         crypto: media.crypto_spec(),
+        payload: remote.map(|r| r.payload.clone()).unwrap_or_default(),
     }
 }
 

@@ -6,6 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::tone::{Tone, G711};
+pub use crate::payload::{PayloadFormat, PayloadSpec, PtMap};
 use crate::SrtpPolicy;
 
 /// SRTP keys of a leg; `None` on a side means plain RTP.
@@ -32,6 +33,10 @@ pub struct LegSpec {
     pub strict_source: bool,
     /// SRTP keys: what this party sends us (we unprotect) and what we send it (we protect).
     pub crypto: CryptoSpec,
+    /// What the party's stream carries (its payload types from its SDP;
+    /// default: not known yet). The relay renumbers payload types between
+    /// the two legs from both sides' formats ([`PtMap::between`]).
+    pub payload: PayloadSpec,
 }
 
 /// Which leg of a session.
@@ -110,6 +115,19 @@ pub enum MediaOp {
         side: Side,
         /// What to play; `None` stops it.
         tone: Option<ToneSpec>,
+    },
+    /// What one leg's party now declares for its stream (from its new SDP):
+    /// its payload types, or a stream that is not RTP (T.38). The relay
+    /// derives both directions' payload-type maps again from this side and
+    /// the other side's last one, so that whichever dialog is the leg's
+    /// party now (a fork, a failover, a transfer) it is the one in force.
+    Payload {
+        /// Session id.
+        id: u64,
+        /// Which leg.
+        side: Side,
+        /// What the party declared.
+        spec: PayloadSpec,
     },
     /// Releases a session (its statistics arrive later, from the relay).
     Delete {

@@ -3,7 +3,8 @@
 //! Owns what the relay does to one datagram: zero-copy views of RTP and RTCP
 //! packets (RFC 3550, header extensions per RFC 8285, compound RTCP),
 //! demultiplexing of STUN/DTLS/RTP/RTCP on one port (RFC 7983, RFC 5761),
-//! RTP sequence-number arithmetic, SRTP and SRTCP in place (RFC 3711
+//! RTP sequence-number arithmetic, payload-type maps between two parties'
+//! numberings and RFC 4733 event payloads ([`payload`]), SRTP and SRTCP in place (RFC 3711
 //! `AES_CM_128_HMAC_SHA1_80`/`_32`, RFC 7714 `AEAD_AES_128_GCM`) with
 //! rollover-counter estimation and replay windows per SSRC, and SDES
 //! (RFC 4568 `a=crypto`) parsing and generation; G.711 and the call-progress
@@ -52,6 +53,7 @@
 
 pub mod control;
 mod demux;
+pub mod payload;
 mod rtcp;
 mod rtp;
 mod sdes;

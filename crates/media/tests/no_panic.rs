@@ -1,5 +1,6 @@
 //! Property tests: no input from the network makes the packet code panic,
-//! and protect/unprotect round-trips any well-formed RTP/RTCP packet.
+//! protect/unprotect round-trips any well-formed RTP/RTCP packet, and
+//! payload-type maps stay within what the receiving party declared.
 //! (The cargo-fuzz targets in `fuzz/` explore further; these run in CI.)
 
 use media::{
@@ -166,6 +167,40 @@ proptest! {
         prop_assert_eq!(&buf[..hlen], &pkt[..hlen]);
         let m = rx.unprotect_rtp(&mut buf[..n]).unwrap();
         prop_assert_eq!(&buf[..m], &pkt[..]);
+    }
+
+    #[test]
+    fn telephone_event_payloads_never_panic(data in prop::collection::vec(any::<u8>(), 0..8)) {
+        let e = media::payload::TelephoneEvent::parse(&data);
+        prop_assert_eq!(e.is_some(), data.len() >= 4);
+    }
+
+    /// Any two parties' formats (from SDP: payload types up to 255, any
+    /// names and rates): the map never panics, keeps the marker bit, and
+    /// only ever names a payload type the receiver declared (or drops).
+    #[test]
+    fn payload_maps_only_name_the_receivers_types(
+        x in prop::collection::vec((any::<u8>(), 0usize..4, 0u32..3), 0..12),
+        y in prop::collection::vec((any::<u8>(), 0usize..4, 0u32..3), 0..12),
+    ) {
+        use media::control::{PayloadFormat, PayloadSpec, PtMap};
+        const NAMES: [&str; 4] = ["PCMA", "telephone-event", "CN", "opus"];
+        let spec = |v: &[(u8, usize, u32)]| PayloadSpec::rtp(
+            v.iter().map(|&(pt, n, r)| PayloadFormat::new(pt, NAMES[n], 8000 * (r + 1))).collect(),
+        );
+        let (sx, sy) = (spec(&x), spec(&y));
+        if let Some(map) = PtMap::between(&sx, &sy) {
+            for octet in 0..=255u8 {
+                match map.rewrite(octet) {
+                    Some(out) => {
+                        prop_assert_eq!(out & 0x80, octet & 0x80);
+                        let pt = out & 0x7f;
+                        prop_assert!(pt == octet & 0x7f || sy.format(pt).is_some());
+                    }
+                    None => prop_assert!(sx.format(octet & 0x7f).is_some_and(|f| f.is_telephone_event())),
+                }
+            }
+        }
     }
 }
 

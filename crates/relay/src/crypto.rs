@@ -94,6 +94,11 @@ impl Crypto {
         })
     }
 
+    /// Plain RTP both ways (no SRTP context on either side).
+    pub(crate) fn is_plain(&self) -> bool {
+        self.rx.ctx.is_none() && self.tx.ctx.is_none()
+    }
+
     pub(crate) fn update(&mut self, spec: &CryptoSpec) -> Result<(), CryptoError> {
         self.rx.update(spec.rx.as_ref())?;
         self.tx.update(spec.tx.as_ref())

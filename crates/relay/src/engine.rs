@@ -24,6 +24,9 @@ use media::control::MediaOp;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+mod forward;
+
+use self::forward::{forward, set_payload, Arrival, Payload};
 use crate::crypto::{Crypto, CryptoError, CryptoSpec};
 use crate::pool::PortPool;
 use crate::queue::{Cmd, NewSession, Queue, Refused};
@@ -51,6 +54,20 @@ pub enum RelayEvent {
         id: u64,
         /// Final statistics of legs A and B.
         stats: [LegStats; 2],
+    },
+    /// An RFC 4733 telephone-event ended (its first packet with the E bit;
+    /// the retransmitted end packets are not reported again).
+    Dtmf {
+        /// Session id.
+        id: u64,
+        /// The leg it arrived on (the party that sent it).
+        side: Side,
+        /// The event (0–9, 10 `*`, 11 `#`, 12–15 A–D, 16 flash).
+        event: u8,
+        /// Its duration, in timestamp units.
+        duration: u16,
+        /// The clock rate of the party's telephone-event format.
+        clock_rate: u32,
     },
 }
 
@@ -449,6 +466,14 @@ impl Relay {
                 let tone = tone.map(Box::new);
                 self.workers[w].send(Cmd::Tone { id, side, tone })
             }
+            MediaOp::Payload { id, side, spec } => {
+                let w = self.worker_of(id)?;
+                self.workers[w].send(Cmd::Payload {
+                    id,
+                    side,
+                    spec: Box::new(spec),
+                })
+            }
             MediaOp::Delete { id } => {
                 let (w, info) = self.forget(id)?;
                 lock(&self.removing).insert(id, info);
@@ -565,6 +590,9 @@ struct Leg {
     crypto: Crypto,
     stats: LegStats,
     stream: StreamState,
+    /// Payload types, payload-type map toward the party, raw streams,
+    /// telephone-events (`forward`).
+    payload: Payload,
 }
 
 struct Session {
@@ -794,6 +822,10 @@ impl Worker {
                         }
                     }
                 }
+                Cmd::Payload { id, side, spec } => match self.sessions.get_mut(id) {
+                    Some(s) => set_payload(&mut s.legs, side, *spec),
+                    None => tracing::debug!(session = id, "relay payload change not applied"),
+                },
                 Cmd::Query { id, reply } => {
                     let now = Instant::now();
                     let s = self.sessions.get_mut(id).map(|s| {
@@ -882,17 +914,20 @@ impl Worker {
                 crypto,
                 stats: LegStats::default(),
                 stream: StreamState::default(),
+                payload: Payload::new(spec.payload),
             })
         };
         let a = make(self, pa, sa, ca, Side::A);
         let b = make(self, pb, sb, cb, Side::B);
         match (a, b) {
             (Ok(a), Ok(b)) => {
+                let mut legs = [a, b];
+                forward::derive_maps(&mut legs);
                 self.sessions.insert(
                     id,
                     Session {
                         id,
-                        legs: [a, b],
+                        legs,
                         created: Instant::now(),
                         inactive_reported: false,
                     },
@@ -943,8 +978,11 @@ impl Worker {
 
     /// Publishes what this worker relayed so far: once per loop round (a
     /// few relaxed stores), never per packet.
-    fn publish(&self) {
+    fn publish(&mut self) {
         self.tally.publish(self.sessions.ids.len(), &self.published);
+        for ev in self.tally.dtmf.drain(..) {
+            let _ = self.events.send(ev);
+        }
     }
 
     fn sweep(&mut self, now: Instant) {
@@ -999,6 +1037,7 @@ impl Worker {
             };
             let at = Arrival {
                 id: s.id,
+                side,
                 on_rtcp_port,
                 now: Instant::now(),
                 epoch: self.epoch,
@@ -1226,6 +1265,7 @@ impl Worker {
         };
         let at = Arrival {
             id,
+            side,
             on_rtcp_port,
             now,
             epoch: self.epoch,
@@ -1365,116 +1405,4 @@ impl OutQueue {
     fn len(&self) -> usize {
         self.items.len()
     }
-}
-
-/// What is the same for every datagram of one read: the session, the port
-/// it came to, the time.
-#[derive(Clone, Copy)]
-struct Arrival {
-    id: u64,
-    on_rtcp_port: bool,
-    now: Instant,
-    epoch: Instant,
-    clock_rate: u32,
-}
-
-/// Relays one datagram of leg `from` in place (latch, unprotect, account,
-/// protect for `to`); returns the worker slot of the socket to send it
-/// from, its length and its destination, or `None` if it is dropped
-/// (counted in `from`'s statistics). What is relayed, and SRTP
-/// authentication failures, are added to the worker's `tally` as well.
-fn forward(
-    from: &mut Leg,
-    to: &mut Leg,
-    at: &Arrival,
-    src: SocketAddr,
-    buf: &mut [u8],
-    len: usize,
-    tally: &mut Tally,
-) -> Option<(usize, usize, SocketAddr)> {
-    let Arrival {
-        id,
-        on_rtcp_port,
-        now,
-        epoch,
-        clock_rate,
-    } = *at;
-    // RFC 5761 / 7983: on a muxed port, RTCP has packet types 192..=223 in byte 1.
-    let is_rtcp = on_rtcp_port || (len >= 2 && (192..=223).contains(&buf[1]) && (buf[0] >> 6) == 2);
-    if len < if is_rtcp { 8 } else { 12 } || (buf[0] >> 6) != 2 {
-        from.stats.dropped += 1;
-        return None;
-    }
-    // Source: latch to the first packet, or check it in strict mode.
-    let (remote, latched) = if is_rtcp && !from.rtcp_mux {
-        (&mut from.remote_rtcp, &mut from.latched_rtcp)
-    } else {
-        (&mut from.remote_rtp, &mut from.latched_rtp)
-    };
-    if from.strict {
-        if *remote != Some(src) {
-            from.stats.wrong_source += 1;
-            return None;
-        }
-    } else if !*latched || *remote != Some(src) {
-        if *latched && remote.is_some() {
-            // A latched source changing mid-call: follow it (NAT rebinding),
-            // as rtpengine does without strict-source.
-            tracing::debug!(id, %src, "media source changed");
-        }
-        *remote = Some(src);
-        *latched = true;
-    }
-    // Decrypt what the party sent (if it speaks SRTP).
-    let plain_len = if is_rtcp {
-        from.crypto.unprotect_rtcp(buf, len)
-    } else {
-        from.crypto.unprotect_rtp(buf, len)
-    };
-    let plain_len = match plain_len {
-        Ok(n) => n,
-        Err(e) => {
-            match e {
-                CryptoError::Auth => {
-                    from.stats.auth_failures += 1;
-                    tally.auth_failures += 1;
-                }
-                CryptoError::Replay => from.stats.replays += 1,
-                _ => from.stats.dropped += 1,
-            }
-            return None;
-        }
-    };
-    if is_rtcp {
-        from.stats.rtcp_packets += 1;
-    } else {
-        from.stats.packets += 1;
-        let mut header = [0u8; 12];
-        header.copy_from_slice(&buf[..12]);
-        from.stream
-            .on_rtp(&mut from.stats, &header, now, epoch, clock_rate);
-    }
-    from.stats.bytes += len as u64;
-    // Encrypt for the other party (if it speaks SRTP).
-    let out_len = if is_rtcp {
-        to.crypto.protect_rtcp(buf, plain_len)
-    } else {
-        to.crypto.protect_rtp(buf, plain_len)
-    };
-    let Ok(out_len) = out_len else {
-        from.stats.dropped += 1;
-        return None;
-    };
-    let (dest, slot) = if is_rtcp && !to.rtcp_mux {
-        (to.remote_rtcp, to.rtcp_slot)
-    } else {
-        (to.remote_rtp, to.rtp_slot)
-    };
-    let Some(dest) = dest else {
-        from.stats.dropped += 1;
-        return None;
-    };
-    tally.packets += 1;
-    tally.bytes += out_len as u64;
-    Some((slot, out_len, dest))
 }

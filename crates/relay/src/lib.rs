@@ -3,7 +3,10 @@
 //! Owns the media sockets and the fast path: worker threads (one per core by
 //! default) on epoll or io_uring ([`Io`]), each owning the sockets and forwarding state of the
 //! sessions assigned to it; a port pool; symmetric latching; per-leg
-//! statistics and inactivity events. Packets are decrypted and encrypted in
+//! statistics and inactivity events; payload types renumbered between the
+//! two parties' numberings (RFC 4733 telephone-events, dynamic codecs),
+//! completed telephone-events reported, and raw streams (T.38 over UDPTL)
+//! passed as they are. Packets are decrypted and encrypted in
 //! place with the `media` crate's SRTP contexts; nothing on the per-packet
 //! path allocates or takes a lock shared between workers. The control side
 //! (`Relay::create` / `update` / `query` / `delete`) is the slow path: it

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard};
 
-use media::control::{LegSpec, Side, ToneSpec};
+use media::control::{LegSpec, PayloadSpec, Side, ToneSpec};
 
 use crate::crypto::{Crypto, CryptoSpec};
 use crate::engine::RelayError;
@@ -36,6 +36,12 @@ pub(crate) enum Cmd {
         id: u64,
         side: Side,
         tone: Option<Box<ToneSpec>>,
+    },
+    /// What a leg's party now declares (payload types, a raw stream).
+    Payload {
+        id: u64,
+        side: Side,
+        spec: Box<PayloadSpec>,
     },
     Remove {
         id: u64,
@@ -250,7 +256,7 @@ mod tests {
     }
 
     /// What a batch says, in order: `+id` set-up, `-id` removal, `xid`
-    /// dropped unopened, `uid` update, `stop`.
+    /// dropped unopened, `uid` update, `pid` payload change, `stop`.
     fn shape(batch: &[Cmd]) -> Vec<String> {
         batch
             .iter()
@@ -259,6 +265,7 @@ mod tests {
                 Cmd::Remove { id, .. } => format!("-{id}"),
                 Cmd::Dropped { id, .. } => format!("x{id}"),
                 Cmd::Update { id, .. } => format!("u{id}"),
+                Cmd::Payload { id, .. } => format!("p{id}"),
                 Cmd::Query { id, .. } => format!("q{id}"),
                 Cmd::Tone { id, .. } => format!("t{id}"),
                 Cmd::Stop => "stop".into(),

@@ -45,6 +45,9 @@ pub(crate) struct Tally {
     pub(crate) packets: u64,
     pub(crate) bytes: u64,
     pub(crate) auth_failures: u64,
+    /// Completed telephone-events seen since the last round (sent on the
+    /// event channel by the worker once per loop round, not per packet).
+    pub(crate) dtmf: Vec<crate::engine::RelayEvent>,
 }
 
 /// A worker's published figures: written by the worker only (plain

@@ -460,6 +460,24 @@ impl Core {
                     self.b2b
                         .handle(now, B2bInput::MediaInactive { session: id });
                 }
+                relay::RelayEvent::Dtmf {
+                    id,
+                    side,
+                    event,
+                    duration,
+                    clock_rate,
+                } => {
+                    self.b2b.handle(
+                        now,
+                        B2bInput::Dtmf {
+                            session: id,
+                            side,
+                            event,
+                            duration,
+                            clock_rate,
+                        },
+                    );
+                }
                 relay::RelayEvent::Removed { id, stats } => {
                     if let Some((mut cdr, _)) = self.cdrs.remove(&id) {
                         cdr.packets = [stats[0].packets, stats[1].packets];

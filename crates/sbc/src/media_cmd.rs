@@ -321,6 +321,7 @@ impl Server {
                         rtcp_mux: a_mux,
                         strict_source: strict,
                         crypto: a_crypto,
+                        ..LegSpec::default()
                     };
                     let leg_b = LegSpec {
                         interface: ib,
@@ -606,6 +607,8 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
                     RelayEvent::Inactive { id } => server.on_inactive(id),
                     // The ng server deletes with replies (`Relay::delete`).
                     RelayEvent::Removed { .. } => {}
+                    // Telephone-events become SIP INFO in `sbc run` only.
+                    RelayEvent::Dtmf { .. } => {}
                 }
             }
         }

@@ -5,8 +5,8 @@
 //! gateway: its ordered peers (Teams: `sip` → `sip2` → `sip3`), our FQDN and
 //! TLS identity toward it, the health machine of its peers (OPTIONS, failed
 //! calls, 503 Retry-After hold-downs, retries where OPTIONS are off, pause
-//! while draining, the order in which to try them), its number, codec, media
-//! and header policies, and the classification of inbound messages
+//! while draining, the order in which to try them), its number, codec, media,
+//! DTMF, T.38 and header policies, and the classification of inbound messages
 //! (listener, source ACL, TLS certificate name) into trunks.
 //!
 //! This crate does no I/O and reads no clock: `now` is an input, OPTIONS come
@@ -47,7 +47,7 @@ pub use classify::Classifier;
 pub use health::{Failure, Health, HealthChange, PeerState, Ping};
 pub use interop::{Interop, Refresher, Rel100, SessionTimer, MIN_SE_FLOOR};
 pub use spec::{
-    default_user_agent, default_x_ms_sbc, Cidr, CidrError, HeaderPolicy, MediaSecurity,
+    default_user_agent, default_x_ms_sbc, Cidr, CidrError, DtmfMode, HeaderPolicy, MediaSecurity,
     OptionsSpec, PaiPolicy, PeerSpec, Ringback, TrunkKind, TrunkSpec, ALLOW,
     DEFAULT_EMERGENCY_NUMBERS, DEFAULT_FAILOVER_CODES, MICROSOFT_PROXIES,
     MICROSOFT_SIGNALLING_RANGES,

@@ -182,6 +182,19 @@ pub enum Ringback {
     },
 }
 
+/// How DTMF reaches a trunk's party.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DtmfMode {
+    /// RFC 4733 telephone-events in the media, with the payload type the
+    /// party declared (renumbered by the relay between the legs).
+    #[default]
+    Rfc4733,
+    /// SIP INFO in the dialog (`application/dtmf-relay`, one per key):
+    /// telephone-events from the other party become INFO requests, and
+    /// `telephone-event` is not offered or answered toward the trunk.
+    Info,
+}
+
 /// What happens to P-Asserted-Identity (and Privacy) toward a trunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PaiPolicy {
@@ -450,6 +463,13 @@ pub struct TrunkSpec {
     pub ringback: Ringback,
     /// 100rel, UPDATE, Timer C and session timers ([`crate::Interop`]).
     pub interop: crate::Interop,
+    /// How DTMF reaches the trunk's party.
+    pub dtmf: DtmfMode,
+    /// T.38 fax (`m=image … udptl t38` re-INVITEs) to and from the trunk:
+    /// true for carriers, gateways and phones, never for Teams and ACS
+    /// (SRTP legs cannot carry UDPTL). A T.38 offer from or toward a trunk
+    /// without it is refused with 488.
+    pub t38: bool,
 }
 
 /// The emergency numbers every trunk has unless the configuration says
@@ -553,6 +573,8 @@ impl TrunkSpec {
             emergency: DEFAULT_EMERGENCY_NUMBERS.map(str::to_owned).to_vec(),
             ringback: Ringback::Pass,
             interop: crate::Interop::for_kind(ms),
+            dtmf: DtmfMode::Rfc4733,
+            t38: !ms,
         }
     }
 

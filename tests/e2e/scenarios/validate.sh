@@ -54,6 +54,33 @@ EOF
     fi
 }
 
+# carrier-uac-dtmf.xml plays dtmf-96.pcap from its working directory: three
+# RFC 4733 keys (1, 5, #) with payload type 96, nine packets each (the same
+# capture tests/e2e/interop.rs writes).
+python3 - dtmf-96.pcap <<'EOF'
+import struct, sys
+out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+seq, at = 1000, 0
+for k, ev in enumerate([1, 5, 11]):
+    ts = 16000 + 8000 * k
+    for i in range(9):
+        end = i >= 6
+        rtp = struct.pack("!BBHII", 0x80, (0x80 if i == 0 else 0) | 96, seq, ts, 0x4D544D46)
+        rtp += struct.pack("!BBH", ev, 0x8A if end else 0x0A, 160 * (min(i, 6) + 1))
+        seq += 1
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + len(rtp), 0, 0x4000, 64, 17, 0,
+                         bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2]))
+        s = sum(struct.unpack("!10H", ip))
+        s = (s & 0xFFFF) + (s >> 16)
+        ip = ip[:10] + struct.pack("!H", ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF) + ip[12:]
+        frame = bytes(range(6)) + bytes([0, 1, 2, 3, 4, 6, 8, 0]) + ip
+        frame += struct.pack("!HHHH", 4000, 5000, 8 + len(rtp), 0) + rtp
+        out.append(struct.pack("<IIII", at // 1000000, at % 1000000, len(frame), len(frame)) + frame)
+        at += 20000
+    at += 200000
+open(sys.argv[1], "wb").write(b"".join(out))
+EOF
+
 pair basic        0    carrier-uas.xml              carrier-uac.xml
 pair rtp-echo     0    carrier-uas.xml              carrier-uac.xml
 pair uas-reinvites 0   carrier-uas.xml              loopback/uac-reinvite.xml
@@ -63,5 +90,9 @@ pair carrier-bye  0    carrier-uas-bye.xml          carrier-uac-waitbye.xml
 pair late-offer   0    loopback/uas-late-offer.xml  carrier-uac-late.xml
 pair cancel       0    loopback/uas-ring-cancel.xml carrier-uac-cancel.xml
 pair emergency    0    emergency-uas.xml            emergency-uac.xml
+pair dtmf         0    carrier-uas.xml              carrier-uac-dtmf.xml
+pair dtmf-info    0    gateway-uas-info.xml         loopback/uac-info.xml
+pair t38          0    gateway-uas-t38.xml          carrier-uac-t38.xml
+pair t38-refused  0    loopback/uas-t38-488.xml     carrier-uac-t38-refused.xml
 pair ringback     0    loopback/uas-early-183.xml   carrier-uac-ringback.xml -key rtp_port "$(free_udp)"
 exit $FAILED

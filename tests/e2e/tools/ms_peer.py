@@ -354,6 +354,7 @@ class Sdp:
         self.has_ice = False
         self.rtcp_mux = False
         self.origin_version = None
+        self.rtpmap = {}    # payload type -> "encoding/rate" of the audio stream
         in_media = False
         for line in text.replace("\r\n", "\n").split("\n"):
             line = line.strip()
@@ -387,12 +388,23 @@ class Sdp:
                     self.has_ice = True
                 elif a == "rtcp-mux":
                     self.rtcp_mux = True
+                elif a.startswith("rtpmap:") and in_media:
+                    pt, _, enc = a[7:].partition(" ")
+                    if pt.isdigit():
+                        self.rtpmap[int(pt)] = enc.strip()
 
     def key80(self):
         for tag, suite, key in self.cryptos:
             if suite == SUITE80:
                 return tag, decode_key(key)
         return None, None
+
+    def telephone_event_pt(self):
+        """The payload type of telephone-event/8000 in the audio stream, if any."""
+        for pt in self.pts:
+            if self.rtpmap.get(pt, "").lower() == "telephone-event/8000":
+                return pt
+        return None
 
     def audio_pt(self):
         for pt in self.pts:
@@ -544,6 +556,46 @@ class Media:
                 res["foreign"] += 1
         return res
 
+    def count_events(self, deadline, te_pt):
+        """Until the call ends: every SRTP packet received is decrypted with
+        the far end's key and counted by payload type; RFC 4733 events (those
+        with payload type `te_pt`) are collected by RTP timestamp."""
+        res = {"packets": 0, "by_pt": {}, "auth_fail": 0, "rtcp": 0, "events": [], "te_pt": te_pt}
+        events = {}
+        self.sock.settimeout(0.05)
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                pkt, _src = self.sock.recvfrom(4096)
+            except (socket.timeout, BlockingIOError):
+                continue
+            except OSError:
+                break
+            if is_rtcp(pkt):
+                res["rtcp"] += 1
+                continue
+            if not self.inp:
+                res["auth_fail"] += 1
+                continue
+            try:
+                plain = self.inp.unprotect(pkt)
+            except pylibsrtp.Error:
+                res["auth_fail"] += 1
+                continue
+            res["packets"] += 1
+            pt = plain[1] & 0x7F
+            res["by_pt"][str(pt)] = res["by_pt"].get(str(pt), 0) + 1
+            body = rtp_payload(plain)
+            if pt == te_pt and body is not None and len(body) >= 4:
+                ts = struct.unpack("!I", plain[4:8])[0]
+                e = events.setdefault(ts, {"event": body[0], "end": False, "duration": 0,
+                                           "packets": 0, "marker": False})
+                e["packets"] += 1
+                e["end"] = e["end"] or bool(body[1] & 0x80)
+                e["marker"] = e["marker"] or bool(plain[1] & 0x80)
+                e["duration"] = max(e["duration"], struct.unpack("!H", body[2:4])[0])
+        res["events"] = [events[ts] for ts in sorted(events)]
+        return res
+
     def echo_loop(self, deadline):
         """sbc-sim: every SRTP packet received is decrypted with the far end's
         key, encrypted again with ours and sent back to where it came from."""
@@ -647,6 +699,7 @@ class Peer:
         self.failures = []
         self.events = []
         self.media_results = []
+        self.dtmf_results = []
         self.options_received = 0
         self.invites_by_fqdn = {}   # new INVITEs received, by the SBC FQDN of their connection
         self.cur_fqdn = None
@@ -908,10 +961,16 @@ class Peer:
 
     def sdp_for(self, dlg, direction, offer=None):
         m = dlg.media
-        pts = [int(p) for p in self.a.offer_codecs.split()]
+        te = self.a.dtmf_pt  # our telephone-event payload type (Microsoft: 101)
+        pts = [te if int(p) == 101 else int(p) for p in self.a.offer_codecs.split()]
         if offer is not None:  # answer: the first offered codec we know, plus DTMF
-            audio = [p for p in offer.pts if p in RTPMAP and p not in (13, 101)][:1] or offer.pts[:1]
-            pts = audio + [p for p in offer.pts if p == 101]
+            offered_te = offer.telephone_event_pt()
+            if offered_te is None and 101 in offer.pts and 101 not in offer.rtpmap:
+                offered_te = 101
+            audio = [p for p in offer.pts if p in RTPMAP and p not in (13, 101) and p != offered_te][:1] \
+                or offer.pts[:1]
+            # Microsoft answers telephone-event with its own number, whatever the offer's.
+            pts = audio + ([te] if offered_te is not None else [])
         lines = ["v=0", "o=- %d %d IN IP4 127.0.0.1" % (dlg.sdp_session, dlg.sdp_version),
                  "s=%s" % ("sbc-sim" if self.sim else "session"), "c=IN IP4 127.0.0.1",
                  "t=0 0", "m=audio %d RTP/SAVP %s" % (m.port, " ".join(str(p) for p in pts)),
@@ -930,10 +989,11 @@ class Peer:
             lines.append("a=crypto:%s %s inline:%s|2^31" % (tag, SUITE80, m.key_b64))
         lines.append("a=rtcp-mux")
         for p in pts:
-            if p in RTPMAP:
+            if p == te:
+                lines.append("a=rtpmap:%d telephone-event/8000" % p)
+                lines.append("a=fmtp:%d 0-16" % p)
+            elif p in RTPMAP:
                 lines.append("a=rtpmap:%d %s" % (p, RTPMAP[p]))
-            if p == 101:
-                lines.append("a=fmtp:101 0-16")
         lines += ["a=ptime:20", "a=" + direction]
         return ("\r\n".join(lines) + "\r\n").encode()
 
@@ -1555,12 +1615,29 @@ class Peer:
             self.fail("media on %s: sent %d matched %d %s" % (out["label"], sent, matched, out.get("error", "")))
 
     def call_body(self, dlg, thens):
+        counting = None
+        if self.a.count_events:
+            out = {}
+
+            def count(media=dlg.media):
+                out.update(media.count_events(self.deadline, self.a.dtmf_pt))
+            counting = (threading.Thread(target=count, daemon=True), out, dlg)
+            counting[0].start()
+            self.event("counting telephone-events (PT %d) on %s" % (self.a.dtmf_pt, dlg.label))
         self.start_media(dlg)
         for action in thens:
             if self.remaining() <= 0 or self.failures and not self.a.keep_going:
                 break
             dlg = self.do(dlg, action) or dlg
         dlg.media.stop.set()
+        if counting:
+            t, out, first = counting
+            first.media.stop.set()
+            t.join(2.0)
+            out["label"] = first.label
+            self.dtmf_results.append(out)
+            self.event("telephone-events on %s: %d packets %s, %d events" % (
+                first.label, out.get("packets", 0), out.get("by_pt", {}), len(out.get("events", []))))
 
     def do(self, dlg, action):
         name, _, arg = action.partition(":")
@@ -1788,7 +1865,7 @@ class Peer:
             self.fail("%d INVITE(s) left unanswered" % len(self.pending_invites))
         ok = not self.failures and not unexpected
         return {"ok": ok, "role": self.a.role, "calls": self.calls, "violations": self.violations,
-                "warnings": self.warnings, "media": self.media_results,
+                "warnings": self.warnings, "media": self.media_results, "dtmf": self.dtmf_results,
                 "options_received": self.options_received, "failures": self.failures,
                 "invites_by_fqdn": getattr(self, "invites_by_fqdn", {}),
                 "expected_violations": sorted(self.expect_v), "events": self.events}
@@ -1835,6 +1912,12 @@ def main(argv=None):
                         "--options-first ours waits for the SBC's first OPTIONS")
     p.add_argument("--expect-final", type=int, help="with --call: the final status expected (e.g. 503)")
     p.add_argument("--offer-codecs", default="8 0 101 13", help="payload types offered (default %(default)s)")
+    p.add_argument("--dtmf-pt", type=int, default=101,
+                   help="our telephone-event payload type in offers and answers (default %(default)s, "
+                        "as Microsoft), whatever the offer's")
+    p.add_argument("--count-events", action="store_true",
+                   help="count the SRTP packets of each call by payload type and collect its RFC 4733 "
+                        "events (with --media none); reported as \"dtmf\" in the JSON")
     p.add_argument("--offer-crypto32", action="store_true",
                    help="also offer AES_CM_128_HMAC_SHA1_32 (as Teams does); the answer must pick _80")
     p.add_argument("--media", choices=["echo-check", "echo", "none"], default=None,

@@ -71,6 +71,10 @@ def main():
     tag, key = sdp.key80()
     check(tag == "1" and key is not None and len(key) == 30, "SDP: the _80 crypto picked after a _32 one")
     check(sdp.audio_pt() == 0, "SDP: first audio payload type")
+    te = mp.Sdp("v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 8 96\r\n"
+                "a=rtpmap:8 PCMA/8000\r\na=rtpmap:96 telephone-event/8000\r\n")
+    check(te.telephone_event_pt() == 96 and te.audio_pt() == 8, "SDP: telephone-event found by its rtpmap")
+    check(mp.Sdp("v=0\r\nm=audio 4000 RTP/AVP 8\r\n").telephone_event_pt() is None, "SDP: no telephone-event")
 
     u = mp.Uri("sip:+15550109999@teams.sbc.example.test:5061;user=phone;transport=TLS")
     check((u.user, u.host, u.port) == ("+15550109999", "teams.sbc.example.test", 5061), "URI parts")

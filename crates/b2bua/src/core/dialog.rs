@@ -146,7 +146,9 @@ impl B2bua {
             self.reply(key, &msg, 488, Some(&tag), Some(trunk));
             return;
         };
-        if md::read_remote(&sd).is_err() {
+        // Audio, or T.38 where both trunks take it (`t38`).
+        if let Err(why) = self.acceptable_offer(call, li, o, &sd) {
+            self.offer_refused(id, why);
             self.reply(key, &msg, 488, Some(&tag), Some(trunk));
             return;
         }
@@ -331,6 +333,7 @@ impl B2bua {
             }
             self.answer_reinvite(server, &req, id, from, out.as_deref());
         } else {
+            self.reinvite_failed(id, from);
             self.reply(server, &req, status, Some(&ftag), Some(ftrunk));
         }
     }
@@ -419,14 +422,14 @@ pub(super) fn apply_remote(
         tracing::info!("unparsable SDP from a party ignored");
         return;
     };
-    let remote = match md::read_remote(&sd) {
+    let remote = match md::read_stream(&sd) {
         Ok(r) => r,
         Err(e) => {
             tracing::info!(%e, "SDP from a party not usable");
             return;
         }
     };
-    leg.media.last_remote_sdp = Some(body.to_vec());
+    leg.media.prev_remote_sdp = leg.media.last_remote_sdp.replace(body.to_vec());
     let key_changed =
         leg.media.their_key.as_ref().map(|(p, _)| p) != remote.key.as_ref().map(|(p, _)| p);
     leg.media.their_key = remote.key.clone();
@@ -458,6 +461,7 @@ pub(super) fn apply_remote(
         crypto,
         rtcp_mux: mux_off.then_some(false),
     }));
+    out.push_back(Output::Media(remote.payload_op(s.id, leg.side)));
 }
 
 /// An in-dialog request on `leg` (RFC 3261 §12.2.1.1): Request-URI the

@@ -6,6 +6,9 @@
 //! - [`emergency`]: which INVITE is an emergency call (never refused for load);
 //! - [`admission`]: calls per second per trunk, unknown sources;
 //! - [`dialog`]: in-dialog requests, re-INVITE, forwarded requests, ACK;
+//! - [`t38`]: T.38 fax re-INVITEs (which trunks take them), a refused
+//!   re-INVITE's media undone;
+//! - [`dtmf`]: telephone-events as SIP INFO toward trunks that want them;
 //! - [`transfer`]: REFER as transferee, INVITE with Replaces;
 //! - [`identity`]: identity and history headers toward a trunk;
 //! - [`ending`]: timers, BYE, ending a call and its CDR;
@@ -17,6 +20,7 @@
 
 mod admission;
 mod dialog;
+mod dtmf;
 mod emergency;
 mod ending;
 mod identity;
@@ -28,6 +32,7 @@ mod reload;
 mod ringback;
 mod setup;
 mod size;
+mod t38;
 mod transfer;
 mod update;
 
@@ -162,6 +167,21 @@ pub enum Input {
     MediaInactive {
         /// Relay session id.
         session: u64,
+    },
+    /// An RFC 4733 telephone-event ended on a relay session (reported once
+    /// per event): toward a party on a `dtmf = "info"` trunk it becomes a
+    /// SIP INFO (see `dtmf`); otherwise it is already in the media.
+    Dtmf {
+        /// Relay session id.
+        session: u64,
+        /// The relay leg it arrived on (the party that sent it).
+        side: Side,
+        /// The event (0–9, 10 `*`, 11 `#`, 12–15 A–D, 16 flash).
+        event: u8,
+        /// Its duration, in timestamp units.
+        duration: u16,
+        /// The clock rate of the sender's telephone-event format.
+        clock_rate: u32,
     },
 }
 
@@ -303,6 +323,11 @@ pub struct Counters {
     pub refresh_failures: u64,
     /// INVITEs answered 422 (session interval below our Min-SE).
     pub interval_too_small: u64,
+    /// Re-INVITEs refused with 488 for a T.38 offer from or toward a trunk
+    /// that takes no T.38 (`t38 = false`, SRTP legs).
+    pub refused_t38: u64,
+    /// DTMF keys sent as SIP INFO to `dtmf = "info"` trunks.
+    pub dtmf_info: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -783,6 +808,13 @@ impl B2bua {
             Input::PeerResolved { trunk, peer, addrs } => {
                 self.peer_resolved(now, trunk, peer, &addrs);
             }
+            Input::Dtmf {
+                session,
+                side,
+                event,
+                duration,
+                clock_rate,
+            } => self.on_dtmf(session, side, event, duration, clock_rate),
             Input::MediaInactive { session } => {
                 let id = self
                     .calls
@@ -1203,6 +1235,9 @@ impl B2bua {
         push(m, name, agent);
         if let Some(x) = t.and_then(|t| t.headers.x_ms_sbc.as_deref()) {
             push(m, "X-MS-SBC", x);
+        }
+        if let Some(t) = t {
+            dtmf::strip_events_toward(m, t);
         }
     }
 

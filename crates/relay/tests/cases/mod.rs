@@ -1,5 +1,6 @@
 //! The relay engine on loopback: forwarding both ways, latching, strict
-//! source, RTCP on its own port and muxed, SSRC change, inactivity, delete.
+//! source, RTCP on its own port and muxed, SSRC change, inactivity, delete;
+//! payload types, comfort noise, telephone-events and T.38 (`payload`).
 //! Run once per worker I/O (`tests/relay.rs` with epoll,
 //! `tests/relay_uring.rs` with io_uring): `crate::IO` says which.
 
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use relay::{LegSpec, MediaOp, Relay, RelayConfig, RelayEvent, Side};
 
+mod payload;
 mod tone;
 
 fn relay(inactivity_ms: u64) -> Relay {

@@ -393,6 +393,13 @@ pub(crate) enum RingbackName {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
+pub(crate) enum DtmfName {
+    Rfc4733,
+    Info,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum PaiName {
     Pass,
     Strip,
@@ -457,6 +464,10 @@ pub(crate) struct TrunkSection {
     pub(crate) session_refresher: Option<Spanned<RefresherName>>,
     /// The smallest session interval accepted (Min-SE), seconds.
     pub(crate) min_se_s: Option<Spanned<u32>>,
+    /// DTMF toward the trunk: RFC 4733 in the media, or SIP INFO.
+    pub(crate) dtmf: Option<Spanned<DtmfName>>,
+    /// T.38 fax re-INVITEs to and from the trunk.
+    pub(crate) t38: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

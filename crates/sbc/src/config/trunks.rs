@@ -11,7 +11,7 @@ use super::error::{ConfigError, Ctx};
 use super::listen::{Listener, MediaSettings};
 use super::numbers::rules;
 use super::schema::{
-    Config, HeadersSection, KindName, MediaName, OptionsSection, PaiName, PeerSection,
+    Config, DtmfName, HeadersSection, KindName, MediaName, OptionsSection, PaiName, PeerSection,
     TransportName, TrunkSection,
 };
 use super::tls::{check_identity, check_served};
@@ -506,6 +506,31 @@ fn check_trunk(
         spec.max_cps = Some(*m.get_ref());
     }
     spec.ringback = super::ringback::trunk_ringback(ctx, i, t, &media.tones)?;
+    if let Some(d) = &t.dtmf {
+        spec.dtmf = match d.get_ref() {
+            DtmfName::Rfc4733 => trunk::DtmfMode::Rfc4733,
+            DtmfName::Info => trunk::DtmfMode::Info,
+        };
+        if ms && spec.dtmf == trunk::DtmfMode::Info {
+            return Err(ctx.err(
+                Some(&d.span()),
+                &f("dtmf"),
+                "Teams and ACS Direct Routing take DTMF as RFC 4733 telephone-events only",
+            ));
+        }
+    }
+    if let Some(x) = &t.t38 {
+        if *x.get_ref() && (ms || spec.media == trunk::MediaSecurity::Srtp) {
+            return Err(ctx.err(
+                Some(&x.span()),
+                &f("t38"),
+                "T.38 (UDPTL) cannot be carried on an SRTP leg (Teams, ACS, media = \"srtp\")",
+            ));
+        }
+        spec.t38 = *x.get_ref();
+    } else if spec.media == trunk::MediaSecurity::Srtp {
+        spec.t38 = false;
+    }
     spec.emergency = match &config.emergency.numbers {
         Some(list) => emergency_numbers(ctx, list.get_ref(), "emergency.numbers")?,
         None => trunk::DEFAULT_EMERGENCY_NUMBERS.map(str::to_owned).to_vec(),

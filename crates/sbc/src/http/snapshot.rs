@@ -475,6 +475,20 @@ pub(crate) const FIGURES: &[Figure] = &[
         |s| s.b2b.interval_too_small
     ),
     fig!(
+        "refused_t38",
+        "sbc_t38_refused_total",
+        Counter,
+        "Re-INVITEs refused (488): T.38 from or toward a trunk that takes none.",
+        |s| s.b2b.refused_t38
+    ),
+    fig!(
+        "dtmf_info",
+        "sbc_dtmf_info_total",
+        Counter,
+        "DTMF keys sent as SIP INFO to dtmf = \"info\" trunks.",
+        |s| s.b2b.dtmf_info
+    ),
+    fig!(
         "transactions",
         "sbc_transactions",
         Gauge,

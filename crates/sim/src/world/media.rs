@@ -6,7 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use b2bua::MediaControl;
-use media::control::{CryptoSpec, LegPorts, LegSpec, MediaOp, SessionInfo, Side, ToneSpec};
+use media::control::{
+    CryptoSpec, LegPorts, LegSpec, MediaOp, PayloadSpec, SessionInfo, Side, ToneSpec,
+};
 use media::{CryptoAttribute, SrtpProfile};
 
 /// The relay's advertised address.
@@ -38,6 +40,8 @@ pub struct MediaLog {
     pub updates: Vec<Update>,
     /// Tones started (`Some`) and stopped (`None`), in order.
     pub tones: Vec<(u64, Side, Option<ToneSpec>)>,
+    /// Every payload change (a party's payload types, a raw stream), in order.
+    pub payloads: Vec<(u64, Side, PayloadSpec)>,
     /// Sessions deleted.
     pub deletes: Vec<u64>,
     /// Every SRTP key handed out.
@@ -69,8 +73,29 @@ impl MediaLog {
                 rtcp_mux,
             }),
             MediaOp::Tone { id, side, tone } => self.tones.push((id, side, tone)),
+            MediaOp::Payload { id, side, spec } => self.payloads.push((id, side, spec)),
             MediaOp::Delete { id } => self.deletes.push(id),
         }
+    }
+
+    /// What side `side` of session `id` declared last (from its creation
+    /// or its last payload change).
+    pub fn payload_of(&self, id: u64, side: Side) -> Option<PayloadSpec> {
+        let changed = self
+            .payloads
+            .iter()
+            .rev()
+            .find(|(i, s, _)| *i == id && *s == side)
+            .map(|(_, _, p)| p.clone());
+        changed.or_else(|| {
+            self.creates
+                .iter()
+                .find(|(_, _, info)| info.id == id)
+                .map(|(a, b, _)| match side {
+                    Side::A => a.payload.clone(),
+                    Side::B => b.payload.clone(),
+                })
+        })
     }
 
     /// The updates of one side, in order.

@@ -11,6 +11,7 @@ use crate::config::tls::first_pem_certificate;
 mod deploy;
 mod general;
 mod http;
+mod interop;
 mod log;
 mod phones;
 mod protect;
