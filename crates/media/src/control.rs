@@ -5,8 +5,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::tone::{Tone, G711};
 pub use crate::payload::{PayloadFormat, PayloadSpec, PtMap};
+use crate::tone::{Tone, G711};
 use crate::SrtpPolicy;
 
 /// SRTP keys of a leg; `None` on a side means plain RTP.
