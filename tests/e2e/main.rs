@@ -20,6 +20,7 @@ mod phones;
 mod preflight;
 mod protect;
 mod reload;
+mod ringback;
 mod run;
 mod sip_check;
 mod sip_interop;

@@ -6,6 +6,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 pub use crate::payload::{PayloadFormat, PayloadSpec, PtMap};
+use crate::tone::{Tone, G711};
 use crate::SrtpPolicy;
 
 /// SRTP keys of a leg; `None` on a side means plain RTP.
@@ -100,6 +101,21 @@ pub enum MediaOp {
         /// RTCP multiplexing toward the party, when it changes.
         rtcp_mux: Option<bool>,
     },
+    /// Starts (`Some`) or stops (`None`) a tone toward the party of one
+    /// leg: 20 ms G.711 packets with a sequence number, timestamp and SSRC
+    /// of their own (marker bit on the first), SRTP-protected when the leg
+    /// is SRTP, sent to the leg's remote address. A new tone replaces the
+    /// one playing. The relay stops it by itself once RTP from the other
+    /// leg flows toward the party (early media takes over) and when the
+    /// session is deleted.
+    Tone {
+        /// Session id.
+        id: u64,
+        /// Which leg's party hears it.
+        side: Side,
+        /// What to play; `None` stops it.
+        tone: Option<ToneSpec>,
+    },
     /// What one leg's party now declares for its stream (from its new SDP):
     /// its payload types, or a stream that is not RTP (T.38). The relay
     /// derives both directions' payload-type maps again from this side and
@@ -118,6 +134,19 @@ pub enum MediaOp {
         /// Session id.
         id: u64,
     },
+}
+
+/// A tone for one party: what it sounds like and how the party was
+/// offered G.711.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToneSpec {
+    /// Frequencies and cadence.
+    pub tone: Tone,
+    /// µ-law or A-law.
+    pub law: G711,
+    /// The RTP payload type the party uses for it (0 and 8 are the static
+    /// ones; an `a=rtpmap` may give another).
+    pub payload_type: u8,
 }
 
 /// What one leg received (counted where the packet arrived).

@@ -7,7 +7,8 @@
 //! numberings and RFC 4733 event payloads ([`payload`]), SRTP and SRTCP in place (RFC 3711
 //! `AES_CM_128_HMAC_SHA1_80`/`_32`, RFC 7714 `AEAD_AES_128_GCM`) with
 //! rollover-counter estimation and replay windows per SSRC, and SDES
-//! (RFC 4568 `a=crypto`) parsing and generation.
+//! (RFC 4568 `a=crypto`) parsing and generation; G.711 and the call-progress
+//! tones the relay plays (`tone`).
 //!
 //! This crate does no I/O, reads no clock, spawns nothing and never panics on
 //! input from the network. The fast path works in place on the caller's
@@ -58,6 +59,7 @@ mod rtp;
 mod sdes;
 mod seq;
 mod srtp;
+pub mod tone;
 
 pub use demux::{classify, PacketClass};
 pub use rtcp::{

@@ -35,6 +35,8 @@ use crate::sys::uring::{Completion, Uring, PAYLOAD_OFFSET};
 use crate::sys::{Batch, Outgoing};
 
 pub use crate::config::{Interface, Io, RelayConfig};
+
+mod tone;
 pub use media::control::{LegPorts, LegSpec, SessionInfo, Side};
 
 /// Events from the workers.
@@ -459,6 +461,11 @@ impl Relay {
                     reply: None,
                 })
             }
+            MediaOp::Tone { id, side, tone } => {
+                let w = self.worker_of(id)?;
+                let tone = tone.map(Box::new);
+                self.workers[w].send(Cmd::Tone { id, side, tone })
+            }
             MediaOp::Payload { id, side, spec } => {
                 let w = self.worker_of(id)?;
                 self.workers[w].send(Cmd::Payload {
@@ -636,6 +643,8 @@ struct Worker {
     /// publishes that once per loop round.
     tally: Tally,
     published: Arc<Published>,
+    /// Tones playing (local ringback), apart from the forwarding state.
+    tones: tone::Tones,
 }
 
 /// Buffer size: the largest RTP packet we relay plus SRTP tag room.
@@ -672,6 +681,7 @@ impl Worker {
             files: 0,
             tally: Tally::default(),
             published: Arc::default(),
+            tones: tone::Tones::default(),
         }
     }
 
@@ -724,7 +734,7 @@ impl Worker {
 
     fn run(mut self) {
         if self.uring {
-            match Uring::new(URING_BUFFERS, BUF, self.files) {
+            match Uring::with_own(URING_BUFFERS, tone::RING_BUFFERS, BUF, self.files) {
                 Ok(u) => return self.run_uring(u),
                 Err(e) => {
                     tracing::warn!(%e, "io_uring unavailable, relay worker falls back to epoll");
@@ -752,10 +762,10 @@ impl Worker {
         let mut out = OutQueue::with_capacity(BATCH);
         let mut last_sweep = Instant::now();
         loop {
-            if let Err(e) = self
-                .poll
-                .poll(&mut events, Some(Duration::from_millis(500)))
-            {
+            // A timeout shorter than the sweep's only while a tone plays.
+            let tick = Duration::from_millis(500);
+            let wait = self.tones.timeout(tick).unwrap_or(tick);
+            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     tracing::error!(%e, "relay worker poll failed");
                     return;
@@ -769,6 +779,9 @@ impl Worker {
             }
             if !self.commands() {
                 return;
+            }
+            if !self.tones.is_empty() {
+                self.play_tones(Instant::now(), None);
             }
             self.publish();
             let now = Instant::now();
@@ -823,7 +836,9 @@ impl Worker {
                     });
                     let _ = reply.send(s);
                 }
+                Cmd::Tone { id, side, tone } => self.tone(id, side, tone),
                 Cmd::Remove { id, reply } => {
+                    self.tones.remove_session(id);
                     let now = Instant::now();
                     let s = self.sessions.remove(id).map(|s| {
                         for leg in &s.legs {
@@ -1091,6 +1106,7 @@ impl Worker {
 const URING_BUFFERS: u16 = 1024;
 /// User data: kind in the top 2 bits, then a 30-bit generation or a 16-bit
 /// buffer id, then the slot index in the low 32 bits.
+const KIND_TONE: u64 = 0;
 const KIND_RECV: u64 = 1;
 const KIND_SEND: u64 = 2;
 const KIND_OTHER: u64 = 3;
@@ -1134,6 +1150,7 @@ impl Worker {
             tracing::error!(%e, "relay worker cannot arm its tick");
             return;
         }
+        self.tones.set_ring_buffers(u.own_buffers());
         let mut events = Events::with_capacity(16);
         let mut done: Vec<Completion> = Vec::with_capacity(1024);
         let mut last_sweep = Instant::now();
@@ -1166,8 +1183,18 @@ impl Worker {
                     tracing::error!(%e, "cannot arm a relay receive");
                 }
             }
+            // Tone packets due go out with this wait (a new session's
+            // sockets are in the ring's table by now).
+            if !self.tones.is_empty() {
+                self.play_tones(Instant::now(), Some(&mut u));
+            }
             done.clear();
-            if let Err(e) = u.wait_one(&mut done) {
+            // A wait with a timeout only while a tone plays.
+            let waited = match self.tones.timeout(tick) {
+                None => u.wait_one(&mut done),
+                Some(t) => u.wait(t, &mut done),
+            };
+            if let Err(e) = waited {
                 tracing::error!(%e, "relay worker ring failed");
                 return;
             }
@@ -1176,6 +1203,7 @@ impl Worker {
                 match ud_kind(c.user_data) {
                     KIND_RECV => self.on_recv(&mut u, c, now),
                     KIND_SEND => self.on_sent(&mut u, c),
+                    KIND_TONE => self.tones.sent(ud_tag(c.user_data) as u16),
                     _ if c.user_data == UD_TICK && !c.more() => {
                         let _ = u.arm_tick(tick, UD_TICK);
                     }

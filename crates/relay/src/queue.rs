@@ -4,7 +4,7 @@
 //! and a session removed before its worker installed it is dropped
 //! unopened (its sockets close at once). Set-ups waiting are bounded: a
 //! create beyond the bound is refused at once ([`Refused`]) instead of
-//! queuing four more sockets behind a worker that lags. Updates, queries
+//! queuing four more sockets behind a worker that lags. Updates, tones, queries
 //! and the stop keep their order with the set-ups and are never refused.
 
 use std::collections::{HashSet, VecDeque};
@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard};
 
-use media::control::{LegSpec, PayloadSpec, Side};
+use media::control::{LegSpec, PayloadSpec, Side, ToneSpec};
 
 use crate::crypto::{Crypto, CryptoSpec};
 use crate::engine::RelayError;
@@ -30,6 +30,12 @@ pub(crate) enum Cmd {
         rtcp_mux: Option<bool>,
         /// `None`: nobody waits (failures are logged).
         reply: Option<mpsc::Sender<Result<(), RelayError>>>,
+    },
+    /// Start (`Some`) or stop a tone toward one leg's party.
+    Tone {
+        id: u64,
+        side: Side,
+        tone: Option<Box<ToneSpec>>,
     },
     /// What a leg's party now declares (payload types, a raw stream).
     Payload {
@@ -261,6 +267,7 @@ mod tests {
                 Cmd::Update { id, .. } => format!("u{id}"),
                 Cmd::Payload { id, .. } => format!("p{id}"),
                 Cmd::Query { id, .. } => format!("q{id}"),
+                Cmd::Tone { id, .. } => format!("t{id}"),
                 Cmd::Stop => "stop".into(),
             })
             .collect()

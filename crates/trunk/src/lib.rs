@@ -48,6 +48,7 @@ pub use health::{Failure, Health, HealthChange, PeerState, Ping};
 pub use interop::{Interop, Refresher, Rel100, SessionTimer, MIN_SE_FLOOR};
 pub use spec::{
     default_user_agent, default_x_ms_sbc, Cidr, CidrError, DtmfMode, HeaderPolicy, MediaSecurity,
-    OptionsSpec, PaiPolicy, PeerSpec, TrunkKind, TrunkSpec, ALLOW, DEFAULT_EMERGENCY_NUMBERS,
-    DEFAULT_FAILOVER_CODES, MICROSOFT_PROXIES, MICROSOFT_SIGNALLING_RANGES,
+    OptionsSpec, PaiPolicy, PeerSpec, Ringback, TrunkKind, TrunkSpec, ALLOW,
+    DEFAULT_EMERGENCY_NUMBERS, DEFAULT_FAILOVER_CODES, MICROSOFT_PROXIES,
+    MICROSOFT_SIGNALLING_RANGES,
 };

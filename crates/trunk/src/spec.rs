@@ -162,6 +162,26 @@ pub enum MediaSecurity {
     Srtp,
 }
 
+/// What a caller arriving over a trunk hears while the callee rings, when
+/// the callee's 180 carries no SDP.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Ringback {
+    /// The 180 is relayed; the caller plays its own ringback (the default).
+    #[default]
+    Pass,
+    /// The SBC answers the caller early (183 Session Progress with our SDP)
+    /// and its relay plays this tone toward the caller until the answer or
+    /// the callee's own early media.
+    Local {
+        /// The tone's name (`de`, `uk`…, or one of `[media.tones]`), for logs.
+        name: String,
+        /// Frequencies, Hz (one or two).
+        freqs: Vec<u16>,
+        /// On/off periods, ms, starting with an on period; empty: continuous.
+        cadence_ms: Vec<u32>,
+    },
+}
+
 /// How DTMF reaches a trunk's party.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DtmfMode {
@@ -439,6 +459,8 @@ pub struct TrunkSpec {
     /// trunk an emergency call, matched exactly: the configuration's
     /// `[emergency] numbers` and the trunk's own additions.
     pub emergency: Vec<String>,
+    /// Ringback toward callers arriving over this trunk.
+    pub ringback: Ringback,
     /// 100rel, UPDATE, Timer C and session timers ([`crate::Interop`]).
     pub interop: crate::Interop,
     /// How DTMF reaches the trunk's party.
@@ -549,6 +571,7 @@ impl TrunkSpec {
             max_calls: None,
             max_cps: None,
             emergency: DEFAULT_EMERGENCY_NUMBERS.map(str::to_owned).to_vec(),
+            ringback: Ringback::Pass,
             interop: crate::Interop::for_kind(ms),
             dtmf: DtmfMode::Rfc4733,
             t38: !ms,

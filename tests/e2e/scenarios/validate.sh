@@ -94,4 +94,5 @@ pair dtmf         0    carrier-uas.xml              carrier-uac-dtmf.xml
 pair dtmf-info    0    gateway-uas-info.xml         loopback/uac-info.xml
 pair t38          0    gateway-uas-t38.xml          carrier-uac-t38.xml
 pair t38-refused  0    loopback/uas-t38-488.xml     carrier-uac-t38-refused.xml
+pair ringback     0    loopback/uas-early-183.xml   carrier-uac-ringback.xml -key rtp_port "$(free_udp)"
 exit $FAILED

@@ -144,6 +144,7 @@ impl B2bua {
                 };
             }
         }
+        self.ringback_forget(id);
         if let Some(s) = call.session {
             self.outputs
                 .push_back(Output::Media(MediaOp::Delete { id: s.id }));

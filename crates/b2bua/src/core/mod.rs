@@ -12,6 +12,7 @@
 //! - [`transfer`]: REFER as transferee, INVITE with Replaces;
 //! - [`identity`]: identity and history headers toward a trunk;
 //! - [`ending`]: timers, BYE, ending a call and its CDR;
+//! - [`ringback`]: local ringback toward the caller (a 183 and a tone);
 //! - [`leg`]: a dialog with one party;
 //! - [`prack`]: reliable provisional responses (RFC 3262) on both sides;
 //! - [`update`]: UPDATE (RFC 3311) before and after the answer;
@@ -28,6 +29,7 @@ mod phones;
 mod prack;
 mod refresh;
 mod reload;
+mod ringback;
 mod setup;
 mod size;
 mod t38;
@@ -575,6 +577,8 @@ pub struct B2bua {
     /// ([`Input::ConnectionLost`]): their failures do not count against
     /// the peer.
     connection_lost: bool,
+    /// Calls whose caller hears (or heard) our ringback tone.
+    ringback: HashMap<u64, ringback::Ringing>,
 }
 
 impl Call {
@@ -733,6 +737,7 @@ impl B2bua {
             server_invites: std::collections::HashSet::new(),
             held: HashMap::new(),
             connection_lost: false,
+            ringback: HashMap::new(),
         }
     }
 

@@ -948,6 +948,12 @@ impl B2bua {
         if let Some(b) = &body {
             apply_remote(&mut self.outputs, session, &mut call.legs[li], b, true);
         }
+        if self.ringback_progress(id, li, body.is_some()) {
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
         let early_sdp = body.is_some() && !call.late_offer;
         if call.last_relayed == Some(status) && !early_sdp {
             return;
@@ -997,6 +1003,7 @@ impl B2bua {
     }
 
     pub(super) fn callee_answered(&mut self, id: u64, li: usize, msg: &Message) {
+        self.ringback_stop(id);
         let now = self.now;
         let Some(call) = self.calls.get_mut(&id) else {
             return;

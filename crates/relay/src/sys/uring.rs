@@ -20,7 +20,9 @@
 //! ([`Uring::recycle`]), and a buffer that is being sent is put back only
 //! when the send completes. Destination addresses live in a per-buffer
 //! array for the same span. The `msghdr` template is boxed and lives as
-//! long as the ring.
+//! long as the ring. Buffers beyond the provided ones (`own`, for packets
+//! the worker makes itself: tones) are never put into the ring, so the
+//! kernel only reads them, for a send, while the worker does not write them.
 
 use std::io;
 use std::net::SocketAddr;
@@ -79,9 +81,11 @@ pub(crate) struct Uring {
     ring: IoUring,
     /// `entries` ring slots of `io_uring_buf` (16 octets each), page aligned.
     buf_ring: *mut BufRingEntry,
-    /// `entries` buffers of `buf_size` octets, page aligned.
+    /// `entries + own` buffers of `buf_size` octets, page aligned.
     data: *mut u8,
     entries: u16,
+    /// Buffers after the provided ones, the worker's own (never in the ring).
+    own: u16,
     buf_size: usize,
     /// Our copy of the buffer ring's tail (published on [`Uring::wait`]).
     tail: u16,
@@ -139,11 +143,28 @@ unsafe fn unmap(p: *mut u8, len: usize) {
 }
 
 impl Uring {
-    /// A ring with `entries` provided buffers of `buf_size` octets
-    /// (`entries` a power of two, at most 32,768) and a table of `files`
-    /// registered sockets.
+    /// A ring without buffers of the worker's own (tests).
+    #[cfg(test)]
     pub(crate) fn new(entries: u16, buf_size: usize, files: u32) -> io::Result<Uring> {
-        if !entries.is_power_of_two() || entries > 1 << 15 || buf_size <= PAYLOAD_OFFSET {
+        Uring::with_own(entries, 0, buf_size, files)
+    }
+
+    /// A ring with `entries` provided buffers of `buf_size` octets
+    /// (`entries` a power of two, at most 32,768), `own` more that are
+    /// never provided to the kernel (the worker writes packets of its own
+    /// there and sends them: [`Uring::own_buffers`]) and a table of
+    /// `files` registered sockets.
+    pub(crate) fn with_own(
+        entries: u16,
+        own: u16,
+        buf_size: usize,
+        files: u32,
+    ) -> io::Result<Uring> {
+        if !entries.is_power_of_two()
+            || entries > 1 << 15
+            || own > 1 << 14
+            || buf_size <= PAYLOAD_OFFSET
+        {
             return Err(io::ErrorKind::InvalidInput.into());
         }
         // Completions wait for `io_uring_enter` (DEFER_TASKRUN): receives
@@ -167,8 +188,9 @@ impl Uring {
             ));
         }
         let n = usize::from(entries);
+        let total = n + usize::from(own);
         let buf_ring = map(n * size_of::<BufRingEntry>())?.cast::<BufRingEntry>();
-        let data = match map(n * buf_size) {
+        let data = match map(total * buf_size) {
             Ok(d) => d,
             Err(e) => {
                 // SAFETY: mapped just above with this length, not used yet.
@@ -184,9 +206,10 @@ impl Uring {
             buf_ring,
             data,
             entries,
+            own,
             buf_size,
             tail: 0,
-            dests: vec![zeroed_storage(); n].into_boxed_slice(),
+            dests: vec![zeroed_storage(); total].into_boxed_slice(),
             msghdr,
             tick: Box::new(Timespec::new()),
             in_flight: 0,
@@ -211,8 +234,8 @@ impl Uring {
     /// Buffer `bid`, owned by the worker between the completion that named
     /// it and [`recycle`](Uring::recycle).
     pub(crate) fn buffer(&mut self, bid: u16) -> &mut [u8] {
-        let bid = usize::from(bid) % usize::from(self.entries);
-        // SAFETY: `data` holds `entries * buf_size` octets; the slice is
+        let bid = usize::from(bid) % self.total();
+        // SAFETY: `data` holds `total() * buf_size` octets; the slice is
         // within it and borrowed from `&mut self`, so no other Rust
         // reference to it exists; the kernel does not write a buffer that
         // is not in the ring (the caller owns `bid`).
@@ -241,10 +264,24 @@ impl Uring {
         })
     }
 
+    /// Buffers provided and own.
+    fn total(&self) -> usize {
+        usize::from(self.entries) + usize::from(self.own)
+    }
+
+    /// The ids of the worker's own buffers (after the provided ones): the
+    /// worker's from the start, never to be [`recycle`](Uring::recycle)d.
+    pub(crate) fn own_buffers(&self) -> std::ops::Range<u16> {
+        self.entries..self.entries + self.own
+    }
+
     /// Gives buffer `bid` back to the kernel (published on the next wait).
     pub(crate) fn recycle(&mut self, bid: u16) {
+        if bid >= self.entries {
+            // An own buffer is never the kernel's to receive into.
+            return;
+        }
         let mask = self.entries - 1;
-        let bid = bid & mask;
         // SAFETY: the slot index is masked into the ring; the entry is
         // written before the tail that makes it visible (Release in publish).
         unsafe {
@@ -372,7 +409,7 @@ impl Uring {
         dest: SocketAddr,
         user_data: u64,
     ) -> io::Result<()> {
-        let i = usize::from(bid & (self.entries - 1));
+        let i = usize::from(bid) % self.total();
         if offset + len > self.buf_size {
             return Err(io::ErrorKind::InvalidInput.into());
         }
@@ -453,7 +490,7 @@ impl Drop for Uring {
         // them any more (in_flight is 0, the buffer ring is unregistered).
         unsafe {
             unmap(self.buf_ring.cast(), n * size_of::<BufRingEntry>());
-            unmap(self.data, n * self.buf_size);
+            unmap(self.data, self.total() * self.buf_size);
         }
     }
 }
@@ -517,6 +554,56 @@ mod tests {
         let (n, from) = peer.recv_from(&mut got).unwrap();
         assert_eq!(&got[..n], b"Hello relay");
         assert_eq!(from, b_addr);
+    }
+
+    #[test]
+    fn own_buffers_are_sent_from_and_never_received_into() {
+        let mut u = Uring::with_own(2, 2, 256, 2).unwrap();
+        assert_eq!(u.own_buffers(), 2..4);
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        u.register(0, a.as_raw_fd()).unwrap();
+        u.arm_recv(0, 5).unwrap();
+        // An own buffer recycled by mistake stays out of the ring.
+        u.recycle(3);
+        u.buffer(3)[..5].copy_from_slice(b"ours!");
+        u.send(0, 3, 0, 5, peer.local_addr().unwrap(), 6).unwrap();
+        // Submitted with the next wait.
+        let mut out = Vec::new();
+        for _ in 0..50 {
+            out.clear();
+            u.wait(Duration::from_millis(20), &mut out).unwrap();
+            if out.iter().any(|c| c.user_data == 6) {
+                break;
+            }
+        }
+        assert!(
+            out.iter().any(|c| c.user_data == 6 && c.result == 5),
+            "sent"
+        );
+        let mut got = [0u8; 16];
+        let (n, _) = peer.recv_from(&mut got).unwrap();
+        assert_eq!(&got[..n], b"ours!");
+        // Datagrams land in the two provided buffers only.
+        let mut bids = Vec::new();
+        for i in 0..2u8 {
+            peer.send_to(&[i; 4], a.local_addr().unwrap()).unwrap();
+        }
+        for _ in 0..50 {
+            out.clear();
+            u.wait(Duration::from_millis(20), &mut out).unwrap();
+            bids.extend(
+                out.iter()
+                    .filter(|c| c.user_data == 5)
+                    .filter_map(|c| c.buffer()),
+            );
+            if bids.len() == 2 {
+                break;
+            }
+        }
+        bids.sort_unstable();
+        assert_eq!(bids, [0, 1]);
     }
 
     #[test]

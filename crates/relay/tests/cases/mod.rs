@@ -10,6 +10,7 @@ use std::time::Duration;
 use relay::{LegSpec, MediaOp, Relay, RelayConfig, RelayEvent, Side};
 
 mod payload;
+mod tone;
 
 fn relay(inactivity_ms: u64) -> Relay {
     Relay::start(RelayConfig {

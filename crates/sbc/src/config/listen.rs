@@ -22,6 +22,8 @@ pub(crate) struct MediaSettings {
     pub(crate) io: relay::Io,
     /// Share of the port pairs kept for emergency calls (percent).
     pub(crate) emergency_reserve_percent: u8,
+    /// The ringback tones trunks may name, and the default one.
+    pub(crate) tones: super::ringback::Tones,
 }
 
 /// Checks the `[[listen]]` entries: addresses, TLS profiles, duplicates.
@@ -155,5 +157,6 @@ pub(super) fn check_media(ctx: &Ctx<'_>, m: &MediaSection) -> Result<MediaSettin
         inactivity: Duration::from_secs(*m.inactivity_s.get_ref()),
         io,
         emergency_reserve_percent: reserve,
+        tones: super::ringback::check_tones(ctx, m)?,
     })
 }

@@ -7,7 +7,7 @@
 //! `schema` is what serde reads; `error` turns spans into `FILE:LINE:
 //! FIELD: message`; the other modules check one part each, in the order
 //! [`parse`] calls them: `sip_section` (`[sbc]`, `[sip]`), `listen` (`[[listen]]`,
-//! `[media]`), `tls` (`[tls.NAME]`, certificate names), `trunks`, `routes`
+//! `[media]`; `ringback` its tones), `tls` (`[tls.NAME]`, certificate names), `trunks`, `routes`
 //! (with `[route.forward]`), `phones` (`[phones]` and its users file);
 //! `http` (`[http]`, the operations endpoint), `log` (`[log]`); `protect`
 //! (`[protect]`, unknown sources); `numbers` holds what trunks and routes
@@ -25,6 +25,7 @@ mod log;
 mod numbers;
 mod phones;
 mod protect;
+mod ringback;
 mod routes;
 mod schema;
 mod sip_section;

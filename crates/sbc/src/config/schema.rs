@@ -318,6 +318,21 @@ pub(crate) struct MediaSection {
     pub(crate) io: Spanned<String>,
     /// Share of the port pairs kept for emergency calls (percent).
     pub(crate) emergency_reserve_percent: Spanned<u8>,
+    /// The tone of trunks with `ringback = "local"` that name none.
+    pub(crate) ringback_tone: Spanned<String>,
+    /// Tones of one's own, by name (beside and over the built-in ones).
+    pub(crate) tones: BTreeMap<String, Spanned<ToneSection>>,
+}
+
+/// `[media.tones.NAME]`: one or two frequencies and an on/off cadence.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ToneSection {
+    /// Hz, one or two.
+    pub(crate) freqs: Vec<u16>,
+    /// On, off, on, off… in ms; empty or absent: continuous.
+    #[serde(default)]
+    pub(crate) cadence_ms: Vec<u32>,
 }
 
 impl Default for MediaSection {
@@ -330,6 +345,8 @@ impl Default for MediaSection {
             inactivity_s: Spanned::new(0..0, 60),
             io: Spanned::new(0..0, "uring".to_owned()),
             emergency_reserve_percent: Spanned::new(0..0, 5),
+            ringback_tone: Spanned::new(0..0, "eu".to_owned()),
+            tones: BTreeMap::new(),
         }
     }
 }
@@ -364,6 +381,14 @@ pub(crate) enum RefresherName {
 pub(crate) enum MediaName {
     Rtp,
     Srtp,
+}
+
+/// `ringback` of a trunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RingbackName {
+    Pass,
+    Local,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -422,6 +447,11 @@ pub(crate) struct TrunkSection {
     pub(crate) max_cps: Option<Spanned<u32>>,
     /// Emergency numbers of this trunk beside `[emergency] numbers`.
     pub(crate) emergency: Option<Vec<Spanned<String>>>,
+    /// What callers from this trunk hear while the callee rings without
+    /// SDP: `"pass"` (the 180 goes on) or `"local"` (our 183 and tone).
+    pub(crate) ringback: Option<Spanned<RingbackName>>,
+    /// The tone of `ringback = "local"` (default `[media] ringback_tone`).
+    pub(crate) ringback_tone: Option<Spanned<String>>,
     /// Reliable provisional responses (RFC 3262): off, supported, required.
     pub(crate) prack: Option<Spanned<PrackName>>,
     /// The trunk's peers take UPDATE (RFC 3311).

@@ -505,6 +505,7 @@ fn check_trunk(
         }
         spec.max_cps = Some(*m.get_ref());
     }
+    spec.ringback = super::ringback::trunk_ringback(ctx, i, t, &media.tones)?;
     if let Some(d) = &t.dtmf {
         spec.dtmf = match d.get_ref() {
             DtmfName::Rfc4733 => trunk::DtmfMode::Rfc4733,

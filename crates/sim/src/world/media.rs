@@ -6,7 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use b2bua::MediaControl;
-use media::control::{CryptoSpec, LegPorts, LegSpec, MediaOp, PayloadSpec, SessionInfo, Side};
+use media::control::{
+    CryptoSpec, LegPorts, LegSpec, MediaOp, PayloadSpec, SessionInfo, Side, ToneSpec,
+};
 use media::{CryptoAttribute, SrtpProfile};
 
 /// The relay's advertised address.
@@ -36,6 +38,8 @@ pub struct MediaLog {
     pub creates: Vec<(LegSpec, LegSpec, SessionInfo)>,
     /// Every update, in order.
     pub updates: Vec<Update>,
+    /// Tones started (`Some`) and stopped (`None`), in order.
+    pub tones: Vec<(u64, Side, Option<ToneSpec>)>,
     /// Every payload change (a party's payload types, a raw stream), in order.
     pub payloads: Vec<(u64, Side, PayloadSpec)>,
     /// Sessions deleted.
@@ -68,6 +72,7 @@ impl MediaLog {
                 crypto,
                 rtcp_mux,
             }),
+            MediaOp::Tone { id, side, tone } => self.tones.push((id, side, tone)),
             MediaOp::Payload { id, side, spec } => self.payloads.push((id, side, spec)),
             MediaOp::Delete { id } => self.deletes.push(id),
         }

@@ -15,6 +15,7 @@ mod interop;
 mod log;
 mod phones;
 mod protect;
+mod ringback;
 mod routes;
 mod samples;
 mod tls;
