@@ -11,112 +11,6 @@ use media::control::Side;
 use media::CryptoAttribute;
 use sip::Message;
 
-const CONTACT_443: &str =
-    "<sip:api-du-a-euwe.pstnhub.microsoft.com:443;x-i=0a1b2c3d;x-c=f00d/s/1/abc>";
-const CONTACT_443_URI: &str =
-    "sip:api-du-a-euwe.pstnhub.microsoft.com:443;x-i=0a1b2c3d;x-c=f00d/s/1/abc";
-const MS_RR: &str = "<sip:sip-du-a-eu.pstnhub.microsoft.com:5061;transport=tls;lr>";
-
-/// The carrier's INVITE for 030123456 from 0891234567 (national numbers).
-fn carrier_invite(call_id: &str, sdp: &str, extra: &[String]) -> Message {
-    let mut h = vec![
-        format!(
-            "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{}",
-            token(call_id)
-        ),
-        "Max-Forwards: 70".into(),
-        "From: \"Alice\" <sip:0891234567@192.0.2.10>;tag=c-from".into(),
-        "To: <sip:030123456@192.0.2.1>".into(),
-        format!("Call-ID: {call_id}"),
-        "CSeq: 1 INVITE".into(),
-        "Contact: <sip:0891234567@192.0.2.10:5060>".into(),
-    ];
-    h.extend_from_slice(extra);
-    build("INVITE sip:030123456@192.0.2.1:5060 SIP/2.0", &h, sdp)
-}
-
-/// An in-dialog request from the carrier on a dialog where our tag is `our_tag`.
-fn carrier_in_dialog(
-    method: &str,
-    call_id: &str,
-    our_tag: &str,
-    cseq: u32,
-    extra: &[String],
-    sdp: &str,
-) -> Message {
-    let mut h = vec![
-        format!(
-            "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{method}{cseq}{}",
-            token(call_id)
-        ),
-        "Max-Forwards: 70".into(),
-        "From: \"Alice\" <sip:0891234567@192.0.2.10>;tag=c-from".into(),
-        format!("To: <sip:030123456@192.0.2.1>;tag={our_tag}"),
-        format!("Call-ID: {call_id}"),
-        format!("CSeq: {cseq} {method}"),
-    ];
-    h.extend_from_slice(extra);
-    build(
-        &format!("{method} sip:+4930123456@sbc.carrier.example:5060 SIP/2.0"),
-        &h,
-        sdp,
-    )
-}
-
-/// Microsoft's INVITE: from Teams user +4930111 to carrier number +4989222.
-fn ms_invite(call_id: &str, sdp: &str, extra: &[String]) -> Message {
-    let mut h = vec![
-        format!(
-            "Via: SIP/2.0/TLS 52.112.1.1:5061;branch=z9hG4bK-{}",
-            token(call_id)
-        ),
-        format!("Record-Route: {MS_RR}"),
-        "Max-Forwards: 69".into(),
-        "From: \"Bob\" <sip:+4930111@sip.pstnhub.microsoft.com:5061;user=phone>;tag=ms-from".into(),
-        format!("To: <sip:+4989222@{TEAMS_FQDN}:5061;user=phone>"),
-        format!("Call-ID: {call_id}"),
-        "CSeq: 1 INVITE".into(),
-        format!("Contact: {CONTACT_443}"),
-        "Allow: INVITE,ACK,OPTIONS,CANCEL,BYE,NOTIFY".into(),
-    ];
-    h.extend_from_slice(extra);
-    build(
-        &format!("INVITE sip:+4989222@{TEAMS_FQDN}:5061;user=phone;transport=tls SIP/2.0"),
-        &h,
-        sdp,
-    )
-}
-
-/// An in-dialog request from Microsoft (proxy 0) toward us.
-fn ms_in_dialog(
-    method: &str,
-    call_id: &str,
-    from: &str,
-    to: &str,
-    cseq: u32,
-    extra: &[String],
-    body: &str,
-) -> Message {
-    let mut h = vec![
-        format!(
-            "Via: SIP/2.0/TLS 52.112.1.1:5061;branch=z9hG4bK-{method}{cseq}{}",
-            token(call_id)
-        ),
-        "Max-Forwards: 69".into(),
-        format!("From: {from}"),
-        format!("To: {to}"),
-        format!("Call-ID: {call_id}"),
-        format!("CSeq: {cseq} {method}"),
-        format!("Contact: {CONTACT_443}"),
-    ];
-    h.extend_from_slice(extra);
-    build(
-        &format!("{method} sip:{TEAMS_FQDN}:5061;transport=tls SIP/2.0"),
-        &h,
-        body,
-    )
-}
-
 /// The Teams side of an established carrier → Teams call.
 struct Established {
     /// The carrier dialog: Call-ID and our tag.
@@ -336,9 +230,6 @@ impl FromTeams {
         hdr(&self.ms_ok, "To").unwrap()
     }
 }
-
-const MS_FROM: &str =
-    "\"Bob\" <sip:+4930111@sip.pstnhub.microsoft.com:5061;user=phone>;tag=ms-from";
 
 /// Microsoft (proxy 0) calls +4989222 at the carrier; the carrier answers;
 /// Microsoft ACKs. `extra` goes into Microsoft's INVITE.

@@ -10,55 +10,7 @@ use harness::*;
 use media::control::Side;
 use sip::Message;
 
-const CONTACT_443: &str = "<sip:api-du-a-euwe.pstnhub.microsoft.com:443;x-i=0a1b2c3d>";
 const C_CONTACT: &str = "Contact: <sip:089222@192.0.2.10:5060>";
-const MS_FROM: &str =
-    "\"Bob\" <sip:+4930111@sip.pstnhub.microsoft.com:5061;user=phone>;tag=ms-from";
-
-fn carrier_invite(call_id: &str, sdp: &str, extra: &[String]) -> Message {
-    let mut h = vec![
-        format!(
-            "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{}",
-            token(call_id)
-        ),
-        "Max-Forwards: 70".into(),
-        "From: \"Alice\" <sip:0891234567@192.0.2.10>;tag=c-from".into(),
-        "To: <sip:030123456@192.0.2.1>".into(),
-        format!("Call-ID: {call_id}"),
-        "CSeq: 1 INVITE".into(),
-        "Contact: <sip:0891234567@192.0.2.10:5060>".into(),
-    ];
-    h.extend_from_slice(extra);
-    build("INVITE sip:030123456@192.0.2.1:5060 SIP/2.0", &h, sdp)
-}
-
-/// A request from the carrier (as caller) in the dialog where our tag is `our_tag`.
-fn carrier_in_dialog(
-    method: &str,
-    call_id: &str,
-    our_tag: &str,
-    cseq: u32,
-    extra: &[String],
-    sdp: &str,
-) -> Message {
-    let mut h = vec![
-        format!(
-            "Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{method}{cseq}{}",
-            token(call_id)
-        ),
-        "Max-Forwards: 70".into(),
-        "From: \"Alice\" <sip:0891234567@192.0.2.10>;tag=c-from".into(),
-        format!("To: <sip:030123456@192.0.2.1>;tag={our_tag}"),
-        format!("Call-ID: {call_id}"),
-        format!("CSeq: {cseq} {method}"),
-    ];
-    h.extend_from_slice(extra);
-    build(
-        &format!("{method} sip:+4930123456@sbc.carrier.example:5060 SIP/2.0"),
-        &h,
-        sdp,
-    )
-}
 
 /// A request from the carrier as callee in the dialog of our INVITE `inv`
 /// (its To tag `c-tag`).
@@ -77,45 +29,9 @@ fn carrier_callee_request(inv: &Message, method: &str, cseq: u32, sdp: &str) -> 
     build(&format!("{method} {uri} SIP/2.0"), &h, sdp)
 }
 
-fn ms_invite(call_id: &str, sdp: &str, extra: &[String]) -> Message {
-    let mut h = vec![
-        format!(
-            "Via: SIP/2.0/TLS 52.112.1.1:5061;branch=z9hG4bK-{}",
-            token(call_id)
-        ),
-        "Max-Forwards: 69".into(),
-        format!("From: {MS_FROM}"),
-        format!("To: <sip:+4989222@{TEAMS_FQDN}:5061;user=phone>"),
-        format!("Call-ID: {call_id}"),
-        "CSeq: 1 INVITE".into(),
-        format!("Contact: {CONTACT_443}"),
-    ];
-    h.extend_from_slice(extra);
-    build(
-        &format!("INVITE sip:+4989222@{TEAMS_FQDN}:5061;user=phone;transport=tls SIP/2.0"),
-        &h,
-        sdp,
-    )
-}
-
-fn ms_in_dialog(method: &str, call_id: &str, to: &str, cseq: u32, body: &str) -> Message {
-    let h = vec![
-        format!(
-            "Via: SIP/2.0/TLS 52.112.1.1:5061;branch=z9hG4bK-{method}{cseq}{}",
-            token(call_id)
-        ),
-        "Max-Forwards: 69".into(),
-        format!("From: {MS_FROM}"),
-        format!("To: {to}"),
-        format!("Call-ID: {call_id}"),
-        format!("CSeq: {cseq} {method}"),
-        format!("Contact: {CONTACT_443}"),
-    ];
-    build(
-        &format!("{method} sip:{TEAMS_FQDN}:5061;transport=tls SIP/2.0"),
-        &h,
-        body,
-    )
+/// Microsoft's in-dialog request on the dialog whose To (our side) is `to`.
+fn ms_req(method: &str, call_id: &str, to: &str, cseq: u32, body: &str) -> Message {
+    ms_in_dialog(method, call_id, MS_FROM, to, cseq, &[], body)
 }
 
 fn rel(extra: &[&str]) -> Vec<String> {
@@ -329,7 +245,7 @@ fn teams_to_carrier(w: &mut World, id: &str) -> (Message, String) {
     w.take_req(CARRIER, "ACK");
     let ok = w.take_resp(MS[0], 200, "INVITE");
     let to = hdr(&ok, "To").unwrap();
-    w.ms_sends(0, ms_in_dialog("ACK", id, &to, 1, ""));
+    w.ms_sends(0, ms_req("ACK", id, &to, 1, ""));
     w.clear();
     (inv, to)
 }
@@ -392,7 +308,7 @@ fn update_from_teams_goes_to_the_carrier_as_update() {
     let (_inv, to) = teams_to_carrier(&mut w, "upd-b");
     w.ms_sends(
         0,
-        ms_in_dialog(
+        ms_req(
             "UPDATE",
             "upd-b",
             &to,
@@ -545,7 +461,7 @@ fn the_sbc_refreshes_a_carrier_leg_and_ends_the_call_when_the_carrier_is_gone() 
     w.take_req(CARRIER, "ACK");
     let ok = w.take_resp(MS[0], 200, "INVITE");
     let to = hdr(&ok, "To").unwrap();
-    w.ms_sends(0, ms_in_dialog("ACK", "st1", &to, 1, ""));
+    w.ms_sends(0, ms_req("ACK", "st1", &to, 1, ""));
     w.clear();
     // At half the interval: an UPDATE without SDP (the carrier takes UPDATE).
     w.advance(Duration::from_secs(61));
