@@ -28,7 +28,7 @@
 //!   (no busy loop);
 //! * the relay is never told to delete a session twice or one it never made;
 //! * at the end (drain — the OPTIONS pings stop —, a CANCEL for every
-//!   INVITE we sent — callers give up: there is no Timer C, issue 15 —, then
+//!   INVITE we sent — callers give up (Timer C, 180 s, would also end them) —, then
 //!   one hour of `Timeout`s, nobody answering), the only calls left are answered ones
 //!   (no session timer: they wait for a BYE or the relay); after the relay
 //!   reports each remaining session inactive and 5 more minutes:
