@@ -229,8 +229,6 @@ impl B2bua {
         push(&mut r, "Allow", self.cfg.trunks[leg.trunk].interop.allow());
         let se = session_interval(req).filter(|_| has_token(req, HeaderName::Supported, "timer"));
         if let Some(se) = se {
-            leg.session_expires = Some(se);
-            leg.sbc_refreshes = false;
             push(&mut r, "Session-Expires", &format!("{se};refresher=uac"));
             push(&mut r, "Require", "timer");
         }
@@ -277,52 +275,21 @@ impl B2bua {
         let Some((req, _, _, _)) = self.held.remove(&server) else {
             // Answered already: a retransmitted 2xx (our ACK was lost)
             // is ACKed again (RFC 6026 7.2), nothing else.
-            let invite = msg
-                .cseq()
-                .is_ok_and(|c| c.method.eq_ignore_ascii_case("INVITE"));
-            if (200..300).contains(&status) && invite {
-                let Some((t, tp)) = self
-                    .calls
-                    .get(&id)
-                    .map(|c| (c.legs[to].trunk, c.legs[to].peer.transport))
-                else {
-                    return;
-                };
-                let via = self.via(t, tp);
-                let cseq = msg.cseq().map(|c| c.seq).unwrap_or(1);
-                if let Some(leg) = self.calls.get(&id).map(|c| &c.legs[to]) {
-                    if let Some(mut ack) = dialog_request(leg, "ACK", cseq, &via) {
-                        if let Some(x) = &self.cfg.trunks[leg.trunk].headers.x_ms_sbc {
-                            push(&mut ack, "X-MS-SBC", x);
-                        }
-                        self.ep.send_stateless(&ack, leg.peer);
-                    }
-                }
+            if (200..300).contains(&status) {
+                self.ack_2xx(id, to, &msg);
             }
             return;
         };
         let Some(call) = self.calls.get(&id) else {
             return;
         };
-        let (tt, ttp) = (call.legs[to].trunk, call.legs[to].peer.transport);
         let (ftag, ftrunk) = (call.legs[from].local_tag.clone(), call.legs[from].trunk);
-        let via = self.via(tt, ttp);
         if (200..300).contains(&status) {
+            self.ack_2xx(id, to, &msg);
             let Some(call) = self.calls.get_mut(&id) else {
                 return;
             };
             let session = call.session;
-            let cseq = msg.cseq().map(|c| c.seq).unwrap_or(1);
-            let invite = msg
-                .cseq()
-                .is_ok_and(|c| c.method.eq_ignore_ascii_case("INVITE"));
-            let leg = &mut call.legs[to];
-            if let Some(mut ack) = dialog_request(leg, "ACK", cseq, &via).filter(|_| invite) {
-                if let Some(x) = &self.cfg.trunks[leg.trunk].headers.x_ms_sbc {
-                    push(&mut ack, "X-MS-SBC", x);
-                }
-                self.ep.send_stateless(&ack, leg.peer);
-            }
             let mut out = None;
             if let Some(body) = sdp_body(&msg).map(<[u8]>::to_vec) {
                 apply_remote(&mut self.outputs, session, &mut call.legs[to], &body, true);
@@ -363,6 +330,35 @@ impl B2bua {
             self.held.remove(&server);
         }
         self.respond(server, r);
+    }
+
+    /// ACKs 2xx `ok` on leg `li` when it answers an INVITE of ours in the
+    /// dialog (a re-INVITE, a refresh, or its retransmission: RFC 6026
+    /// §7.2); a 2xx to an UPDATE is not ACKed.
+    pub(super) fn ack_2xx(&mut self, id: u64, li: usize, ok: &Message) {
+        let Ok(cseq) = ok.cseq() else {
+            return;
+        };
+        if !cseq.method.eq_ignore_ascii_case("INVITE") {
+            return;
+        }
+        let Some((t, tp)) = self
+            .calls
+            .get(&id)
+            .map(|c| (c.legs[li].trunk, c.legs[li].peer.transport))
+        else {
+            return;
+        };
+        let via = self.via(t, tp);
+        let Some(leg) = self.calls.get(&id).map(|c| &c.legs[li]) else {
+            return;
+        };
+        if let Some(mut ack) = dialog_request(leg, "ACK", cseq.seq, &via) {
+            if let Some(x) = &self.cfg.trunks[t].headers.x_ms_sbc {
+                push(&mut ack, "X-MS-SBC", x);
+            }
+            self.ep.send_stateless(&ack, leg.peer);
+        }
     }
 
     /// Gives up on a request we forwarded (server transaction `server`):

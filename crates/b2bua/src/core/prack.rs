@@ -50,11 +50,6 @@ impl Rel {
     pub(super) fn holds_final(&self) -> bool {
         self.final_held.is_some()
     }
-
-    /// The caller got our SDP in a reliable 18x.
-    pub(super) fn answered_early(&self) -> bool {
-        self.sdp_sent
-    }
 }
 
 /// The `RAck` of a PRACK: (RSeq, CSeq number, method).
@@ -72,6 +67,14 @@ fn rseq_of(m: &Message) -> Option<u32> {
     header_by_name(m, "RSeq")
         .and_then(|v| v.trim().parse().ok())
         .filter(|n| (1..=0x7fff_ffff).contains(n))
+}
+
+impl Leg {
+    /// This caller got our SDP in a reliable 18x: every later 18x and the
+    /// 2xx carry the same SDP (RFC 3262 §5, RFC 6337 §3.1).
+    pub(super) fn answered_early(&self) -> bool {
+        self.rel.as_deref().is_some_and(|r| r.out && r.sdp_sent)
+    }
 }
 
 impl B2bua {

@@ -162,7 +162,9 @@ impl B2bua {
         let after = self.cfg.trunks[c.legs[li].trunk]
             .interop
             .provisional_timeout;
-        if status >= 200 || status > 100 || !armed {
+        // A final stops it, a provisional after 100 restarts it, the
+        // first response of all starts it.
+        if status > 100 || !armed {
             self.disarm(
                 id,
                 |t| matches!(t, Timer::Provisional { leg, .. } if *leg == li),
@@ -338,24 +340,9 @@ impl B2bua {
         };
         let leg = &mut c.legs[li];
         leg.refreshing = false;
-        let (t, transport) = (leg.trunk, leg.peer.transport);
-        let invite = msg
-            .cseq()
-            .is_ok_and(|c| c.method.eq_ignore_ascii_case("INVITE"));
         let expires = leg.session_expires.unwrap_or(trunk::MIN_SE_FLOOR);
         if (200..300).contains(&status) {
-            if invite {
-                let via = self.via(t, transport);
-                let cseq = msg.cseq().map(|c| c.seq).unwrap_or(1);
-                if let Some(leg) = self.calls.get(&id).map(|c| &c.legs[li]) {
-                    if let Some(mut ack) = dialog_request(leg, "ACK", cseq, &via) {
-                        if let Some(x) = &self.cfg.trunks[t].headers.x_ms_sbc {
-                            push(&mut ack, "X-MS-SBC", x);
-                        }
-                        self.ep.send_stateless(&ack, leg.peer);
-                    }
-                }
-            }
+            self.ack_2xx(id, li, msg);
             let (se, sbc) = match session_expires(msg) {
                 Some((se, who)) => (se.max(trunk::MIN_SE_FLOOR), who.as_deref() != Some("uas")),
                 None => (expires, true),

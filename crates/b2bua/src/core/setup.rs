@@ -977,11 +977,7 @@ impl B2bua {
             return;
         };
         push(&mut r, "Contact", &call.legs[a].contact);
-        let again = call.legs[a]
-            .rel
-            .as_deref()
-            .is_some_and(|r| r.out && r.answered_early());
-        if early_sdp && again {
+        if early_sdp && call.legs[a].answered_early() {
             // The caller has our answer (reliably): the same SDP again.
             if let Some(sdp) = &call.legs[a].media.last_local_sdp {
                 let _ = r.set_body(Some("application/sdp"), sdp);
@@ -1059,10 +1055,7 @@ impl B2bua {
             .or_else(|| call.legs[li].media.last_remote_sdp.clone());
         // The caller has its answer from a reliable 18x: the 2xx repeats
         // it unchanged (RFC 3262 §5, RFC 6337 §3.1); its relay leg stays.
-        let answered_early = call.legs[a]
-            .rel
-            .as_deref()
-            .is_some_and(|r| r.out && r.answered_early());
+        let answered_early = call.legs[a].answered_early();
         let b_sdp = b_sdp.filter(|_| !answered_early);
         if answered_early {
             if let Some(sdp) = &call.legs[a].media.last_local_sdp {

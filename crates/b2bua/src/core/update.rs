@@ -97,8 +97,6 @@ impl B2bua {
         let se = session_interval(req).filter(|_| has_token(req, HeaderName::Supported, "timer"));
         if let Some(se) = se {
             // The sender refreshes (it just did).
-            leg.session_expires = Some(se);
-            leg.sbc_refreshes = false;
             push(&mut r, "Session-Expires", &format!("{se};refresher=uac"));
             push(&mut r, "Require", "timer");
         }
