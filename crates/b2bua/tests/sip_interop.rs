@@ -562,3 +562,35 @@ fn a_caller_without_timer_support_is_refreshed_by_the_sbc() {
     w.carrier_sends(answer(&up, 200, "c-from", &[], ""));
     assert_eq!(w.b.active_calls(), 1);
 }
+
+#[test]
+fn a_refresh_asking_for_less_than_min_se_gets_422_and_the_call_goes_on() {
+    let mut w = World::new();
+    let extra = [
+        "Supported: timer".to_owned(),
+        "Session-Expires: 120".to_owned(),
+    ];
+    w.carrier_sends(carrier_invite(
+        "st5",
+        &carrier_sdp(30000, "sendrecv"),
+        &extra,
+    ));
+    let inv = w.take_req(MS[0], "INVITE");
+    w.ms_sends(
+        0,
+        ms_answer(&inv, 200, &ms_sdp("52.113.1.1", 49152, MS_KEY1, "sendrecv")),
+    );
+    w.take_req(MS[0], "ACK");
+    let ok = w.take_resp(CARRIER, 200, "INVITE");
+    let a_tag = tag(&hdr(&ok, "To").unwrap());
+    w.carrier_sends(carrier_in_dialog("ACK", "st5", &a_tag, 1, &[], ""));
+    let short = [
+        "Supported: timer".to_owned(),
+        "Session-Expires: 60".to_owned(),
+    ];
+    w.carrier_sends(carrier_in_dialog("UPDATE", "st5", &a_tag, 2, &short, ""));
+    let r = w.take_resp(CARRIER, 422, "UPDATE");
+    assert_eq!(hdr(&r, "Min-SE").as_deref(), Some("90"));
+    assert_eq!(w.b.counters().interval_too_small, 1);
+    assert_eq!(w.b.active_calls(), 1);
+}

@@ -116,6 +116,9 @@ impl B2bua {
     }
 
     pub(super) fn reinvite(&mut self, key: ServerKey, msg: Message, id: u64, li: usize) {
+        if self.refuse_short_interval(key, &msg, id, li) {
+            return;
+        }
         self.refreshed(id, li);
         let Some(call) = self.calls.get(&id) else {
             return;

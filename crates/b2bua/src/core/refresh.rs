@@ -86,6 +86,38 @@ pub(super) fn grant(req: &Message, trunk: &TrunkSpec) -> Granted {
 }
 
 impl B2bua {
+    /// A refresh (re-INVITE or UPDATE) on leg `li` asking for less than the
+    /// trunk's Min-SE, from a party that supports timers, gets 422 like an
+    /// initial INVITE (RFC 4028 §8.1); true when it was answered so.
+    pub(super) fn refuse_short_interval(
+        &mut self,
+        key: ServerKey,
+        msg: &Message,
+        id: u64,
+        li: usize,
+    ) -> bool {
+        let Some((tag, trunk)) = self
+            .calls
+            .get(&id)
+            .map(|c| (c.legs[li].local_tag.clone(), c.legs[li].trunk))
+        else {
+            return false;
+        };
+        if session_expires(msg).is_none() {
+            return false;
+        }
+        let Granted::TooSmall(min) = grant(msg, &self.cfg.trunks[trunk]) else {
+            return false;
+        };
+        self.counters.interval_too_small += 1;
+        if let Ok(mut r) = response_to(msg, 422, "Session Interval Too Small", Some(&tag)) {
+            push(&mut r, "Min-SE", &min.to_string());
+            self.decorate(&mut r, Some(trunk));
+            self.respond(key, r);
+        }
+        true
+    }
+
     /// The Session-Expires / Min-SE / Supported of our INVITE toward trunk
     /// `t` for call `id` (after a 422, at least what it asked).
     pub(super) fn session_headers(&self, id: u64, t: usize, m: &mut Message) {

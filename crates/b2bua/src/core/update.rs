@@ -28,6 +28,9 @@ impl B2bua {
 
     /// An UPDATE on leg `li` of call `id`.
     pub(super) fn on_update(&mut self, key: ServerKey, msg: Message, id: u64, li: usize) {
+        if self.refuse_short_interval(key, &msg, id, li) {
+            return;
+        }
         let Some(call) = self.calls.get(&id) else {
             return;
         };
